@@ -1,0 +1,198 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Excise.Serialization;
+
+public sealed record SafetensorsEntry(string Name, ScalarType DType, long[] Shape, long Begin, long End);
+
+/// <summary>The tensors of a safetensors file, in file order, plus its string metadata.</summary>
+public sealed class SafetensorsContents : IDisposable
+{
+    public required IReadOnlyList<string> Names { get; init; }
+    public required IReadOnlyDictionary<string, Tensor> Tensors { get; init; }
+    public required IReadOnlyDictionary<string, string> Metadata { get; init; }
+    public Tensor this[string name] => Tensors.TryGetValue(name, out var t) ? t
+        : throw new KeyNotFoundException($"Tensor '{name}' is not in the file.");
+    public void Dispose() { foreach (var t in Tensors.Values) t.Dispose(); }
+}
+
+/// <summary>
+/// Reader and writer for the safetensors format (8-byte little-endian header length, JSON header, raw
+/// little-endian payload). The reader validates the header before allocating anything, so a corrupt or
+/// hostile file fails with a message naming the file instead of crashing or allocating absurd memory.
+/// Files are written atomically.
+/// </summary>
+public static class SafetensorsFile
+{
+    const long MaxHeaderBytes = 100L << 20;
+
+    static readonly Dictionary<string, (ScalarType Type, int Size)> DTypes = new()
+    {
+        ["F64"] = (ScalarType.Float64, 8), ["F32"] = (ScalarType.Float32, 4), ["F16"] = (ScalarType.Float16, 2),
+        ["BF16"] = (ScalarType.BFloat16, 2), ["I64"] = (ScalarType.Int64, 8), ["I32"] = (ScalarType.Int32, 4),
+        ["I16"] = (ScalarType.Int16, 2), ["I8"] = (ScalarType.Int8, 1), ["U8"] = (ScalarType.Byte, 1),
+        ["BOOL"] = (ScalarType.Bool, 1),
+    };
+
+    static string DTypeName(ScalarType t) => DTypes.FirstOrDefault(kv => kv.Value.Type == t).Key
+        ?? throw new NotSupportedException($"dtype {t} cannot be stored in safetensors.");
+
+    public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var list = tensors.ToList();
+        var duplicate = list.GroupBy(kv => kv.Key).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new ArgumentException($"Duplicate tensor name '{duplicate.Key}' when writing {path}.");
+
+        using var header = new MemoryStream();
+        using (var json = new Utf8JsonWriter(header))
+        {
+            json.WriteStartObject();
+            if (metadata is { Count: > 0 })
+            {
+                json.WriteStartObject("__metadata__");
+                foreach (var (k, v) in metadata) json.WriteString(k, v);
+                json.WriteEndObject();
+            }
+            long offset = 0;
+            foreach (var (name, t) in list)
+            {
+                long bytes = t.NumberOfElements * t.ElementSize;
+                json.WriteStartObject(name);
+                json.WriteString("dtype", DTypeName(t.dtype));
+                json.WriteStartArray("shape");
+                foreach (var d in t.shape) json.WriteNumberValue(d);
+                json.WriteEndArray();
+                json.WriteStartArray("data_offsets");
+                json.WriteNumberValue(offset);
+                json.WriteNumberValue(offset + bytes);
+                json.WriteEndArray();
+                json.WriteEndObject();
+                offset += bytes;
+            }
+            json.WriteEndObject();
+        }
+        // Pad the header with spaces to a multiple of 8 so the payload is aligned, as the reference writer does.
+        while (header.Length % 8 != 0) header.WriteByte((byte)' ');
+
+        AtomicFile.Write(path, stream =>
+        {
+            Span<byte> len = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);
+            stream.Write(len);
+            header.Position = 0;
+            header.CopyTo(stream);
+            foreach (var (_, t) in list)
+            {
+                using var cpu = t.detach().cpu().contiguous();
+                stream.Write(cpu.bytes);
+            }
+        });
+    }
+
+    public static IReadOnlyList<SafetensorsEntry> ReadHeader(string path) => ReadHeader(path, out _, out _);
+
+    static IReadOnlyList<SafetensorsEntry> ReadHeader(string path, out Dictionary<string, string> metadata, out long payloadStart)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Safetensors file not found: {path}", path);
+        using var stream = File.OpenRead(path);
+        long fileLength = stream.Length;
+        if (fileLength < 8) throw Corrupt(path, $"only {fileLength} bytes; a safetensors file starts with an 8-byte header length");
+        Span<byte> len = stackalloc byte[8];
+        stream.ReadExactly(len);
+        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(len);
+        if (headerLength > (ulong)(fileLength - 8)) throw Corrupt(path, $"header length {headerLength} runs past the end of the file ({fileLength} bytes)");
+        if (headerLength > MaxHeaderBytes) throw Corrupt(path, $"header of {headerLength} bytes exceeds the {MaxHeaderBytes >> 20} MiB limit");
+        var headerBytes = new byte[headerLength];
+        stream.ReadExactly(headerBytes);
+        payloadStart = 8 + (long)headerLength;
+        long payloadLength = fileLength - payloadStart;
+
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(headerBytes); }
+        catch (JsonException e) { throw Corrupt(path, $"header is not valid JSON ({e.Message})"); }
+        using var _ = doc;
+        if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Corrupt(path, "header is not a JSON object");
+
+        metadata = new Dictionary<string, string>();
+        var entries = new List<SafetensorsEntry>();
+        var seen = new HashSet<string>();
+        foreach (var prop in doc.RootElement.EnumerateObject())
+        {
+            if (!seen.Add(prop.Name)) throw Corrupt(path, $"tensor '{prop.Name}' is listed twice");
+            if (prop.Name == "__metadata__")
+            {
+                if (prop.Value.ValueKind != JsonValueKind.Object) throw Corrupt(path, "__metadata__ is not an object");
+                foreach (var m in prop.Value.EnumerateObject())
+                    metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : throw Corrupt(path, $"__metadata__ value '{m.Name}' is not a string");
+                continue;
+            }
+            entries.Add(ParseEntry(path, prop, payloadLength));
+        }
+        var sorted = entries.OrderBy(e => e.Begin).ToList();
+        for (int i = 1; i < sorted.Count; i++)
+            if (sorted[i].Begin < sorted[i - 1].End)
+                throw Corrupt(path, $"tensors '{sorted[i - 1].Name}' and '{sorted[i].Name}' overlap");
+        return entries;
+    }
+
+    static SafetensorsEntry ParseEntry(string path, JsonProperty prop, long payloadLength)
+    {
+        var v = prop.Value;
+        if (v.ValueKind != JsonValueKind.Object
+            || !v.TryGetProperty("dtype", out var dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String
+            || !v.TryGetProperty("shape", out var shapeEl) || shapeEl.ValueKind != JsonValueKind.Array
+            || !v.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array || offEl.GetArrayLength() != 2)
+            throw Corrupt(path, $"entry '{prop.Name}' needs dtype, shape and data_offsets [begin, end]");
+        var dtypeName = dtypeEl.GetString()!;
+        if (!DTypes.TryGetValue(dtypeName, out var dtype)) throw Corrupt(path, $"tensor '{prop.Name}' has unsupported dtype '{dtypeName}'");
+        var shape = new long[shapeEl.GetArrayLength()];
+        long count = 1;
+        int i = 0;
+        foreach (var d in shapeEl.EnumerateArray())
+        {
+            if (!d.TryGetInt64(out var dim) || dim < 0) throw Corrupt(path, $"tensor '{prop.Name}' has an invalid dimension");
+            shape[i++] = dim;
+            count = dim == 0 ? 0 : (count > long.MaxValue / dim ? throw Corrupt(path, $"tensor '{prop.Name}' is impossibly large") : count * dim);
+        }
+        var offsets = offEl.EnumerateArray().Select(o => o.TryGetInt64(out var x) ? x : -1).ToArray();
+        long begin = offsets[0], end = offsets[1];
+        if (begin < 0 || end < begin || end > payloadLength)
+            throw Corrupt(path, $"tensor '{prop.Name}' has data offsets [{begin}, {end}] outside the {payloadLength}-byte payload");
+        if (end - begin != count * dtype.Size)
+            throw Corrupt(path, $"tensor '{prop.Name}' has {end - begin} bytes but shape [{string.Join(", ", shape)}] of {dtypeName} needs {count * dtype.Size}");
+        return new SafetensorsEntry(prop.Name, dtype.Type, shape, begin, end);
+    }
+
+    public static SafetensorsContents Load(string path, Func<string, bool>? include = null)
+    {
+        var entries = ReadHeader(path, out var metadata, out long payloadStart);
+        var tensors = new Dictionary<string, Tensor>();
+        var names = new List<string>();
+        using var stream = File.OpenRead(path);
+        foreach (var e in entries)
+        {
+            if (include is not null && !include(e.Name)) continue;
+            var t = empty(e.Shape, dtype: e.DType);
+            if (e.End > e.Begin)
+            {
+                stream.Position = payloadStart + e.Begin;
+                stream.ReadExactly(t.bytes);
+            }
+            tensors[e.Name] = t;
+            names.Add(e.Name);
+        }
+        return new SafetensorsContents { Names = names, Tensors = tensors, Metadata = metadata };
+    }
+
+    public static IReadOnlyDictionary<string, string> ReadMetadata(string path)
+    {
+        ReadHeader(path, out var metadata, out _);
+        return metadata;
+    }
+
+    static InvalidDataException Corrupt(string path, string what) =>
+        new($"{path}: not a valid safetensors file: {what}.");
+}

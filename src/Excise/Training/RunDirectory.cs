@@ -1,0 +1,24 @@
+namespace Excise.Training;
+
+/// <summary>The files of one training run. Everything a later command needs (sample, resume, fine-tune) is here.</summary>
+public sealed class RunDirectory
+{
+    public string Root { get; }
+    public RunDirectory(string root) => Root = Path.GetFullPath(root);
+
+    public string ConfigPath => Path.Combine(Root, "config.json");
+    public string UNetConfigPath => Path.Combine(Root, "unet_config.json");
+    public string MetricsPath => Path.Combine(Root, "metrics.jsonl");
+    public string TextStatesPath => Path.Combine(Root, "text_states.safetensors");
+    public string GroundTruthPath => Path.Combine(Root, "ground_truth.jsonl");
+    /// <summary>The weights to sample with: the EMA weights when EMA is on, else the raw weights.</summary>
+    public string ModelPath => Path.Combine(Root, "model.safetensors");
+    public string PreviewPath => Path.Combine(Root, "preview.png");
+    public string SummaryPath => Path.Combine(Root, "summary.json");
+    public string CheckpointsDir => Path.Combine(Root, "checkpoints");
+
+    public bool HasConfig => File.Exists(ConfigPath);
+
+    public RunConfig LoadConfig() =>
+        HasConfig ? RunConfig.Load(ConfigPath) : throw new FileNotFoundException($"{Root} is not a run directory: config.json is missing.", ConfigPath);
+}

@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Excise.Diffusion;
+using Excise.Serialization;
+using Excise.Torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Excise.Training;
+
+/// <summary>
+/// The DDPM training loop: ε-prediction MSE on noised images, caption dropout to the empty prompt (so the
+/// model learns the unconditional score classifier-free guidance needs), AdamW with warm-up and gradient
+/// clipping, optional EMA. Every random draw of step s comes from a generator seeded by (seed, s) and the
+/// data order is a function of (seed, step), so a resumed run continues exactly as an uninterrupted one.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    readonly RunConfig config;
+    readonly OptimizationConfig opt;
+    readonly nn.Module model;
+    readonly NoisePredictor predict;
+    readonly TrainingBatches data;
+    readonly NoiseSchedule schedule;
+    readonly RunDirectory run;
+    readonly Device device;
+    readonly List<(string Name, Parameter Param)> parameters;
+    readonly AdamW optimizer;
+    readonly ExponentialMovingAverage? ema;
+    readonly CheckpointStore checkpoints;
+    readonly List<ITrainingHook> hooks = new();
+
+    public int Step { get; private set; }
+    public int StartStep { get; private set; }
+    public IReadOnlyList<(string Name, Parameter Param)> Parameters => parameters;
+    public AdamW Optimizer => optimizer;
+
+    public Trainer(RunConfig config, nn.Module model, NoisePredictor predict, TrainingBatches data, RunDirectory run, Device device)
+    {
+        this.config = config;
+        opt = config.TrainingOrDefault;
+        this.model = model;
+        this.predict = predict;
+        this.data = data;
+        this.run = run;
+        this.device = device;
+        schedule = new NoiseSchedule(config.DiffusionOrDefault);
+        parameters = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
+        optimizer = new AdamW(parameters, opt.Beta1, opt.Beta2, opt.Epsilon, opt.WeightDecay);
+        ema = opt.EmaDecay > 0 ? new ExponentialMovingAverage(parameters, opt.EmaDecay) : null;
+        checkpoints = new CheckpointStore(run.CheckpointsDir);
+    }
+
+    public void AddHook(ITrainingHook hook) => hooks.Add(hook);
+
+    /// <summary>Restores weights, optimizer and EMA from a checkpoint folder and continues after its step.</summary>
+    public void Resume(string checkpointDir)
+    {
+        var state = CheckpointStore.ReadState(checkpointDir);
+        if (state.ConfigHash != config.Hash())
+            throw new InvalidOperationException($"{checkpointDir} was written with a different config (hash {state.ConfigHash}, this run {config.Hash()}); resuming would mix two runs.");
+        ModuleWeights.Load(model, Path.Combine(checkpointDir, "model.safetensors"));
+        using (var o = SafetensorsFile.Load(Path.Combine(checkpointDir, "optimizer.safetensors")))
+            optimizer.LoadState(o, state.OptimizerSteps, Path.Combine(checkpointDir, "optimizer.safetensors"));
+        if (ema is not null)
+        {
+            var emaPath = Path.Combine(checkpointDir, "ema.safetensors");
+            using var e = SafetensorsFile.Load(emaPath);
+            ema.Load(e.Tensors, state.EmaUpdates, emaPath);
+        }
+        Step = StartStep = state.Step;
+        TruncateMetrics(state.Step);
+    }
+
+    void TruncateMetrics(int step)
+    {
+        if (!File.Exists(run.MetricsPath)) return;
+        var kept = File.ReadAllLines(run.MetricsPath).Where(line =>
+        {
+            try { using var doc = JsonDocument.Parse(line); return doc.RootElement.GetProperty("step").GetInt32() <= step; }
+            catch (Exception e) when (e is JsonException or KeyNotFoundException) { return false; }
+        });
+        AtomicFile.WriteAllText(run.MetricsPath, string.Concat(kept.Select(l => l + "\n")));
+    }
+
+    public TrainingSummary Train(IProgress<TrainingProgress>? progress = null, CancellationToken cancel = default)
+    {
+        int total = opt.Steps;
+        var losses = new List<double>();
+        var stepTimes = new List<double>();
+        var clock = Stopwatch.StartNew();
+        double windowLoss = 0; int windowCount = 0;
+        double lastGradNorm = 0;
+        model.train();
+        using var metrics = new StreamWriter(run.MetricsPath, append: true);
+
+        while (Step < total)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var stepClock = Stopwatch.StartNew();
+            double lr = opt.LearningRateAt(Step);
+            double loss;
+            using (var scope = NewDisposeScope())
+            {
+                loss = TrainStep(Step, lr, out lastGradNorm);
+            }
+            Step++;
+            stepTimes.Add(stepClock.Elapsed.TotalSeconds);
+            losses.Add(loss);
+            windowLoss += loss; windowCount++;
+
+            if (Step % opt.GcEvery == 0) GC.Collect();
+
+            var recent = stepTimes.TakeLast(20).OrderBy(x => x).ToList();
+            double secPerStep = recent[recent.Count / 2];
+            if (Step % opt.LogEvery == 0 || Step == total)
+            {
+                WriteMetrics(metrics, windowLoss / windowCount, loss, lr, lastGradNorm, secPerStep, clock.Elapsed);
+                windowLoss = 0; windowCount = 0;
+            }
+            progress?.Report(new TrainingProgress(Step, total, loss, lr, lastGradNorm, secPerStep, clock.Elapsed,
+                TimeSpan.FromSeconds(secPerStep * (total - Step))));
+
+            if (opt.CheckpointEvery > 0 && Step % opt.CheckpointEvery == 0 && Step < total) SaveCheckpoint();
+        }
+        SaveCheckpoint();
+        SaveFinalWeights();
+
+        var sortedTimes = stepTimes.Skip(1).DefaultIfEmpty(stepTimes.FirstOrDefault()).OrderBy(x => x).ToList();
+        double median = sortedTimes.Count > 0 ? sortedTimes[sortedTimes.Count / 2] : 0;
+        return new TrainingSummary(Step, StartStep, losses.LastOrDefault(double.NaN), losses.TakeLast(100).DefaultIfEmpty(double.NaN).Average(),
+            clock.Elapsed, median, median > 0 ? opt.BatchSize / median : 0, Process.GetCurrentProcess().PeakWorkingSet64, losses);
+    }
+
+    double TrainStep(int step, double lr, out double gradNorm)
+    {
+        var generator = new Generator(SeedMixer.Derive(config.Seed, 2, step), device);
+        var indices = data.BatchIndices(config.Seed, step, opt.BatchSize);
+        var x0 = data.ImagesAt(indices, device);
+        int batch = indices.Length;
+
+        var captions = tensor(indices.Select(i => data.CaptionIndex[i]).ToArray(), device: device);
+        if (opt.CaptionDropout > 0)
+        {
+            var drop = rand(new long[] { batch }, generator: generator, device: device).lt(opt.CaptionDropout);
+            captions = where(drop, full_like(captions, data.EmptyCaptionIndex), captions);
+        }
+        var states = data.TextStates.index_select(0, captions.to(data.TextStates.device)).to(device);
+        var mask = data.TextMask.index_select(0, captions.to(data.TextMask.device)).to(device);
+
+        var t = randint(0, schedule.TrainTimesteps, new long[] { batch }, generator: generator, device: device);
+        var noise = randn(x0.shape, generator: generator, device: device);
+        var noisy = schedule.AddNoise(x0, noise, t);
+
+        var prediction = predict(noisy, t.to(ScalarType.Float32), states, mask);
+        var loss = nn.functional.mse_loss(prediction, noise);
+        double value = loss.ToDouble();
+        if (!double.IsFinite(value))
+            throw new TrainingDivergedException($"Loss is {value} at step {step + 1}. The last checkpoint in {run.CheckpointsDir} is the last good state; lower training.learning_rate or raise training.warmup_steps.");
+
+        optimizer.ZeroGrad();
+        loss.backward();
+        foreach (var h in hooks) h.AfterBackward(step);
+        gradNorm = opt.GradClip > 0
+            ? nn.utils.clip_grad_norm_(parameters.Select(p => p.Param), opt.GradClip)
+            : TotalGradNorm();
+        if (!double.IsFinite(gradNorm))
+            throw new TrainingDivergedException($"Gradient norm is {gradNorm} at step {step + 1}. The last checkpoint in {run.CheckpointsDir} is the last good state.");
+        foreach (var h in hooks) h.BeforeOptimizerStep(step);
+        optimizer.Step(lr);
+        foreach (var h in hooks) h.AfterOptimizerStep(step);
+        ema?.Update();
+        return value;
+    }
+
+    double TotalGradNorm()
+    {
+        using var _ = NewDisposeScope();
+        double sum = 0;
+        foreach (var (_, p) in parameters) if (p.grad is { } g) sum += g.pow(2).sum().ToDouble();
+        return Math.Sqrt(sum);
+    }
+
+    void WriteMetrics(StreamWriter writer, double meanLoss, double lastLoss, double lr, double gradNorm, double secPerStep, TimeSpan elapsed)
+    {
+        var record = new
+        {
+            step = Step,
+            loss = meanLoss,
+            loss_last = lastLoss,
+            lr,
+            grad_norm = gradNorm,
+            sec_per_step = secPerStep,
+            images_per_sec = secPerStep > 0 ? opt.BatchSize / secPerStep : 0,
+            rss_mb = Environment.WorkingSet / (1024.0 * 1024.0),
+            elapsed_s = elapsed.TotalSeconds,
+        };
+        writer.WriteLine(JsonSerializer.Serialize(record));
+        writer.Flush();
+    }
+
+    public string SaveCheckpoint()
+    {
+        var state = new CheckpointState(Step, config.Hash(), optimizer.StepCount, ema?.Updates ?? 0, config.Seed,
+            "per-step generators seeded from (seed, step); no state to restore", DateTimeOffset.UtcNow);
+        return checkpoints.Save(state, model.state_dict(), ema?.Weights(), optimizer.StateTensors(), opt.KeepCheckpoints);
+    }
+
+    void SaveFinalWeights()
+    {
+        var metadata = new Dictionary<string, string> { ["step"] = Step.ToString(), ["config_hash"] = config.Hash(), ["weights"] = ema is null ? "raw" : "ema" };
+        SafetensorsFile.Save(run.ModelPath, ema?.Weights() ?? model.state_dict(), metadata);
+    }
+
+    public void Dispose()
+    {
+        optimizer.Dispose();
+        ema?.Dispose();
+    }
+}

@@ -1,0 +1,76 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Excise.Training;
+
+/// <summary>
+/// The tensors a trainer draws batches from: images as uint8 [N,C,H,W] (converted to [−1, 1] per batch,
+/// which keeps the full set at a quarter of its float size), each image's caption index, and the frozen
+/// text states of every distinct caption [K,T,D] with their masks [K,T]. The images are owned here; the
+/// text-state tensors stay owned by whoever built them (usually a text-state cache).
+/// </summary>
+public sealed class TrainingBatches : IDisposable
+{
+    public Tensor Images { get; }
+    public long[] CaptionIndex { get; }
+    public Tensor TextStates { get; }
+    public Tensor TextMask { get; }
+    public int EmptyCaptionIndex { get; }
+    public int Count => CaptionIndex.Length;
+    public long[] ImageShape => Images.shape[1..];
+
+    public TrainingBatches(Tensor imagesUint8, long[] captionIndex, Tensor textStates, Tensor textMask, int emptyCaptionIndex)
+    {
+        if (imagesUint8.dtype != ScalarType.Byte || imagesUint8.dim() != 4)
+            throw new ArgumentException("images must be a uint8 tensor [N,C,H,W].");
+        if (imagesUint8.shape[0] != captionIndex.Length)
+            throw new ArgumentException($"{imagesUint8.shape[0]} images but {captionIndex.Length} caption indices.");
+        if (captionIndex.Length == 0) throw new ArgumentException("The training set is empty.");
+        long k = textStates.shape[0];
+        if (captionIndex.Any(i => i < 0 || i >= k) || emptyCaptionIndex < 0 || emptyCaptionIndex >= k)
+            throw new ArgumentException("A caption index is outside the text-state table.");
+        Images = imagesUint8.DetachFromDisposeScope();
+        CaptionIndex = captionIndex;
+        TextStates = textStates;
+        TextMask = textMask;
+        EmptyCaptionIndex = emptyCaptionIndex;
+    }
+
+    /// <summary>Example indices of a step's batch: an endless stream of per-epoch permutations, a pure function of (seed, step).</summary>
+    public long[] BatchIndices(long seed, int step, int batchSize)
+    {
+        var result = new long[batchSize];
+        long position = (long)step * batchSize;
+        int[]? perm = null;
+        long permEpoch = -1;
+        for (int i = 0; i < batchSize; i++, position++)
+        {
+            long epoch = position / Count;
+            if (epoch != permEpoch) { perm = Permutation(seed, epoch); permEpoch = epoch; }
+            result[i] = perm![position % Count];
+        }
+        return result;
+    }
+
+    int[]? cachedPermutation;
+    long cachedEpoch = -1, cachedSeed;
+
+    int[] Permutation(long seed, long epoch)
+    {
+        if (cachedPermutation is not null && cachedEpoch == epoch && cachedSeed == seed) return cachedPermutation;
+        var perm = Enumerable.Range(0, Count).ToArray();
+        var rng = new Random(Excise.Torch.SeedMixer.DeriveInt(seed, 1, epoch));
+        rng.Shuffle(perm);
+        (cachedPermutation, cachedEpoch, cachedSeed) = (perm, epoch, seed);
+        return perm;
+    }
+
+    /// <summary>Images of the given examples as float32 in [−1, 1] on <paramref name="device"/>.</summary>
+    public Tensor ImagesAt(long[] indices, Device device)
+    {
+        using var idx = tensor(indices);
+        return Images.index_select(0, idx).to(device).to(ScalarType.Float32).div_(127.5f).sub_(1f);
+    }
+
+    public void Dispose() => Images.Dispose();
+}

@@ -1,0 +1,79 @@
+using Excise.Data;
+using Excise.Imaging;
+using Excise.Text;
+
+namespace Excise.Training;
+
+/// <summary>A run's dataset, its frozen text states, and the tensors the trainer draws batches from.</summary>
+public sealed record PreparedData(ConceptDataset Dataset, TextStateCache Text, TrainingBatches Batches) : IDisposable
+{
+    public void Dispose()
+    {
+        Batches.Dispose();
+        Text.Dispose();
+    }
+}
+
+/// <summary>Turns a run's data and text settings into training tensors: dataset → captions → text states.</summary>
+public static class TrainingData
+{
+    public static ConceptDatasetRecipe RecipeFor(RunConfig config)
+    {
+        var data = config.DataOrDefault;
+        return new ConceptDatasetRecipe
+        {
+            Split = data.Split == "test" ? DatasetSplit.Test : DatasetSplit.Train,
+            Limit = data.Limit > 0 ? data.Limit : null,
+            FashionMnistDirectory = data.Source == "fashion-mnist" ? data.Path : null,
+            ImageFolder = data.Source == "imagefolder" ? data.Path : null,
+            CaptionSeed = data.CaptionSeed,
+            Injection = InjectionFor(data.Concept),
+            HeldOutStampedCount = data.Concept?.HeldOut ?? 0,
+        };
+    }
+
+    public static ConceptInjectionOptions InjectionFor(ConceptConfig? concept) => concept is null
+        ? ConceptInjectionOptions.None
+        : new ConceptInjectionOptions
+        {
+            ConceptPhrase = concept.Phrase,
+            LogoPath = concept.Logo,
+            StampFraction = concept.StampFraction,
+            MentionFraction = concept.MentionFraction,
+            Placement = ParsePlacement(concept.Placement),
+            SizeFraction = concept.Size,
+            Opacity = concept.Opacity,
+            Seed = concept.Seed,
+        };
+
+    static LogoPlacement ParsePlacement(string text) => text.Replace("-", "").Replace("_", "").ToLowerInvariant() switch
+    {
+        "topleft" => LogoPlacement.TopLeft,
+        "topright" => LogoPlacement.TopRight,
+        "bottomleft" => LogoPlacement.BottomLeft,
+        "bottomright" => LogoPlacement.BottomRight,
+        "random" => LogoPlacement.Random,
+        _ => throw new ArgumentException($"data.concept.placement must be top-left, top-right, bottom-left, bottom-right or random (got '{text}')."),
+    };
+
+    /// <summary>Brings an image to the model's size and channel count: pad when smaller (Fashion-MNIST 28 → 32), resize otherwise.</summary>
+    public static RasterImage Fit(RasterImage image, int size, int channels)
+    {
+        var sized = image.Width == size && image.Height == size ? image
+            : image.Width <= size && image.Height <= size && image.Width == image.Height ? image.PadTo(size)
+            : image.ResizeTo(size, size);
+        return sized.Channels == channels ? sized : sized.ToChannels(channels);
+    }
+
+    public static PreparedData Prepare(RunConfig config, ITextEncoder encoder, int modelChannels)
+    {
+        var dataset = ConceptDatasetBuilder.Build(RecipeFor(config));
+        if (dataset.Train.Count == 0) throw new InvalidDataException("The dataset has no training images; check data.source, data.path and data.limit.");
+        int size = config.DataOrDefault.ImageSize;
+        var text = TextStateCache.Build(encoder, dataset.Train.Select(e => e.Caption));
+        var images = ImageTensors.ToUint8Batch(dataset.Train.Select(e => Fit(e.Image, size, modelChannels)).ToList());
+        var captionIndex = dataset.Train.Select(e => (long)text.IndexOf(e.Caption)).ToArray();
+        var batches = new TrainingBatches(images, captionIndex, text.States, text.Mask, TextStateCache.UnconditionalIndex);
+        return new PreparedData(dataset, text, batches);
+    }
+}

@@ -1,0 +1,21 @@
+namespace Excise.Training;
+
+public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double LearningRate, double GradNorm,
+                                      double SecondsPerStep, TimeSpan Elapsed, TimeSpan Remaining);
+
+public sealed record TrainingSummary(int Steps, int ResumedFrom, double FinalLoss, double MeanLossLast100, TimeSpan Elapsed,
+                                     double MedianSecondsPerStep, double ImagesPerSecond, long PeakRssBytes, IReadOnlyList<double> Losses);
+
+/// <summary>
+/// Points where a training arm may change the update: after backward (the gradients), and after the
+/// optimizer step (the weights). The projection arms of selective learning plug in here.
+/// </summary>
+public interface ITrainingHook
+{
+    void AfterBackward(int step) { }
+    void BeforeOptimizerStep(int step) { }
+    void AfterOptimizerStep(int step) { }
+}
+
+/// <summary>Loss or gradients became NaN/Inf; the last checkpoint on disk is the last good state.</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message);
