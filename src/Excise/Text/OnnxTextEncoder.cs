@@ -119,8 +119,10 @@ public sealed class OnnxTextEncoder : ITextEncoder
         var tokenized = Tokenizer.Tokenize(text, MaxLength);
         if (!tokenized.Truncated) return tokenized;
 
+        int lastKeptContent = tokenized.RealLength - 2;
+        string kept = lastKeptContent > 0 ? text[..tokenized.Offsets[lastKeptContent].End] : "";
         string message = $"Text encoder {Id}: \"{text}\" needs {tokenized.UntruncatedLength} tokens but max length is {MaxLength}; " +
-                         $"kept only \"{text[..tokenized.Offsets[tokenized.RealLength - 2].End]}\".";
+                         $"kept only \"{kept}\".";
         switch (_options.Truncation)
         {
             case TruncationPolicy.Throw: throw new ArgumentException(message, nameof(text));
