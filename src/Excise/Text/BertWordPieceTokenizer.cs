@@ -1,0 +1,149 @@
+using System.Security.Cryptography;
+
+namespace Excise.Text;
+
+/// <summary>
+/// BERT-uncased tokenizer: <see cref="BertPreTokenizer"/> basic tokenization, then greedy longest-match WordPiece
+/// with "##" continuations; a word with any unmatched remainder, or longer than 100 characters, becomes [UNK].
+/// Output layout: [CLS] pieces… [SEP] [PAD]…; token type ids are all 0 (single segment).
+/// </summary>
+public sealed class BertWordPieceTokenizer : ITokenizer
+{
+    private const string ContinuationPrefix = "##";
+    private const int MaxCharsPerWord = 100;
+
+    private readonly string[] _tokensById;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _idsBySpan;
+
+    public string Id { get; }
+    public int VocabularySize => _tokensById.Length;
+    public int ClassificationId { get; }
+    public int SeparatorId { get; }
+    public int PaddingId { get; }
+    public int UnknownId { get; }
+
+    private BertWordPieceTokenizer(string[] tokensById, string source, string vocabularyHash)
+    {
+        _tokensById = tokensById;
+        var ids = new Dictionary<string, int>(tokensById.Length, StringComparer.Ordinal);
+        for (int id = 0; id < tokensById.Length; id++)
+            ids.TryAdd(tokensById[id], id); // First occurrence wins, as in Hugging Face's load_vocab order.
+        _idsBySpan = ids.GetAlternateLookup<ReadOnlySpan<char>>();
+
+        int Special(string token) => ids.TryGetValue(token, out int id)
+            ? id
+            : throw new InvalidDataException($"{source}: vocabulary has no {token} token; not a BERT WordPiece vocab.txt.");
+        ClassificationId = Special("[CLS]");
+        SeparatorId = Special("[SEP]");
+        PaddingId = Special("[PAD]");
+        UnknownId = Special("[UNK]");
+        Id = $"bert-uncased-wordpiece (vocab {tokensById.Length} tokens, sha256 {vocabularyHash})";
+    }
+
+    /// <summary>Reads a vocab.txt (one token per line, id = line number).</summary>
+    /// <param name="source">Name used in error messages (file path or resource name).</param>
+    public static BertWordPieceTokenizer FromVocabulary(Stream vocabulary, string source)
+    {
+        using var buffer = new MemoryStream();
+        vocabulary.CopyTo(buffer);
+        byte[] bytes = buffer.ToArray();
+        string hash = Convert.ToHexStringLower(SHA256.HashData(bytes))[..12];
+
+        using var reader = new StreamReader(new MemoryStream(bytes));
+        var tokens = new List<string>();
+        while (reader.ReadLine() is { } line) tokens.Add(line.TrimEnd('\r'));
+        if (tokens.Count > 0 && tokens[^1].Length == 0) tokens.RemoveAt(tokens.Count - 1);
+        if (tokens.Count == 0) throw new InvalidDataException($"{source}: vocabulary is empty.");
+        return new BertWordPieceTokenizer(tokens.ToArray(), source, hash);
+    }
+
+    public static BertWordPieceTokenizer FromVocabularyFile(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return FromVocabulary(stream, path);
+    }
+
+    public string TokenOf(int id) => _tokensById[id];
+
+    public TokenizedText Tokenize(string text, int maxLength)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (maxLength < 2)
+            throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, "Needs room for at least [CLS] and [SEP].");
+
+        var pieces = WordPieces(text);
+        int kept = Math.Min(pieces.Count, maxLength - 2);
+        int realLength = kept + 2;
+
+        var inputIds = new long[maxLength];
+        var attentionMask = new long[maxLength];
+        var tokens = new string[maxLength];
+        var offsets = new (int Start, int End)[maxLength];
+
+        inputIds[0] = ClassificationId;
+        for (int i = 0; i < kept; i++)
+        {
+            inputIds[i + 1] = pieces[i].Id;
+            offsets[i + 1] = (pieces[i].Start, pieces[i].End);
+        }
+        inputIds[kept + 1] = SeparatorId;
+        for (int i = realLength; i < maxLength; i++) inputIds[i] = PaddingId;
+        for (int i = 0; i < maxLength; i++)
+        {
+            attentionMask[i] = i < realLength ? 1 : 0;
+            tokens[i] = _tokensById[inputIds[i]];
+        }
+
+        return new TokenizedText(inputIds, attentionMask, new long[maxLength], tokens, offsets)
+        {
+            RealLength = realLength,
+            UntruncatedLength = pieces.Count + 2,
+        };
+    }
+
+    private readonly record struct Piece(int Id, int Start, int End);
+
+    private List<Piece> WordPieces(string text)
+    {
+        var pieces = new List<Piece>();
+        foreach (var word in BertPreTokenizer.SplitWords(text))
+        {
+            int before = pieces.Count;
+            if (!TryAppendWordPieces(word, pieces))
+            {
+                pieces.RemoveRange(before, pieces.Count - before);
+                pieces.Add(new Piece(UnknownId, word[0].Start, word[^1].End));
+            }
+        }
+        return pieces;
+    }
+
+    private bool TryAppendWordPieces(NormalizedChar[] word, List<Piece> pieces)
+    {
+        if (word.Length > MaxCharsPerWord) return false;
+        Span<char> wordChars = stackalloc char[word.Length];
+        for (int i = 0; i < word.Length; i++) wordChars[i] = word[i].Value;
+        Span<char> continuation = stackalloc char[ContinuationPrefix.Length + word.Length];
+        ContinuationPrefix.CopyTo(continuation);
+
+        for (int start = 0; start < word.Length;)
+        {
+            int matchedEnd = -1, matchedId = -1;
+            for (int end = word.Length; end > start; end--)
+            {
+                scoped ReadOnlySpan<char> candidate;
+                if (start == 0) candidate = wordChars[..end];
+                else
+                {
+                    wordChars[start..end].CopyTo(continuation[ContinuationPrefix.Length..]);
+                    candidate = continuation[..(ContinuationPrefix.Length + end - start)];
+                }
+                if (_idsBySpan.TryGetValue(candidate, out matchedId)) { matchedEnd = end; break; }
+            }
+            if (matchedEnd < 0) return false;
+            pieces.Add(new Piece(matchedId, word[start].Start, word[matchedEnd - 1].End));
+            start = matchedEnd;
+        }
+        return true;
+    }
+}
