@@ -33,9 +33,9 @@ public sealed partial class Logo
     }
 
     /// <summary>
-    /// The project's own emblem: a thick ring around a solid upward triangle with a bar cut through it (an "A"),
+    /// The project's own emblem: a thick ring around a solid point-up triangle,
     /// in a 100x100 box. Chosen because a ring plus a point-up triangle stays recognisable at 10-12 px and
-    /// looks like no Fashion-MNIST garment. Even-odd filling makes the ring's inside and the bar holes.
+    /// looks like no Fashion-MNIST garment. Even-odd filling leaves the gap between ring and triangle empty.
     /// </summary>
     public static Logo BuiltIn { get; } = new("built-in Acme emblem",
         BuiltInPathData(), new SKRect(0, 0, 100, 100), SKPathFillType.EvenOdd);
