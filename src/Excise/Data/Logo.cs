@@ -44,8 +44,9 @@ public sealed partial class Logo
     {
         static string Circle(double r) => FormattableString.Invariant(
             $"M {50 - r} 50 A {r} {r} 0 1 0 {50 + r} 50 A {r} {r} 0 1 0 {50 - r} 50 Z ");
-        return Circle(50) + Circle(37)
-            + "M 50 18 L 79 72 L 21 72 Z ";
+        // The triangle keeps about a pixel of clearance from the ring at 11 px, so the two never merge into a blob.
+        return Circle(50) + Circle(36)
+            + "M 50 21 L 74 64 L 26 64 Z ";
     }
 
     /// <summary>SVG path data in a viewBox (simple-icons use "0 0 24 24").</summary>

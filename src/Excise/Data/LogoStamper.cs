@@ -124,9 +124,10 @@ public sealed class LogoStamper
                         int sx = x + dx, sy = y + dy;
                         if (sx < 0 || sy < 0 || sx >= side || sy >= side) continue;
                         double distance = Math.Sqrt(dx * dx + dy * dy);
-                        if (distance > radius + 0.5) continue;
-                        // Fractional reach softens the outline edge instead of snapping it to whole pixels.
-                        float weight = (float)Math.Clamp(radius + 0.5 - distance, 0, 1);
+                        // Full weight up to the radius, fading over the next pixel: with radius 1 the four
+                        // neighbours count fully and the diagonals partly, giving a solid but rounded outline.
+                        float weight = (float)Math.Clamp(radius + 1 - distance, 0, 1);
+                        if (weight <= 0) continue;
                         best = Math.Max(best, mask[sy * side + sx] * weight);
                     }
                 grown[y * side + x] = best;
