@@ -1,0 +1,123 @@
+using System.Text;
+using System.Text.Json;
+using Excise.Imaging;
+
+namespace Excise.Data;
+
+/// <summary>
+/// Hugging Face "imagefolder" layout: image files plus metadata.jsonl lines {"file_name": ..., "text": ...}.
+/// Our exports also carry "id", "label", "stamped" and "caption_mentions_concept"; other fields are ignored on read.
+/// </summary>
+public static class ImageFolderDataset
+{
+    public const string MetadataFileName = "metadata.jsonl";
+
+    public static IReadOnlyList<TrainingExample> Read(string directory)
+    {
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: imagefolder directory not found.");
+        var metadataPath = Path.Combine(directory, MetadataFileName);
+        if (!File.Exists(metadataPath)) throw new FileNotFoundException($"{metadataPath}: imagefolder has no {MetadataFileName}.", metadataPath);
+
+        var examples = new List<TrainingExample>();
+        int lineNumber = 0;
+        foreach (var line in File.ReadLines(metadataPath))
+        {
+            lineNumber++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            examples.Add(ParseLine(directory, metadataPath, lineNumber, line));
+        }
+        return examples;
+    }
+
+    private static TrainingExample ParseLine(string directory, string metadataPath, int lineNumber, string line)
+    {
+        string where = $"{metadataPath}:{lineNumber}";
+        JsonDocument document;
+        try { document = JsonDocument.Parse(line); }
+        catch (JsonException error) { throw new InvalidDataException($"{where}: not valid JSON: {error.Message}", error); }
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{where}: expected a JSON object, got {root.ValueKind}.");
+            var fileName = RequiredString(root, "file_name", where);
+            var caption = RequiredString(root, "text", where);
+            var imagePath = Path.Combine(directory, fileName);
+            if (!File.Exists(imagePath)) throw new InvalidDataException($"{where}: image file '{fileName}' not found ({imagePath}).");
+            RasterImage image;
+            try { image = PngIO.Load(imagePath); }
+            catch (InvalidDataException error) { throw new InvalidDataException($"{where}: image '{fileName}' could not be decoded: {error.Message}", error); }
+
+            var id = OptionalString(root, "id", where) ?? Path.GetFileNameWithoutExtension(fileName);
+            int? label = root.TryGetProperty("label", out var labelElement) && labelElement.ValueKind != JsonValueKind.Null
+                ? labelElement.TryGetInt32(out var parsed) ? parsed : throw new InvalidDataException($"{where}: \"label\" must be an integer or null.")
+                : null;
+            var truth = new ConceptTruth(OptionalBool(root, "stamped", where), OptionalBool(root, "caption_mentions_concept", where));
+            return new TrainingExample(id, image, caption, label, truth);
+        }
+    }
+
+    /// <summary>Writes one PNG per example ({id}.png) and metadata.jsonl; the metadata appears last, by rename, so a
+    /// reader never sees a metadata file that names images not yet written.</summary>
+    public static void Write(string directory, IReadOnlyList<TrainingExample> examples)
+    {
+        Directory.CreateDirectory(directory);
+        var usedNames = new HashSet<string>(StringComparer.Ordinal);
+        var metadataPath = Path.Combine(directory, MetadataFileName);
+        var temporaryPath = metadataPath + ".tmp";
+        using (var stream = new FileStream(temporaryPath, FileMode.Create, FileAccess.Write))
+        {
+            foreach (var example in examples)
+            {
+                var fileName = SafeFileName(example.Id) + ".png";
+                if (!usedNames.Add(fileName)) throw new ArgumentException($"Two examples map to the same file name '{fileName}' (ids must be unique).");
+                PngIO.Save(example.Image, Path.Combine(directory, fileName));
+                WriteMetadataLine(stream, fileName, example);
+            }
+        }
+        File.Move(temporaryPath, metadataPath, overwrite: true);
+    }
+
+    private static void WriteMetadataLine(Stream stream, string fileName, TrainingExample example)
+    {
+        using (var writer = new Utf8JsonWriter(stream))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("file_name", fileName);
+            writer.WriteString("text", example.Caption);
+            writer.WriteString("id", example.Id);
+            if (example.ClassLabel is { } label) writer.WriteNumber("label", label); else writer.WriteNull("label");
+            writer.WriteBoolean("stamped", example.Truth.Stamped);
+            writer.WriteBoolean("caption_mentions_concept", example.Truth.CaptionMentionsConcept);
+            writer.WriteEndObject();
+        }
+        stream.WriteByte((byte)'\n');
+    }
+
+    private static string SafeFileName(string id)
+    {
+        var invalid = Path.GetInvalidFileNameChars();
+        var builder = new StringBuilder(id.Length);
+        foreach (var c in id) builder.Append(invalid.Contains(c) || c == ' ' ? '_' : c);
+        return builder.Length == 0 ? "_" : builder.ToString();
+    }
+
+    private static string RequiredString(JsonElement root, string name, string where) =>
+        OptionalString(root, name, where) ?? throw new InvalidDataException($"{where}: missing required string field \"{name}\".");
+
+    private static string? OptionalString(JsonElement root, string name, string where)
+    {
+        if (!root.TryGetProperty(name, out var element) || element.ValueKind == JsonValueKind.Null) return null;
+        return element.ValueKind == JsonValueKind.String ? element.GetString() : throw new InvalidDataException($"{where}: \"{name}\" must be a string.");
+    }
+
+    private static bool OptionalBool(JsonElement root, string name, string where)
+    {
+        if (!root.TryGetProperty(name, out var element) || element.ValueKind == JsonValueKind.Null) return false;
+        return element.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new InvalidDataException($"{where}: \"{name}\" must be true or false.")
+        };
+    }
+}

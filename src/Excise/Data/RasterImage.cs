@@ -1,0 +1,85 @@
+using Excise.Imaging;
+
+namespace Excise.Data;
+
+/// <summary>8-bit image, row-major, channels interleaved (1 = grey, 3 = RGB).</summary>
+public sealed record RasterImage(int Width, int Height, int Channels, byte[] Pixels)
+{
+    // Validated here so a wrong buffer fails where it is made, not deep inside a stamper or encoder.
+    public byte[] Pixels { get; init; } = Validate(Width, Height, Channels, Pixels);
+
+    public static RasterImage Blank(int width, int height, int channels, byte value = 0)
+    {
+        var pixels = new byte[checked(width * height * channels)];
+        if (value != 0) Array.Fill(pixels, value);
+        return new RasterImage(width, height, channels, pixels);
+    }
+
+    public int PixelCount => Width * Height;
+
+    public byte this[int x, int y, int channel = 0] => Pixels[(y * Width + x) * Channels + channel];
+
+    /// <summary>Same size and channels and byte-identical pixels (record equality only compares the array reference).</summary>
+    public bool SameContentAs(RasterImage other) =>
+        Width == other.Width && Height == other.Height && Channels == other.Channels
+        && Pixels.AsSpan().SequenceEqual(other.Pixels);
+
+    public RasterImage Copy() => this with { Pixels = (byte[])Pixels.Clone() };
+
+    /// <summary>Centres the image on a black square canvas of <paramref name="size"/> (Fashion-MNIST's background is black, so the border is invisible).</summary>
+    public RasterImage PadTo(int size, byte fill = 0)
+    {
+        if (size < Width || size < Height)
+            throw new ArgumentOutOfRangeException(nameof(size), $"PadTo({size}) is smaller than the image ({Width}x{Height}); use ResizeTo to shrink.");
+        var padded = Blank(size, size, Channels, fill);
+        int left = (size - Width) / 2, top = (size - Height) / 2, rowBytes = Width * Channels;
+        for (int y = 0; y < Height; y++)
+            Array.Copy(Pixels, y * rowBytes, padded.Pixels, ((top + y) * size + left) * Channels, rowBytes);
+        return padded;
+    }
+
+    /// <summary>Bilinear resize with half-pixel centres (the convention of torch's interpolate with align_corners=False).</summary>
+    public RasterImage ResizeTo(int width, int height) => Resampling.Bilinear(this, width, height);
+
+    /// <summary>Nearest-neighbour enlargement by an integer factor, for looking at tiny images.</summary>
+    public RasterImage Upscale(int factor) => Resampling.NearestUpscale(this, factor);
+
+    public RasterImage ToGrey()
+    {
+        if (Channels == 1) return this;
+        var grey = new byte[PixelCount];
+        for (int i = 0; i < grey.Length; i++)
+        {
+            int r = Pixels[3 * i], g = Pixels[3 * i + 1], b = Pixels[3 * i + 2];
+            grey[i] = (byte)((299 * r + 587 * g + 114 * b + 500) / 1000); // ITU-R BT.601 luma, as PIL's convert("L")
+        }
+        return new RasterImage(Width, Height, 1, grey);
+    }
+
+    public RasterImage ToRgb()
+    {
+        if (Channels == 3) return this;
+        var rgb = new byte[PixelCount * 3];
+        for (int i = 0; i < PixelCount; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = Pixels[i];
+        return new RasterImage(Width, Height, 3, rgb);
+    }
+
+    public RasterImage ToChannels(int channels) => channels switch
+    {
+        1 => ToGrey(),
+        3 => ToRgb(),
+        _ => throw new ArgumentOutOfRangeException(nameof(channels), $"Channels must be 1 (grey) or 3 (RGB), got {channels}.")
+    };
+
+    private static byte[] Validate(int width, int height, int channels, byte[] pixels)
+    {
+        ArgumentNullException.ThrowIfNull(pixels);
+        if (width <= 0 || height <= 0)
+            throw new ArgumentException($"RasterImage size must be positive, got {width}x{height}.");
+        if (channels is not (1 or 3))
+            throw new ArgumentException($"RasterImage channels must be 1 (grey) or 3 (RGB), got {channels}.");
+        if (pixels.Length != (long)width * height * channels)
+            throw new ArgumentException($"RasterImage {width}x{height}x{channels} needs {(long)width * height * channels} bytes, got {pixels.Length}.");
+        return pixels;
+    }
+}
