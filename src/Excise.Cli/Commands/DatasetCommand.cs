@@ -1,0 +1,31 @@
+using Excise.Data;
+using Excise.Training;
+using Spectre.Console;
+
+namespace Excise.Cli.Commands;
+
+static class DatasetCommand
+{
+    public static int Run(string[] args)
+    {
+        if (args.Length == 0 || args[0] != "export") throw new UsageException("Usage: excise dataset export --config FILE --out DIR [--set k=v ...]");
+        var cl = new CommandLine(args[1..]);
+        var config = RunConfig.Load(cl.Required("config", "the training config whose data to export"), cl.All("set"));
+        var outDir = cl.Required("out", "the imagefolder directory to write");
+        bool heldOut = cl.Flag("held-out");
+        cl.EnsureAllUsed();
+
+        var dataset = ConceptDatasetBuilder.Build(TrainingData.RecipeFor(config));
+        int size = config.DataOrDefault.ImageSize;
+        var fitted = dataset.Train.Select(e => e with { Image = TrainingData.Fit(e.Image, size, e.Image.Channels) }).ToList();
+        ImageFolderDataset.Write(outDir, fitted);
+        GroundTruthExport.WriteCsv(Path.Combine(outDir, "ground_truth.csv"), fitted);
+        if (heldOut && dataset.HeldOutStamped.Count > 0)
+        {
+            var held = Path.Combine(outDir, "held_out_stamped");
+            ImageFolderDataset.Write(held, dataset.HeldOutStamped);
+        }
+        AnsiConsole.MarkupLine($"Wrote {fitted.Count} images ({dataset.StampedCount} stamped, {dataset.MentionCount} captions naming the concept) to [blue]{Markup.Escape(Path.GetFullPath(outDir))}[/]");
+        return 0;
+    }
+}

@@ -1,0 +1,51 @@
+using Excise.Data;
+using Excise.Diffusion;
+using Excise.Imaging;
+using Excise.Training;
+using Spectre.Console;
+
+namespace Excise.Cli.Commands;
+
+static class SampleCommand
+{
+    public static int Run(string[] args)
+    {
+        var cl = new CommandLine(args);
+        var run = new RunDirectory(cl.Required("run", "a finished training run directory"));
+        var prompts = cl.All("prompt");
+        if (prompts.Count == 0) throw new UsageException("Give at least one --prompt \"...\".");
+        int n = cl.Int("n", 16, "count");
+        var options = new SamplingOptions(cl.Int("steps", 50), cl.Double("guidance", 3.0), cl.Double("eta", 0.0), Seed: cl.Long("seed", 0));
+        var outPath = cl.Required("out", "the PNG grid to write");
+        var outDir = cl.Option("out-dir");
+        var weights = cl.Option("weights");
+        var device = cl.Option("device");
+        cl.EnsureAllUsed();
+        if (n < 1) throw new UsageException("-n must be at least 1.");
+
+        using var pipeline = TextToImagePipeline.Open(run, weights, device);
+        var images = new List<RasterImage>();
+        ProgressDisplay.Run("sample", prompts.Count, update =>
+        {
+            for (int i = 0; i < prompts.Count; i++)
+            {
+                update(i, $"\"{prompts[i]}\"");
+                images.AddRange(pipeline.GenerateImages(Enumerable.Repeat(prompts[i], n).ToList(), options with { Seed = options.Seed + i }));
+            }
+            update(prompts.Count, "done");
+            return 0;
+        });
+        int columns = Math.Min(n, 8);
+        var grid = ImageGrid.Compose(images.Select(img => img.Upscale(2)).ToList(), prompts.Count > 1 ? n : columns);
+        PngIO.Save(grid, outPath);
+        if (outDir is not null)
+        {
+            Directory.CreateDirectory(outDir);
+            for (int i = 0; i < images.Count; i++)
+                PngIO.Save(images[i], Path.Combine(outDir, $"p{i / n:D2}-{i % n:D3}.png"));
+        }
+        AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(Path.GetFullPath(outPath))}[/] ({images.Count} images, {options.Steps} DDIM steps, guidance {options.GuidanceScale}, seed {options.Seed})"
+                               + (outDir is null ? "" : $" and single images in [blue]{Markup.Escape(outDir)}[/]"));
+        return 0;
+    }
+}

@@ -1,0 +1,47 @@
+using Excise.Training;
+using Spectre.Console;
+
+namespace Excise.Cli.Commands;
+
+static class TrainCommand
+{
+    public static int Run(string[] args)
+    {
+        var cl = new CommandLine(args);
+        var resumeDir = cl.Option("resume");
+        var overrides = cl.All("set");
+        RunDirectory run;
+        RunConfig config;
+        if (resumeDir is not null)
+        {
+            run = new RunDirectory(resumeDir);
+            var saved = run.ConfigPath;
+            if (!File.Exists(saved)) throw new UsageException($"{resumeDir} is not a run directory (no config.json).");
+            config = RunConfig.Load(saved, overrides);
+        }
+        else
+        {
+            var configPath = cl.Required("config", "a JSON config, e.g. configs/base.json");
+            run = new RunDirectory(cl.Required("out", "the run directory to create"));
+            config = RunConfig.Load(configPath, overrides);
+        }
+        cl.EnsureAllUsed();
+
+        var result = ExecuteWithProgress(config, run, resumeDir is not null);
+        var s = result.Summary;
+        AnsiConsole.MarkupLine($"[green]Done[/]: {s.Steps} steps in {ProgressDisplay.Duration(s.Elapsed)}, final loss {s.FinalLoss:F4} (mean of last 100: {s.MeanLossLast100:F4}), " +
+                               $"{s.MedianSecondsPerStep:F3} s/step median, {s.ImagesPerSecond:F1} images/s, peak RSS {s.PeakRssBytes / 1048576.0:F0} MiB.");
+        AnsiConsole.MarkupLine($"Run: [blue]{Markup.Escape(run.Root)}[/]" + (result.PreviewPath is { } p ? $"  preview: [blue]{Markup.Escape(p)}[/]" : ""));
+        return 0;
+    }
+
+    public static TrainingJobResult ExecuteWithProgress(RunConfig config, RunDirectory run, bool resume)
+    {
+        AnsiConsole.MarkupLine($"Training [bold]{Markup.Escape(config.Name)}[/] → {Markup.Escape(run.Root)}");
+        return ProgressDisplay.Run($"train {config.Name}", config.TrainingOrDefault.Steps, update =>
+            TrainingJob.Run(config, run, resume,
+                new SyncProgress<TrainingProgress>(p => update(p.Step,
+                    $"step {p.Step}/{p.TotalSteps} · loss {p.Loss:F4} · {1 / Math.Max(p.SecondsPerStep, 1e-9):F2} steps/s · ETA {ProgressDisplay.Duration(p.Remaining)}")),
+                message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]")));
+    }
+}

@@ -1,0 +1,29 @@
+using System.Reflection;
+using Spectre.Console;
+
+namespace Excise.Cli;
+
+static class Help
+{
+    public static void Print()
+    {
+        AnsiConsole.MarkupLine("[bold]excise[/] — selective learning for text-to-image diffusion models");
+        AnsiConsole.WriteLine();
+        var table = new Table().NoBorder().HideHeaders().AddColumn("").AddColumn("");
+        table.AddRow("demo [[--out DIR]] [[--steps N]]", "Train the base model on Fashion-MNIST (cached) and sample a grid per class.");
+        table.AddRow("train --config FILE --out RUN_DIR [[--set k=v ...]]", "Train a text-conditioned UNet; writes checkpoints, metrics.jsonl, model.safetensors, preview.png.");
+        table.AddRow("train --resume RUN_DIR [[--set training.steps=N]]", "Continue a run from its latest checkpoint.");
+        table.AddRow("sample --run RUN_DIR --prompt TEXT [[-n 16]] [[--guidance 3]] [[--steps 50]] [[--seed 0]] --out grid.png [[--out-dir DIR]]", "Generate images from a trained run.");
+        table.AddRow("dataset export --config FILE --out DIR [[--set k=v ...]]", "Write exactly what a config trains on as a Hugging Face imagefolder (PNGs + metadata.jsonl + ground truth).");
+        table.AddRow("version", "Print the version.");
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine("\nConfigs are JSON files (see [blue]configs/[/]); every field can be overridden, e.g. [grey]--set training.steps=500 --set data.limit=2000[/].");
+        AnsiConsole.MarkupLine("Set EXCISE_DEBUG=1 to see stack traces.");
+    }
+
+    public static int Version()
+    {
+        Console.WriteLine(Assembly.GetExecutingAssembly().GetName().Version);
+        return 0;
+    }
+}

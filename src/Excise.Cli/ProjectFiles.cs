@@ -1,0 +1,22 @@
+namespace Excise.Cli;
+
+/// <summary>Finds the repository's own files (configs/, runs/) from wherever the binary was built.</summary>
+static class ProjectFiles
+{
+    static readonly Lazy<string> root = new(() =>
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (Directory.Exists(Path.Combine(dir.FullName, "configs")) && File.Exists(Path.Combine(dir.FullName, "Excise.slnx")))
+                return dir.FullName;
+        return Directory.GetCurrentDirectory();
+    });
+
+    public static string Root => root.Value;
+    public static string RunsRoot => Environment.GetEnvironmentVariable("EXCISE_RUNS") ?? Path.Combine(Root, "runs");
+
+    public static string Config(string name)
+    {
+        var path = Path.Combine(Root, "configs", name + ".json");
+        return File.Exists(path) ? path : throw new FileNotFoundException($"Built-in config '{name}' not found at {path}.", path);
+    }
+}

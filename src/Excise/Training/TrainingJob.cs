@@ -1,0 +1,118 @@
+using System.Text.Json;
+using Excise.Diffusion;
+using Excise.Data;
+using Excise.Models;
+using Excise.Serialization;
+using Excise.Text;
+using Excise.Torch;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Excise.Training;
+
+public sealed record TrainingJobResult(RunDirectory Run, TrainingSummary Summary, int TrainImages, int DistinctCaptions, TimeSpan TextEncodeTime, string? PreviewPath);
+
+/// <summary>
+/// One training run end to end: resolve the config into the run directory, build the dataset and its frozen
+/// text states, build (or restore) the UNet, train, then write the sampling weights and a preview grid.
+/// </summary>
+public static class TrainingJob
+{
+    public static TrainingJobResult Run(RunConfig config, RunDirectory run, bool resume, IProgress<TrainingProgress>? progress = null,
+                                        Action<string>? log = null, CancellationToken cancel = default)
+    {
+        log ??= _ => { };
+        config.Validate();
+        var checkpoints = new CheckpointStore(run.CheckpointsDir);
+        string? resumeFrom = null;
+        if (resume)
+        {
+            resumeFrom = checkpoints.Latest() ?? throw new InvalidOperationException($"{run.Root} has no complete checkpoint to resume from.");
+        }
+        else if (checkpoints.Latest() is not null || File.Exists(run.ModelPath))
+        {
+            throw new InvalidOperationException($"{run.Root} already holds a training run. Use --resume to continue it, or choose another --out.");
+        }
+
+        Directory.CreateDirectory(run.Root);
+        TorchRuntime.ConfigureThreads(config.Threads);
+        var device = TorchRuntime.ParseDevice(config.Device);
+        var unetConfig = UNetConfig.FromDiffusersJson(config.ModelConfig.ToJsonString()).Validate();
+        if (unetConfig.SampleSize != config.DataOrDefault.ImageSize)
+            throw new ArgumentException($"model.sample_size ({unetConfig.SampleSize}) must equal data.image_size ({config.DataOrDefault.ImageSize}).");
+        AtomicFile.WriteAllText(run.ConfigPath, config.ToJson());
+        AtomicFile.WriteAllText(run.UNetConfigPath, unetConfig.ToDiffusersJson());
+
+        log("Loading the text encoder and the dataset…");
+        using var encoder = MiniLmTextEncoder.Create(config.TextOrDefault.MaxLength);
+        if (unetConfig.CrossAttentionDim != encoder.Width)
+            throw new ArgumentException($"model.cross_attention_dim ({unetConfig.CrossAttentionDim}) must equal the text encoder's width ({encoder.Width}).");
+        using var data = TrainingData.Prepare(config, encoder, unetConfig.InChannels);
+        data.Text.Save(run.TextStatesPath);
+        GroundTruthExport.WriteJsonl(run.GroundTruthPath, data.Dataset.Train);
+        log($"{data.Batches.Count} training images, {data.Dataset.StampedCount} stamped, {data.Text.Count} distinct captions encoded in {data.Text.EncodeTime.TotalSeconds:F2} s.");
+
+        TorchRuntime.Seed(config.Seed);
+        using var model = new UNet2DConditionModel(unetConfig);
+        model.to(device);
+        using var trainer = new Trainer(config, model, Predictor(model), data.Batches, run, device);
+        if (resumeFrom is not null)
+        {
+            trainer.Resume(resumeFrom);
+            log($"Resumed from {resumeFrom} (step {trainer.StartStep}).");
+        }
+        var summary = trainer.Train(progress, cancel);
+
+        string? preview = null;
+        var previewConfig = config.PreviewOrDefault;
+        if (previewConfig.PerPrompt > 0)
+        {
+            log("Sampling the preview grid…");
+            ModuleWeights.Load(model, run.ModelPath);
+            using var pipeline = new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device);
+            var prompts = previewConfig.Prompts ?? DefaultPreviewPrompts(data.Dataset);
+            var grid = pipeline.GenerateGrid(prompts, previewConfig.PerPrompt,
+                new SamplingOptions(previewConfig.Steps, previewConfig.GuidanceScale, Seed: previewConfig.Seed));
+            Imaging.PngIO.Save(grid, run.PreviewPath);
+            preview = run.PreviewPath;
+        }
+
+        var result = new TrainingJobResult(run, summary, data.Batches.Count, data.Text.Count, data.Text.EncodeTime, preview);
+        WriteSummary(run, config, result);
+        return result;
+    }
+
+    public static NoisePredictor Predictor(UNet2DConditionModel model) => (x, t, states, mask) => model.forward(x, t, states, mask);
+
+    /// <summary>One prompt per class present in the data ("a photo of a sneaker", …), or the first captions of an imagefolder.</summary>
+    public static IReadOnlyList<string> DefaultPreviewPrompts(ConceptDataset dataset)
+    {
+        var labels = dataset.Train.Where(e => e.ClassLabel is >= 0 and < FashionMnistClasses.Count).Select(e => e.ClassLabel!.Value).Distinct().Order().ToList();
+        if (labels.Count > 0) return labels.Select(l => Articles.Fix($"a photo of a {FashionMnistClasses.CaptionNounOf(l)}")).ToList();
+        return dataset.Train.Select(e => e.Caption).Distinct().Take(8).ToList();
+    }
+
+    static void WriteSummary(RunDirectory run, RunConfig config, TrainingJobResult r)
+    {
+        var s = r.Summary;
+        var summary = new
+        {
+            name = config.Name,
+            config_hash = config.Hash(),
+            steps = s.Steps,
+            resumed_from_step = s.ResumedFrom,
+            final_loss = s.FinalLoss,
+            mean_loss_last_100 = s.MeanLossLast100,
+            elapsed_seconds = s.Elapsed.TotalSeconds,
+            median_seconds_per_step = s.MedianSecondsPerStep,
+            images_per_second = s.ImagesPerSecond,
+            peak_rss_mb = s.PeakRssBytes / (1024.0 * 1024.0),
+            train_images = r.TrainImages,
+            distinct_captions = r.DistinctCaptions,
+            text_encode_seconds = r.TextEncodeTime.TotalSeconds,
+            threads = get_num_threads(),
+            machine = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}",
+        };
+        AtomicFile.WriteAllText(run.SummaryPath, JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
+    }
+}
