@@ -23,7 +23,7 @@ static class DemoCommand
         cl.EnsureAllUsed();
 
         var config = RunConfig.Load(configPath, overrides);
-        var run = new RunDirectory(Path.Combine(cacheRoot, $"{config.Name}-{config.Hash()}"));
+        var run = new RunDirectory(Path.Combine(cacheRoot, $"{config.Name}-{config.Hash(includeStepBudget: true)}"));
         if (File.Exists(run.ModelPath))
             AnsiConsole.MarkupLine($"Reusing the cached base model [blue]{Markup.Escape(run.Root)}[/]");
         else

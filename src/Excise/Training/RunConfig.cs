@@ -36,13 +36,18 @@ public sealed record RunConfig(
 
     public string ToJson() => ConfigLoader.ToJson(this);
 
-    /// <summary>A stable hash of the settings that change the trained weights (used to key caches and guard resumes).</summary>
-    public string Hash()
+    /// <summary>
+    /// A stable hash of the settings that decide the weights at a given step (keys caches, guards resumes).
+    /// Bookkeeping is left out, and so is the step budget unless asked for, so a finished run can be extended
+    /// with --resume (with a cosine schedule the remaining learning rates then follow the new budget).
+    /// </summary>
+    public string Hash(bool includeStepBudget = false)
     {
         var node = ConfigLoader.ToNode(this);
-        node.Remove("name");
-        node.Remove("device");
-        node.Remove("threads");
+        foreach (var key in new[] { "name", "device", "threads", "preview" }) node.Remove(key);
+        if (node["training"] is System.Text.Json.Nodes.JsonObject training)
+            foreach (var key in new[] { "steps", "checkpoint_every", "keep_checkpoints", "log_every", "gc_every" })
+                if (key != "steps" || !includeStepBudget) training.Remove(key);
         var bytes = SHA256.HashData(Encoding.UTF8.GetBytes(node.ToJsonString()));
         return Convert.ToHexString(bytes)[..16].ToLowerInvariant();
     }

@@ -1,0 +1,27 @@
+namespace Excise.Tests;
+
+/// <summary>Files of the repository the tests run from (configs/, tests/golden/).</summary>
+internal static class RepositoryPaths
+{
+    public static string Root { get; } = Locate();
+
+    public static string Config(string name) => Path.Combine(Root, "configs", name + ".json");
+
+    static string Locate()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Excise.slnx"))) return dir.FullName;
+        throw new DirectoryNotFoundException($"No Excise.slnx above {AppContext.BaseDirectory}.");
+    }
+}
+
+/// <summary>A temporary directory deleted when the test ends.</summary>
+internal sealed class TempDir : IDisposable
+{
+    public string Path { get; } = Directory.CreateTempSubdirectory("excise-test-").FullName;
+    public string File(string name) => System.IO.Path.Combine(Path, name);
+    public void Dispose()
+    {
+        try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
+    }
+}

@@ -1,0 +1,100 @@
+using System.Buffers.Binary;
+using System.Text;
+using Excise.Serialization;
+using static TorchSharp.torch;
+
+namespace Excise.Tests.Serialization;
+
+public class SafetensorsFileTests
+{
+    [Fact]
+    public void RoundTripIsBitExactWithMetadataAndMixedDtypes()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("t.safetensors");
+        using var a = randn(3, 4);
+        using var b = arange(10, dtype: ScalarType.Int64);
+        using var c = tensor(new byte[] { 1, 2, 255 });
+        SafetensorsFile.Save(path, new Dictionary<string, Tensor> { ["a"] = a, ["b.x"] = b, ["c"] = c },
+            new Dictionary<string, string> { ["step"] = "7", ["note"] = "ünïcode" });
+
+        using var loaded = SafetensorsFile.Load(path);
+        Assert.Equal(new[] { "a", "b.x", "c" }, loaded.Names);
+        Assert.True(loaded["a"].equal(a).ToBoolean());
+        Assert.True(loaded["b.x"].equal(b).ToBoolean());
+        Assert.True(loaded["c"].equal(c).ToBoolean());
+        Assert.Equal("7", loaded.Metadata["step"]);
+        Assert.Equal("ünïcode", loaded.Metadata["note"]);
+        // Header padded so the payload is 8-byte aligned, like the reference writer.
+        var bytes = File.ReadAllBytes(path);
+        Assert.Equal(0UL, BinaryPrimitives.ReadUInt64LittleEndian(bytes) % 8);
+    }
+
+    [Fact]
+    public void ReadsTheGoldenDiffusersFile()
+    {
+        var header = SafetensorsFile.ReadHeader(Path.Combine(RepositoryPaths.Root, "tests", "golden", "mnist32.weights.safetensors"));
+        Assert.Equal(208, header.Count);
+        Assert.Contains(header, e => e.Name == "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight" && e.Shape.SequenceEqual(new long[] { 32, 384 }));
+    }
+
+    public static IEnumerable<object[]> CorruptHeaders() =>
+    [
+        ["""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}""", "not valid JSON"],
+        ["""{"a":{"dtype":"Q7","shape":[2],"data_offsets":[0,8]}}""", "unsupported dtype"],
+        ["""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,800]}}""", "outside"],
+        ["""{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}""", "needs 12"],
+        ["""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}""", "overlap"],
+        ["""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}""", "twice"],
+        ["""{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}""", "invalid dimension"],
+        ["""[1,2]""", "not a JSON object"],
+    ];
+
+    [Theory]
+    [MemberData(nameof(CorruptHeaders))]
+    public void CorruptHeaderIsRejectedNamingTheFile(string header, string expected)
+    {
+        using var dir = new TempDir();
+        var path = dir.File("bad.safetensors");
+        File.WriteAllBytes(path, WithHeader(header, payloadBytes: 16));
+        var e = Assert.Throws<InvalidDataException>(() => SafetensorsFile.Load(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void HeaderLengthBeyondTheFileIsRejectedBeforeAllocating()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("huge.safetensors");
+        var bytes = new byte[16];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, ulong.MaxValue / 2);
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<InvalidDataException>(() => SafetensorsFile.Load(path));
+        Assert.Contains("past the end", e.Message);
+        File.WriteAllBytes(path, new byte[3]);
+        Assert.Throws<InvalidDataException>(() => SafetensorsFile.Load(path));
+    }
+
+    [Fact]
+    public void FailedWriteLeavesThePreviousFileIntact()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("keep.safetensors");
+        using var a = ones(4);
+        SafetensorsFile.Save(path, new Dictionary<string, Tensor> { ["a"] = a });
+        var before = File.ReadAllBytes(path);
+        Assert.ThrowsAny<Exception>(() => AtomicFile.Write(path, s => { s.Write(new byte[10]); throw new IOException("disk full (simulated)"); }));
+        Assert.Equal(before, File.ReadAllBytes(path));
+        Assert.Single(Directory.GetFiles(dir.Path));
+    }
+
+    static byte[] WithHeader(string json, int payloadBytes)
+    {
+        var h = Encoding.UTF8.GetBytes(json);
+        var bytes = new byte[8 + h.Length + payloadBytes];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)h.Length);
+        h.CopyTo(bytes, 8);
+        return bytes;
+    }
+}

@@ -1,0 +1,26 @@
+using Excise.Models;
+using Excise.Text;
+using Excise.Training;
+using static TorchSharp.torch;
+
+namespace Excise.Tests.Training;
+
+/// <summary>
+/// The smoke config shrunk further for tests: the real UNet architecture, a real slice of Fashion-MNIST
+/// and real MiniLM states, small enough that a training step takes a fraction of a second.
+/// </summary>
+internal static class TinyRun
+{
+    static readonly Lazy<OnnxTextEncoder> encoder = new(() => MiniLmTextEncoder.Create(32));
+    public static ITextEncoder Encoder => encoder.Value;
+
+    public static RunConfig Config(params string[] overrides) => RunConfig.Load(RepositoryPaths.Config("smoke"),
+        new[] { "data.limit=64", "training.batch_size=8", "training.steps=6", "training.warmup_steps=2", "training.log_every=1",
+                "training.checkpoint_every=3", "preview.per_prompt=0", "threads=2" }.Concat(overrides));
+
+    public static UNet2DConditionModel Model(RunConfig config)
+    {
+        manual_seed(config.Seed);
+        return new UNet2DConditionModel(UNetConfig.FromDiffusersJson(config.ModelConfig.ToJsonString()));
+    }
+}
