@@ -51,6 +51,7 @@ public sealed partial class UNet2DConditionModel : nn.Module<Tensor, Tensor, Ten
         named_parameters().Where(p => p.name.EndsWith(".attn2.to_k.weight", StringComparison.Ordinal)
                                       || p.name.EndsWith(".attn2.to_v.weight", StringComparison.Ordinal));
 
+    /// <remarks>Intermediates land in the caller's dispose scope; wrap each step or sampling call in one.</remarks>
     public override Tensor forward(Tensor sample, Tensor timesteps, Tensor encoderHiddenStates, Tensor? encoderAttentionMask = null) =>
         Forward(sample, timesteps, encoderHiddenStates, encoderAttentionMask, observer: null);
 

@@ -150,6 +150,7 @@ public sealed partial record UNetConfig
             ["class_embeddings_concat"] = false,
             ["mid_block_only_cross_attention"] = null,
             ["cross_attention_norm"] = null,
+            ["addition_embed_type_num_heads"] = 64,
         };
         return node.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }

@@ -1,4 +1,5 @@
 using Excise.Models;
+using TorchSharp;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
@@ -24,6 +25,9 @@ internal static class GoldenData
     }
 
     public static Dictionary<string, Tensor> Io(string name) => Safetensors.LoadStateDict(IoPath(name));
+
+    /// <summary>Same shape and bit-identical values.</summary>
+    public static bool Identical(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().ToBoolean();
 
     /// <summary>Name → shape from the safetensors JSON header, read directly so the test does not trust the loader it checks.</summary>
     public static Dictionary<string, long[]> HeaderShapes(string path)

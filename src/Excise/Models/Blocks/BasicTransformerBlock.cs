@@ -27,8 +27,6 @@ internal sealed class BasicTransformerBlock : nn.Module
         RegisterComponents();
     }
 
-    public Attention CrossAttention => attn2;
-
     public Tensor Forward(Tensor hidden, Tensor context, Tensor? contextMask)
     {
         hidden = attn1.Forward(norm1.forward(hidden), null, null) + hidden;

@@ -28,8 +28,6 @@ internal sealed class Transformer2DModel : nn.Module
         RegisterComponents();
     }
 
-    public IEnumerable<BasicTransformerBlock> Blocks => transformer_blocks;
-
     public Tensor Forward(Tensor input, Tensor context, Tensor? contextMask)
     {
         var (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3]);

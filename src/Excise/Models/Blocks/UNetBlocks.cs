@@ -32,8 +32,6 @@ internal sealed class DownBlock : nn.Module
         RegisterComponents();
     }
 
-    public IEnumerable<Transformer2DModel> Attentions => attentions ?? Enumerable.Empty<Transformer2DModel>();
-
     /// <summary>Runs the block and appends every layer output (and the downsampled output) to <paramref name="skips"/>.</summary>
     public Tensor Forward(Tensor hidden, BlockContext context, List<Tensor> skips)
     {
@@ -69,8 +67,6 @@ internal sealed class MidBlock : nn.Module
             .Select(_ => new ResnetBlock2D(channels, channels, config.TimeEmbedDim, config.NormNumGroups, config.NormEps)).ToArray());
         RegisterComponents();
     }
-
-    public IEnumerable<Transformer2DModel> Attentions => attentions;
 
     public Tensor Forward(Tensor hidden, BlockContext context)
     {
@@ -118,7 +114,6 @@ internal sealed class UpBlock : nn.Module
     }
 
     public int SkipCount => resnets.Count;
-    public IEnumerable<Transformer2DModel> Attentions => attentions ?? Enumerable.Empty<Transformer2DModel>();
 
     /// <summary>Consumes skips from the end of <paramref name="skips"/>; upsamples to <paramref name="upsampleSize"/> when given.</summary>
     public Tensor Forward(Tensor hidden, BlockContext context, List<Tensor> skips, long[]? upsampleSize)
