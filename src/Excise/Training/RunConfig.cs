@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Excise.Configuration;
 using Excise.Diffusion;
 
@@ -20,12 +21,12 @@ public sealed record RunConfig(
     PreviewConfig? Preview = null)
 {
     /// <summary>diffusers UNet2DConditionModel config fields (block_out_channels, cross_attention_dim, …).</summary>
-    public JsonObject ModelConfig => Model ?? throw new InvalidDataException("The config has no 'model' section (the UNet's diffusers config).");
-    public DataConfig DataOrDefault => Data ?? new DataConfig();
-    public TextConfig TextOrDefault => Text ?? new TextConfig();
-    public NoiseScheduleOptions DiffusionOrDefault => Diffusion ?? new NoiseScheduleOptions();
-    public OptimizationConfig TrainingOrDefault => Training ?? new OptimizationConfig();
-    public PreviewConfig PreviewOrDefault => Preview ?? new PreviewConfig();
+    [JsonIgnore] public JsonObject ModelConfig => Model ?? throw new InvalidDataException("The config has no 'model' section (the UNet's diffusers config).");
+    [JsonIgnore] public DataConfig DataOrDefault => Data ?? new DataConfig();
+    [JsonIgnore] public TextConfig TextOrDefault => Text ?? new TextConfig();
+    [JsonIgnore] public NoiseScheduleOptions DiffusionOrDefault => Diffusion ?? new NoiseScheduleOptions();
+    [JsonIgnore] public OptimizationConfig TrainingOrDefault => Training ?? new OptimizationConfig();
+    [JsonIgnore] public PreviewConfig PreviewOrDefault => Preview ?? new PreviewConfig();
 
     public static RunConfig Load(string path, IEnumerable<string>? overrides = null)
     {

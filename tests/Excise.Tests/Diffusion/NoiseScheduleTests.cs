@@ -16,7 +16,7 @@ public class NoiseScheduleTests
         Assert.Equal(1000, a.Count);
         for (int t = 1; t < a.Count; t++) Assert.True(a[t] < a[t - 1]);
         Assert.True(a[0] > 0.99);
-        Assert.True(a[^1] < (kind == BetaSchedule.ScaledLinear ? 0.01 : 1e-3));
+        Assert.True(a[^1] < (kind == BetaSchedule.Cosine ? 1e-3 : 0.01));
     }
 
     [Fact]

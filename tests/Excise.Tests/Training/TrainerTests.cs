@@ -68,7 +68,7 @@ public class TrainerTests
         // Final weights equal bit for bit, and metrics.jsonl has one line per step with no duplicates.
         using var a = SafetensorsFile.Load(Path.Combine(full.Path, "model.safetensors"));
         using var b = SafetensorsFile.Load(Path.Combine(split.Path, "model.safetensors"));
-        foreach (var name in a.Names) Assert.True(a[name].equal(b[name]).ToBoolean(), name);
+        foreach (var name in a.Names) Assert.True(a[name].eq(b[name]).all().ToBoolean(), name);
         var steps = File.ReadAllLines(Path.Combine(split.Path, "metrics.jsonl")).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt32());
         Assert.Equal(Enumerable.Range(1, 6), steps);
     }
@@ -88,10 +88,10 @@ public class TrainerTests
         using var reloaded = TinyRun.Model(TinyRun.Config("seed=99"));
         ModuleWeights.Load(reloaded, Path.Combine(checkpoint, "model.safetensors"));
         var original = model.state_dict();
-        foreach (var (name, t) in reloaded.state_dict()) Assert.True(t.equal(original[name]).ToBoolean(), name);
+        foreach (var (name, t) in reloaded.state_dict()) Assert.True(t.eq(original[name]).all().ToBoolean(), name);
 
         using var optimizerState = SafetensorsFile.Load(Path.Combine(checkpoint, "optimizer.safetensors"));
-        foreach (var (name, t) in trainer.Optimizer.StateTensors()) Assert.True(optimizerState[name].equal(t).ToBoolean(), name);
+        foreach (var (name, t) in trainer.Optimizer.StateTensors()) Assert.True(optimizerState[name].eq(t).all().ToBoolean(), name);
         Assert.Equal(2, CheckpointStore.ReadState(checkpoint).OptimizerSteps);
         Assert.True(File.Exists(Path.Combine(checkpoint, "ema.safetensors")));
     }
