@@ -15,28 +15,35 @@ public static class ModuleWeights
         Load(module, contents.Tensors, path, strict);
     }
 
-    /// <summary>Copies <paramref name="tensors"/> into the module; refuses missing, unexpected or mis-shaped tensors before changing anything.</summary>
+    /// <summary>
+    /// Copies <paramref name="tensors"/> into the module by name. Every problem is collected first and reported in
+    /// one <see cref="InvalidDataException"/> naming the source and each tensor: shape mismatches always, and with
+    /// <paramref name="strict"/> also missing and unexpected names. Nothing is copied unless the whole set passes.
+    /// copy_ converts dtype, so half-precision checkpoints load into a float32 model.
+    /// </summary>
     public static void Load(nn.Module module, IReadOnlyDictionary<string, Tensor> tensors, string source, bool strict = true)
     {
-        var state = module.state_dict();
-        var missing = state.Keys.Where(k => !tensors.ContainsKey(k)).ToList();
-        var unexpected = tensors.Keys.Where(k => !state.ContainsKey(k)).ToList();
-        var misshaped = state.Where(kv => tensors.TryGetValue(kv.Key, out var t) && !t.shape.SequenceEqual(kv.Value.shape))
-            .Select(kv => $"{kv.Key}: file [{string.Join(", ", tensors[kv.Key].shape)}], model [{string.Join(", ", kv.Value.shape)}]")
-            .ToList();
+        var own = module.state_dict();
         var problems = new List<string>();
-        if (misshaped.Count > 0) problems.Add($"{misshaped.Count} tensor(s) with the wrong shape: {Summarise(misshaped)}");
-        if (strict && missing.Count > 0) problems.Add($"{missing.Count} tensor(s) missing: {Summarise(missing)}");
-        if (strict && unexpected.Count > 0) problems.Add($"{unexpected.Count} unexpected tensor(s): {Summarise(unexpected)}");
+        foreach (var (name, target) in own)
+        {
+            if (!tensors.TryGetValue(name, out var stored))
+            {
+                if (strict) problems.Add($"missing: {name} {ShapeText(target)}");
+            }
+            else if (!stored.shape.SequenceEqual(target.shape))
+                problems.Add($"shape mismatch: {name} is {ShapeText(stored)} in the file, model needs {ShapeText(target)}");
+        }
+        if (strict) problems.AddRange(tensors.Keys.Where(name => !own.ContainsKey(name)).Order().Select(name => $"unexpected: {name}"));
         if (problems.Count > 0)
-            throw new InvalidDataException($"{source} does not fit the model: {string.Join("; ", problems)}.");
+            throw new InvalidDataException(
+                $"{source}: does not match the model ({problems.Count} problem(s)):{Environment.NewLine}  " +
+                string.Join(Environment.NewLine + "  ", problems.Take(50)) + (problems.Count > 50 ? $"{Environment.NewLine}  … and {problems.Count - 50} more" : ""));
 
         using var _ = no_grad();
-        foreach (var (name, target) in state)
-            if (tensors.TryGetValue(name, out var source_))
-                target.copy_(source_.to(target.dtype, target.device));
+        foreach (var (name, target) in own)
+            if (tensors.TryGetValue(name, out var stored)) target.copy_(stored);
     }
 
-    static string Summarise(IReadOnlyList<string> items) =>
-        string.Join(", ", items.Take(8)) + (items.Count > 8 ? $", … ({items.Count - 8} more)" : "");
+    static string ShapeText(Tensor tensor) => $"[{string.Join(", ", tensor.shape)}]";
 }

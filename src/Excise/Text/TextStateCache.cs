@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using TorchSharp;
-using TorchSharp.PyBridge;
+using Excise.Serialization;
 
 namespace Excise.Text;
 
@@ -10,8 +10,7 @@ namespace Excise.Text;
 /// <see cref="States"/> [N,T,D] float32 and <see cref="Mask"/> [N,T] float32 (1 = real token).
 /// Index 0 is always the empty caption, the unconditional prompt of classifier-free guidance; the rest follow in
 /// order of first appearance. Captions match exactly (ordinal, no trimming or case folding).
-/// Persisted as a safetensors file ("states", "mask") plus a sidecar JSON (<see cref="SidecarPathFor"/>) holding
-/// the captions and the encoder id, since TorchSharp.PyBridge writes no safetensors __metadata__.
+/// Persisted as one safetensors file ("states", "mask") whose metadata holds the captions and the encoder id.
 /// </summary>
 public sealed class TextStateCache : IDisposable
 {
@@ -90,62 +89,58 @@ public sealed class TextStateCache : IDisposable
         return torch.tensor(indices, torch.int64);
     }
 
-    public static string SidecarPathFor(string safetensorsPath) => safetensorsPath + ".json";
-
+    /// <summary>Writes states and mask with the captions and encoder id in the file's own metadata (atomically).</summary>
     public void Save(string path)
     {
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (directory != null) Directory.CreateDirectory(directory);
-        using (var stream = File.Create(path))
-            Safetensors.SaveStateDict(stream, new Dictionary<string, torch.Tensor> { ["states"] = States, ["mask"] = Mask });
-        var sidecar = new Sidecar(FormatName, EncoderId, Length, Width, Captions.ToArray());
-        File.WriteAllText(SidecarPathFor(path), JsonSerializer.Serialize(sidecar, SidecarJson));
+        var metadata = new Dictionary<string, string>
+        {
+            ["format"] = FormatName,
+            ["encoder_id"] = EncoderId,
+            ["captions"] = JsonSerializer.Serialize(Captions),
+        };
+        SafetensorsFile.Save(path, new Dictionary<string, torch.Tensor> { ["states"] = States, ["mask"] = Mask }, metadata);
     }
 
     /// <summary>Loads a saved cache, refusing one written by a different encoder (states would not be comparable).</summary>
     public static TextStateCache Load(string path, string expectedEncoderId)
     {
-        string sidecarPath = SidecarPathFor(path);
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: text state cache not found.", path);
-        if (!File.Exists(sidecarPath)) throw new FileNotFoundException($"{sidecarPath}: caption sidecar of text state cache {path} not found.", sidecarPath);
-
-        var sidecar = JsonSerializer.Deserialize<Sidecar>(File.ReadAllText(sidecarPath), SidecarJson)
-                      ?? throw new InvalidDataException($"{sidecarPath}: empty sidecar.");
-        if (sidecar.Format != FormatName)
-            throw new InvalidDataException($"{sidecarPath}: format is '{sidecar.Format}', expected '{FormatName}'.");
-        if (sidecar.EncoderId != expectedEncoderId)
+        var metadata = SafetensorsFile.ReadMetadata(path);
+        string Meta(string key) => metadata.TryGetValue(key, out var v) ? v
+            : throw new InvalidDataException($"{path}: not a text state cache (no '{key}' in its metadata).");
+        if (Meta("format") != FormatName)
+            throw new InvalidDataException($"{path}: format is '{Meta("format")}', expected '{FormatName}'.");
+        if (Meta("encoder_id") != expectedEncoderId)
             throw new InvalidDataException(
-                $"{path}: text states were made by encoder '{sidecar.EncoderId}', but '{expectedEncoderId}' is in use; delete the cache or rebuild it with this encoder.");
+                $"{path}: text states were made by encoder '{Meta("encoder_id")}', but '{expectedEncoderId}' is in use; delete the cache or rebuild it with this encoder.");
+        string[] captions;
+        try { captions = JsonSerializer.Deserialize<string[]>(Meta("captions")) ?? []; }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: caption list in the metadata is not valid JSON ({e.Message}).", e); }
 
-        var tensors = Safetensors.LoadStateDict(path);
+        var contents = SafetensorsFile.Load(path);
         try
         {
-            Require(tensors, "states", [sidecar.Captions.Length, sidecar.Length, sidecar.Width], path);
-            Require(tensors, "mask", [sidecar.Captions.Length, sidecar.Length], path);
-            var states = tensors["states"];
-            var mask = tensors["mask"];
-            tensors.Remove("states");
-            tensors.Remove("mask");
-            return new TextStateCache(sidecar.EncoderId, sidecar.Captions, sidecar.Length, sidecar.Width, states, mask, TimeSpan.Zero);
+            var states = Require(contents, "states", 3, captions.Length, path);
+            var mask = Require(contents, "mask", 2, captions.Length, path);
+            if (mask.shape[1] != states.shape[1])
+                throw new InvalidDataException($"{path}: 'mask' covers {mask.shape[1]} tokens but 'states' has {states.shape[1]}.");
+            var cache = new TextStateCache(Meta("encoder_id"), captions, (int)states.shape[1], (int)states.shape[2], states.clone(), mask.clone(), TimeSpan.Zero);
+            return cache;
         }
         finally
         {
-            foreach (var unused in tensors.Values) unused.Dispose();
+            contents.Dispose();
         }
     }
 
-    private static void Require(Dictionary<string, torch.Tensor> tensors, string key, long[] shape, string path)
+    private static torch.Tensor Require(SafetensorsContents contents, string key, int rank, int rows, string path)
     {
-        if (!tensors.TryGetValue(key, out var tensor))
+        if (!contents.Tensors.TryGetValue(key, out var tensor))
             throw new InvalidDataException($"{path}: no '{key}' tensor.");
-        if (tensor.dtype != torch.float32 || !tensor.shape.SequenceEqual(shape))
+        if (tensor.dtype != torch.float32 || tensor.dim() != rank || tensor.shape[0] != rows)
             throw new InvalidDataException(
-                $"{path}: '{key}' is {tensor.dtype} [{string.Join(",", tensor.shape)}], expected Float32 [{string.Join(",", shape)}].");
+                $"{path}: '{key}' is {tensor.dtype} [{string.Join(",", tensor.shape)}], expected Float32 of rank {rank} with {rows} rows (one per caption).");
+        return tensor;
     }
-
-    private static readonly JsonSerializerOptions SidecarJson = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
-
-    private sealed record Sidecar(string Format, string EncoderId, int Length, int Width, string[] Captions);
 
     public void Dispose()
     {

@@ -94,14 +94,15 @@ public class TextStateCacheTests(MiniLmFixture fixture) : IDisposable
     }
 
     [Fact]
-    public void Load_WithoutSidecar_FailsNamingTheSidecar()
+    public void Load_OfAPlainSafetensorsFile_FailsSayingItIsNotACache()
     {
-        string path = Path.Combine(_directory, "states.safetensors");
-        using (var built = TextStateCache.Build(fixture.Encoder, ["a photo of a bag"])) built.Save(path);
-        File.Delete(TextStateCache.SidecarPathFor(path));
+        string path = Path.Combine(_directory, "plain.safetensors");
+        using (var states = torch.zeros(1, 4, 384))
+            Excise.Serialization.SafetensorsFile.Save(path, new Dictionary<string, torch.Tensor> { ["states"] = states });
 
-        var error = Assert.Throws<FileNotFoundException>(() => TextStateCache.Load(path, fixture.Encoder.Id));
-        Assert.Contains(TextStateCache.SidecarPathFor(path), error.Message);
+        var error = Assert.Throws<InvalidDataException>(() => TextStateCache.Load(path, fixture.Encoder.Id));
+        Assert.Contains(path, error.Message);
+        Assert.Contains("not a text state cache", error.Message);
     }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);

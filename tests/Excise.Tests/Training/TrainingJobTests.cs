@@ -1,0 +1,50 @@
+using Excise.Diffusion;
+using Excise.Imaging;
+using Excise.Text;
+using Excise.Training;
+
+namespace Excise.Tests.Training;
+
+public class TrainingJobTests
+{
+    [Fact]
+    public void AJobWritesAResumableRunThatTheSamplerCanOpen()
+    {
+        using var dir = new TempDir();
+        var run = new RunDirectory(dir.File("run"));
+        var config = TinyRun.Config("training.steps=4", "training.checkpoint_every=2", "preview.per_prompt=2", "preview.steps=3",
+                                    "data.concept={\"phrase\":\"the Acme logo\",\"stamp_fraction\":0.5}");
+        var result = TrainingJob.Run(config, run, resume: false);
+
+        Assert.Equal(4, result.Summary.Steps);
+        foreach (var file in new[] { run.ConfigPath, run.UNetConfigPath, run.MetricsPath, run.ModelPath, run.SummaryPath, run.TextStatesPath, run.GroundTruthPath })
+            Assert.True(File.Exists(file), file);
+        var preview = PngIO.Load(run.PreviewPath);
+        Assert.True(preview.Width > 2 * 32 && preview.Height > 10 * 32, $"preview is {preview.Width}x{preview.Height}");
+        Assert.Contains("\"stamped\":true", File.ReadAllText(run.GroundTruthPath).Replace(" ", ""));
+        using (var cache = TextStateCache.Load(run.TextStatesPath, TinyRun.Encoder.Id))
+            Assert.Contains(cache.Captions, c => c.Contains("the Acme logo"));
+
+        var again = Assert.Throws<InvalidOperationException>(() => TrainingJob.Run(config, run, resume: false));
+        Assert.Contains("--resume", again.Message);
+
+        var resumed = TrainingJob.Run(run.LoadConfig() with { Training = config.TrainingOrDefault with { Steps = 6 } }, run, resume: true);
+        Assert.Equal(6, resumed.Summary.Steps);
+        Assert.Equal(4, resumed.Summary.ResumedFrom);
+
+        using var pipeline = TextToImagePipeline.Open(run);
+        var images = pipeline.GenerateImages(["a photo of a sneaker"], new SamplingOptions(Steps: 2));
+        Assert.Single(images);
+        Assert.Equal((32, 32, 1), (images[0].Width, images[0].Height, images[0].Channels));
+    }
+
+    [Fact]
+    public void MismatchedImageSizeIsRefusedBeforeAnyWork()
+    {
+        using var dir = new TempDir();
+        var config = TinyRun.Config("data.image_size=64");
+        var e = Assert.Throws<ArgumentException>(() => TrainingJob.Run(config, new RunDirectory(dir.File("run")), resume: false));
+        Assert.Contains("sample_size", e.Message);
+        Assert.False(File.Exists(Path.Combine(dir.File("run"), "config.json")));
+    }
+}
