@@ -91,7 +91,9 @@ public sealed class DdimSampler
             double sigma = options.Eta * Math.Sqrt((1 - aPrev) / (1 - aT) * (1 - aT / aPrev));
             var next = Math.Sqrt(aPrev) * x0 + Math.Sqrt(Math.Max(1 - aPrev - sigma * sigma, 0)) * eps;
             if (sigma > 0) next = next + sigma * randn(sampleShape, generator: generator, device: device);
+            var previous = x;
             x = next.MoveToOuterDisposeScope();
+            previous.Dispose();
         }
         return x.clamp(-1, 1).MoveToOuterDisposeScope();
     }

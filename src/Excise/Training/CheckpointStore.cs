@@ -10,7 +10,8 @@ public sealed record CheckpointState(int Step, string ConfigHash, long Optimizer
 
 /// <summary>
 /// Checkpoints as folders of safetensors files: <c>model.safetensors</c> (raw weights), <c>ema.safetensors</c>
-/// (when EMA is on), <c>optimizer.safetensors</c> and <c>state.json</c>. A checkpoint is assembled in a
+/// (when EMA is on), <c>training_state.safetensors</c> (optimizer moments, with step, seed and RNG scheme in its
+/// metadata) and <c>state.json</c>, the manifest whose presence marks the checkpoint complete. A checkpoint is assembled in a
 /// temporary folder, flushed, then renamed into place, and only then does <c>latest.json</c> point at it:
 /// a crash at any moment leaves the previous checkpoint usable.
 /// </summary>
@@ -19,6 +20,7 @@ public sealed class CheckpointStore
     readonly string dir;
     public CheckpointStore(string checkpointsDir) => dir = checkpointsDir;
 
+    public const string TrainingStateFile = "training_state.safetensors";
     string LatestPath => Path.Combine(dir, "latest.json");
     static string Name(int step) => $"step-{step:D8}";
 
@@ -34,7 +36,11 @@ public sealed class CheckpointStore
         {
             SafetensorsFile.Save(Path.Combine(temp, "model.safetensors"), model);
             if (ema is not null) SafetensorsFile.Save(Path.Combine(temp, "ema.safetensors"), ema);
-            SafetensorsFile.Save(Path.Combine(temp, "optimizer.safetensors"), optimizer);
+            SafetensorsFile.Save(Path.Combine(temp, TrainingStateFile), optimizer, new Dictionary<string, string>
+            {
+                ["step"] = state.Step.ToString(), ["optimizer_steps"] = state.OptimizerSteps.ToString(), ["ema_updates"] = state.EmaUpdates.ToString(),
+                ["seed"] = state.Seed.ToString(), ["rng"] = state.Rng, ["config_hash"] = state.ConfigHash,
+            });
             AtomicFile.WriteAllText(Path.Combine(temp, "state.json"), JsonSerializer.Serialize(state, Json));
             if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
             Directory.Move(temp, final);

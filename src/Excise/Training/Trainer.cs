@@ -61,8 +61,8 @@ public sealed class Trainer : IDisposable
         if (state.ConfigHash != config.Hash())
             throw new InvalidOperationException($"{checkpointDir} was written with a different config (hash {state.ConfigHash}, this run {config.Hash()}); resuming would mix two runs.");
         ModuleWeights.Load(model, Path.Combine(checkpointDir, "model.safetensors"));
-        using (var o = SafetensorsFile.Load(Path.Combine(checkpointDir, "optimizer.safetensors")))
-            optimizer.LoadState(o, state.OptimizerSteps, Path.Combine(checkpointDir, "optimizer.safetensors"));
+        using (var o = SafetensorsFile.Load(Path.Combine(checkpointDir, CheckpointStore.TrainingStateFile)))
+            optimizer.LoadState(o, state.OptimizerSteps, Path.Combine(checkpointDir, CheckpointStore.TrainingStateFile));
         if (ema is not null)
         {
             var emaPath = Path.Combine(checkpointDir, "ema.safetensors");

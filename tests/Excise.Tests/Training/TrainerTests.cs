@@ -90,7 +90,7 @@ public class TrainerTests
         var original = model.state_dict();
         foreach (var (name, t) in reloaded.state_dict()) Assert.True(t.eq(original[name]).all().ToBoolean(), name);
 
-        using var optimizerState = SafetensorsFile.Load(Path.Combine(checkpoint, "optimizer.safetensors"));
+        using var optimizerState = SafetensorsFile.Load(Path.Combine(checkpoint, CheckpointStore.TrainingStateFile));
         foreach (var (name, t) in trainer.Optimizer.StateTensors()) Assert.True(optimizerState[name].eq(t).all().ToBoolean(), name);
         Assert.Equal(2, CheckpointStore.ReadState(checkpoint).OptimizerSteps);
         Assert.True(File.Exists(Path.Combine(checkpoint, "ema.safetensors")));

@@ -39,6 +39,21 @@ public class TrainingJobTests
     }
 
     [Fact]
+    public void TrainsOnAnExportedImagefolder()
+    {
+        using var dir = new TempDir();
+        var source = TinyRun.Config("data.limit=12");
+        var examples = Excise.Data.ConceptDatasetBuilder.Build(TrainingData.RecipeFor(source)).Train
+            .Select(e => e with { Image = TrainingData.Fit(e.Image, 32, 3) }).ToList();   // RGB on disk, grey model
+        Excise.Data.ImageFolderDataset.Write(dir.File("folder"), examples);
+
+        var config = TinyRun.Config("data.source=imagefolder", $"data.path={dir.File("folder")}", "training.steps=2");
+        var result = TrainingJob.Run(config, new RunDirectory(dir.File("run")), resume: false);
+        Assert.Equal(12, result.TrainImages);
+        Assert.True(double.IsFinite(result.Summary.FinalLoss));
+    }
+
+    [Fact]
     public void MismatchedImageSizeIsRefusedBeforeAnyWork()
     {
         using var dir = new TempDir();
