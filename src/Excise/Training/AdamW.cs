@@ -10,7 +10,7 @@ namespace Excise.Training;
 /// (amsgrad off). Written out here so its state is plain named tensors that checkpoint to safetensors
 /// and so projection hooks see exactly which tensors an optimizer step touches.
 /// </summary>
-public sealed class AdamW : IDisposable
+public sealed class AdamW : IOptimizer
 {
     readonly IReadOnlyList<(string Name, Parameter Param)> parameters;
     readonly Dictionary<string, (Tensor ExpAvg, Tensor ExpAvgSq)> moments = new();

@@ -18,10 +18,13 @@ public sealed record RunConfig(
     TextConfig? Text = null,
     NoiseScheduleOptions? Diffusion = null,
     OptimizationConfig? Training = null,
-    PreviewConfig? Preview = null)
+    PreviewConfig? Preview = null,
+    string? Init = null,
+    SelectiveConfig? Selective = null)
 {
     /// <summary>diffusers UNet2DConditionModel config fields (block_out_channels, cross_attention_dim, …).</summary>
-    [JsonIgnore] public JsonObject ModelConfig => Model ?? throw new InvalidDataException("The config has no 'model' section (the UNet's diffusers config).");
+    [JsonIgnore] public JsonObject ModelConfig => Model ?? throw new InvalidDataException("The config has no 'model' section (the UNet's diffusers config) and no 'init' run to take it from.");
+    [JsonIgnore] public SelectiveConfig SelectiveOrDefault => Selective ?? new SelectiveConfig();
     [JsonIgnore] public DataConfig DataOrDefault => Data ?? new DataConfig();
     [JsonIgnore] public TextConfig TextOrDefault => Text ?? new TextConfig();
     [JsonIgnore] public NoiseScheduleOptions DiffusionOrDefault => Diffusion ?? new NoiseScheduleOptions();
@@ -56,7 +59,9 @@ public sealed record RunConfig(
     public void Validate()
     {
         if (Threads < 0) throw new ArgumentException("threads must be ≥ 0 (0 = all cores).");
-        _ = ModelConfig;
+        if (Model is null && Init is null) _ = ModelConfig;
+        if (Init is not null && !File.Exists(Init) && !Directory.Exists(Init)) throw new ArgumentException($"init: no run directory or weights file at '{Init}'.");
+        SelectiveOrDefault.Validate(DataOrDefault);
         DataOrDefault.Validate();
         TextOrDefault.Validate();
         DiffusionOrDefault.Validate();
@@ -121,6 +126,44 @@ public sealed record TextConfig(string Encoder = "minilm", int MaxLength = 32)
 
 public enum LearningRateSchedule { Constant, Cosine }
 
+/// <summary>How a run treats the concept its data carries: the baselines users would try, and the projections.</summary>
+public enum TrainingArm
+{
+    /// <summary>Train on everything as is.</summary>
+    Standard,
+    /// <summary>Drop every image that carries the concept (the data-filtering baseline).</summary>
+    FilterImages,
+    /// <summary>Keep the images; delete the concept phrase from their captions.</summary>
+    ScrubCaptions,
+    /// <summary>Gaussian noise on the text states during training (the regularisation baseline of Somepalli et al.).</summary>
+    EmbedNoise,
+    /// <summary>The paper: project the gradients of the text-facing weights off the concept subspace.</summary>
+    GradientProjection,
+    /// <summary>Ours: project each optimizer step's change of those weights off the concept subspace.</summary>
+    UpdateProjection,
+}
+
+public sealed record SelectiveConfig(
+    TrainingArm Arm = TrainingArm.Standard,
+    string? Basis = null,
+    IReadOnlyList<string>? Parameters = null,
+    double EmbedNoiseSigma = 0.1,
+    double CertificateTolerance = 1e-4)
+{
+    [JsonIgnore] public bool Projects => Arm is TrainingArm.GradientProjection or TrainingArm.UpdateProjection;
+
+    public void Validate(DataConfig data)
+    {
+        if (Projects && string.IsNullOrWhiteSpace(Basis))
+            throw new ArgumentException($"selective.basis is required for the {ConfigLoader.ToJson(Arm).Trim('"')} arm: build one with 'excise concept --concept \"...\" --out concept.safetensors'.");
+        if (Basis is not null && !File.Exists(Basis)) throw new ArgumentException($"selective.basis: file not found: {Basis}");
+        if (Arm is TrainingArm.ScrubCaptions && data.Concept is null)
+            throw new ArgumentException("selective.arm 'scrub-captions' needs data.concept (the phrase to scrub).");
+        if (EmbedNoiseSigma < 0) throw new ArgumentException($"selective.embed_noise_sigma must be ≥ 0 (got {EmbedNoiseSigma}).");
+        if (!(CertificateTolerance > 0)) throw new ArgumentException($"selective.certificate_tolerance must be > 0 (got {CertificateTolerance}).");
+    }
+}
+
 public sealed record OptimizationConfig(
     int Steps = 1000,
     int BatchSize = 32,
@@ -132,6 +175,8 @@ public sealed record OptimizationConfig(
     int WarmupSteps = 100,
     LearningRateSchedule LrSchedule = LearningRateSchedule.Constant,
     double GradClip = 1.0,
+    OptimizerKind Optimizer = OptimizerKind.Adamw,
+    double Momentum = 0.9,
     double EmaDecay = 0.0,
     double CaptionDropout = 0.1,
     int CheckpointEvery = 500,
@@ -146,6 +191,7 @@ public sealed record OptimizationConfig(
         if (!(LearningRate > 0)) throw new ArgumentException($"training.learning_rate must be > 0 (got {LearningRate}).");
         if (WeightDecay < 0) throw new ArgumentException($"training.weight_decay must be ≥ 0 (got {WeightDecay}).");
         if (Beta1 is < 0 or >= 1 || Beta2 is < 0 or >= 1) throw new ArgumentException("training.beta1 and training.beta2 must be within [0, 1).");
+        if (Momentum is < 0 or >= 1) throw new ArgumentException($"training.momentum must be within [0, 1) (got {Momentum}).");
         if (!(Epsilon > 0)) throw new ArgumentException($"training.epsilon must be > 0 (got {Epsilon}).");
         if (WarmupSteps < 0) throw new ArgumentException($"training.warmup_steps must be ≥ 0 (got {WarmupSteps}).");
         if (GradClip < 0) throw new ArgumentException($"training.grad_clip must be ≥ 0 (0 = off), got {GradClip}.");

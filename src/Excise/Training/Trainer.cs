@@ -26,7 +26,7 @@ public sealed class Trainer : IDisposable
     readonly RunDirectory run;
     readonly Device device;
     readonly List<(string Name, Parameter Param)> parameters;
-    readonly AdamW optimizer;
+    readonly IOptimizer optimizer;
     readonly ExponentialMovingAverage? ema;
     readonly CheckpointStore checkpoints;
     readonly List<ITrainingHook> hooks = new();
@@ -34,7 +34,9 @@ public sealed class Trainer : IDisposable
     public int Step { get; private set; }
     public int StartStep { get; private set; }
     public IReadOnlyList<(string Name, Parameter Param)> Parameters => parameters;
-    public AdamW Optimizer => optimizer;
+    public IOptimizer Optimizer => optimizer;
+    /// <summary>Standard deviation of Gaussian noise added to the text states of every batch (the embed-noise baseline).</summary>
+    public double TextNoiseSigma { get; set; }
 
     public Trainer(RunConfig config, nn.Module model, NoisePredictor predict, TrainingBatches data, RunDirectory run, Device device)
     {
@@ -47,7 +49,10 @@ public sealed class Trainer : IDisposable
         this.device = device;
         schedule = new NoiseSchedule(config.DiffusionOrDefault);
         parameters = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
-        optimizer = new AdamW(parameters, opt.Beta1, opt.Beta2, opt.Epsilon, opt.WeightDecay);
+        if (parameters.Count == 0) throw new ArgumentException("The model has no trainable parameters.");
+        optimizer = opt.Optimizer == OptimizerKind.Sgd
+            ? new Sgd(parameters, opt.Momentum, opt.WeightDecay)
+            : new AdamW(parameters, opt.Beta1, opt.Beta2, opt.Epsilon, opt.WeightDecay);
         ema = opt.EmaDecay > 0 ? new ExponentialMovingAverage(parameters, opt.EmaDecay) : null;
         checkpoints = new CheckpointStore(run.CheckpointsDir);
     }
@@ -152,6 +157,8 @@ public sealed class Trainer : IDisposable
         var t = randint(0, schedule.TrainTimesteps, new long[] { batch }, generator: generator, device: device);
         var noise = randn(x0.shape, generator: generator, device: device);
         var noisy = schedule.AddNoise(x0, noise, t);
+        // Drawn last, so every arm sees the same images, timesteps and noise at every step.
+        if (TextNoiseSigma > 0) states = states + TextNoiseSigma * randn(states.shape, generator: generator, device: device);
 
         var prediction = predict(noisy, t.to(ScalarType.Float32), states, mask);
         var loss = nn.functional.mse_loss(prediction, noise);
@@ -210,7 +217,16 @@ public sealed class Trainer : IDisposable
     void SaveFinalWeights()
     {
         var metadata = new Dictionary<string, string> { ["step"] = Step.ToString(), ["config_hash"] = config.Hash(), ["weights"] = ema is null ? "raw" : "ema" };
-        SafetensorsFile.Save(run.ModelPath, ema?.Weights() ?? model.state_dict(), metadata);
+        SafetensorsFile.Save(run.ModelPath, SamplingWeights(), metadata);
+    }
+
+    /// <summary>The model's full state dict with the EMA values in place of the trained parameters when EMA is on.</summary>
+    public IReadOnlyDictionary<string, Tensor> SamplingWeights()
+    {
+        var weights = new Dictionary<string, Tensor>(model.state_dict());
+        if (ema is not null)
+            foreach (var (name, t) in ema.Weights()) weights[name] = t;
+        return weights;
     }
 
     public void Dispose()

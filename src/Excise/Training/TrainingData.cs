@@ -65,9 +65,26 @@ public static class TrainingData
         return sized.Channels == channels ? sized : sized.ToChannels(channels);
     }
 
+    /// <summary>What the run's arm does to the data: drop the concept's images, or scrub its phrase from the captions.</summary>
+    public static ConceptDataset ApplyArm(ConceptDataset dataset, RunConfig config)
+    {
+        var phrase = config.DataOrDefault.Concept?.Phrase;
+        return config.SelectiveOrDefault.Arm switch
+        {
+            TrainingArm.FilterImages => dataset with { Train = dataset.Train.Where(e => !e.Truth.Stamped).ToList() },
+            TrainingArm.ScrubCaptions when phrase is not null => dataset with
+            {
+                Train = dataset.Train.Select(e => CaptionScrubber.Mentions(e.Caption, phrase)
+                    ? e with { Caption = CaptionScrubber.Scrub(e.Caption, phrase), Truth = e.Truth with { CaptionMentionsConcept = false } }
+                    : e).ToList(),
+            },
+            _ => dataset,
+        };
+    }
+
     public static PreparedData Prepare(RunConfig config, ITextEncoder encoder, int modelChannels)
     {
-        var dataset = ConceptDatasetBuilder.Build(RecipeFor(config));
+        var dataset = ApplyArm(ConceptDatasetBuilder.Build(RecipeFor(config)), config);
         if (dataset.Train.Count == 0) throw new InvalidDataException("The dataset has no training images; check data.source, data.path and data.limit.");
         int size = config.DataOrDefault.ImageSize;
         var text = TextStateCache.Build(encoder, dataset.Train.Select(e => e.Caption));

@@ -1,0 +1,87 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Excise.Serialization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Excise.Projection;
+
+/// <summary>
+/// For one projected weight: how much of its learned change ΔW = W − W_base lies in the concept subspace.
+/// <see cref="ShareOfChangeInConcept"/> = ‖ΔW U‖_F / ‖ΔW‖_F; <see cref="ConceptResponseShift"/> = ‖ΔW U‖_F / ‖W_base U‖_F,
+/// how far the weight's response to concept directions moved relative to what it was.
+/// </summary>
+public sealed record WeightCertificate(string Name, double ChangeNorm, double ConceptChangeNorm, double BaseConceptNorm,
+                                       double ShareOfChangeInConcept, double ConceptResponseShift, bool Passed);
+
+public sealed record ProjectionCertificate(string WeightsPath, string BasePath, int BasisRank, double Tolerance,
+                                           IReadOnlyList<WeightCertificate> Weights)
+{
+    public bool Passed => Weights.Count > 0 && Weights.All(w => w.Passed);
+    public double WorstShare => Weights.Count == 0 ? double.NaN : Weights.Max(w => w.ShareOfChangeInConcept);
+    public double WorstShift => Weights.Count == 0 ? double.NaN : Weights.Max(w => w.ConceptResponseShift);
+
+    public string ToJson() => JsonSerializer.Serialize(new
+    {
+        passed = Passed,
+        tolerance = Tolerance,
+        weights_path = WeightsPath,
+        base_path = BasePath,
+        basis_rank = BasisRank,
+        worst_share_of_change_in_concept = WorstShare,
+        worst_concept_response_shift = WorstShift,
+        weights = Weights.Select(w => new
+        {
+            name = w.Name,
+            change_norm = w.ChangeNorm,
+            concept_change_norm = w.ConceptChangeNorm,
+            base_concept_norm = w.BaseConceptNorm,
+            share_of_change_in_concept = w.ShareOfChangeInConcept,
+            concept_response_shift = w.ConceptResponseShift,
+            passed = w.Passed,
+        }),
+    }, new JsonSerializerOptions { WriteIndented = true });
+
+    /// <summary>
+    /// Checks every weight matching <paramref name="patterns"/> (computed in float64). A weight passes when both
+    /// ratios are at most <paramref name="tolerance"/>; an unchanged weight passes trivially (share reported as 0).
+    /// </summary>
+    public static ProjectionCertificate Compute(IReadOnlyDictionary<string, Tensor> trained, IReadOnlyDictionary<string, Tensor> baseWeights,
+        Tensor basis, IReadOnlyList<string> patterns, double tolerance, string weightsPath = "", string basePath = "")
+    {
+        var regexes = patterns.Select(p => new Regex(p, RegexOptions.CultureInvariant)).ToList();
+        using var u = basis.detach().cpu().to(ScalarType.Float64);
+        var results = new List<WeightCertificate>();
+        foreach (var name in trained.Keys.Where(n => regexes.Any(r => r.IsMatch(n))).Order())
+        {
+            if (!baseWeights.TryGetValue(name, out var b))
+                throw new InvalidDataException($"{basePath}: the base weights have no '{name}' to compare with.");
+            using var scope = NewDisposeScope();
+            var w = trained[name].detach().cpu().to(ScalarType.Float64);
+            var wb = b.detach().cpu().to(ScalarType.Float64);
+            if (!w.shape.SequenceEqual(wb.shape) || w.shape[^1] != u.shape[0])
+                throw new InvalidDataException($"'{name}' is [{string.Join(", ", w.shape)}] trained, [{string.Join(", ", wb.shape)}] in the base; the basis has dimension {u.shape[0]}.");
+            var delta = w - wb;
+            double change = delta.norm().ToDouble();
+            double conceptChange = delta.matmul(u).norm().ToDouble();
+            double baseConcept = wb.matmul(u).norm().ToDouble();
+            double share = change > 0 ? conceptChange / change : 0;
+            double shift = baseConcept > 0 ? conceptChange / baseConcept : (conceptChange > 0 ? double.PositiveInfinity : 0);
+            results.Add(new WeightCertificate(name, change, conceptChange, baseConcept, share, shift, share <= tolerance && shift <= tolerance));
+        }
+        if (results.Count == 0)
+            throw new InvalidDataException($"No weight of {weightsPath} matches the projected patterns ({string.Join(", ", patterns)}).");
+        return new ProjectionCertificate(weightsPath, basePath, (int)basis.shape[1], tolerance, results);
+    }
+
+    public static ProjectionCertificate Compute(string weightsPath, string basePath, Tensor basis, IReadOnlyList<string> patterns, double tolerance)
+    {
+        using var trained = SafetensorsFile.Load(weightsPath);
+        using var baseWeights = SafetensorsFile.Load(basePath);
+        return Compute(trained.Tensors, baseWeights.Tensors, basis, patterns, tolerance, weightsPath, basePath);
+    }
+
+    /// <summary>Certificates read merged weights, so LoRA factor patterns (…lora_A.weight) map to the weight they adapt.</summary>
+    public static IReadOnlyList<string> MergedWeightPatterns(IReadOnlyList<string> patterns) =>
+        patterns.Select(p => p.Replace(@"\.lora_A\.weight", @"\.weight").Replace(".lora_A.weight", ".weight")).Distinct().ToList();
+}

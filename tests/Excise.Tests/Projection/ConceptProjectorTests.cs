@@ -1,0 +1,132 @@
+using Excise.Projection;
+using Excise.Serialization;
+using Excise.Training;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Excise.Tests.Projection;
+
+public class ConceptProjectorTests
+{
+    static Tensor RandomBasis(int d, int k, long seed)
+    {
+        var g = new Generator((ulong)seed);
+        var (q, _) = linalg.qr(randn(new long[] { d, k }, generator: g));
+        return q;
+    }
+
+    static double ShareInConcept(Tensor delta, Tensor u)
+    {
+        using var _ = NewDisposeScope();
+        var d64 = delta.to(ScalarType.Float64);
+        return d64.matmul(u.to(ScalarType.Float64)).norm().ToDouble() / d64.norm().ToDouble();
+    }
+
+    [Fact]
+    public void ProjectionIsIdempotentAndRemovesTheConceptComponent()
+    {
+        using var u = RandomBasis(384, 8, 1);
+        Assert.True((u.t().matmul(u) - eye(8)).abs().max().ToDouble() < 1e-5, "U must be orthonormal");
+        using var w = new Parameter(randn(64, 384));
+        using var projector = new ConceptProjector(u, [("w", w)], ProjectionMode.Gradient);
+
+        using var g = randn(64, 384);
+        var once = g.clone();
+        projector.ProjectRowsInPlace(once);
+        var twice = once.clone();
+        projector.ProjectRowsInPlace(twice);
+        Assert.True(once.matmul(u).abs().max().ToDouble() < 1e-5);
+        Assert.True((twice - once).abs().max().ToDouble() < 1e-6);
+        // What is orthogonal to U is untouched: G − P(G) lies in span(U).
+        var removed = g - once;
+        Assert.True((removed - removed.matmul(u).matmul(u.t())).abs().max().ToDouble() < 1e-5);
+    }
+
+    [Fact]
+    public void GradientModeProjectsTheGradientAfterBackward()
+    {
+        using var u = RandomBasis(384, 4, 2);
+        var w = new Parameter(randn(16, 384));
+        using var projector = new ConceptProjector(u, [("w", w)], ProjectionMode.Gradient);
+        w.matmul(randn(384, 5)).pow(2).sum().backward();
+        double scale = w.grad!.abs().max().ToDouble();
+        Assert.True(w.grad!.matmul(u).abs().max().ToDouble() > 1e-2 * scale);
+        projector.AfterBackward(0);
+        Assert.True(w.grad!.matmul(u).abs().max().ToDouble() < 1e-6 * scale, "G·U must vanish up to float32 rounding");
+    }
+
+    [Fact]
+    public void RefusesAWeightWhoseInputWidthIsNotTheBasisDimension()
+    {
+        using var u = RandomBasis(384, 4, 3);
+        var e = Assert.Throws<ArgumentException>(() => new ConceptProjector(u, [("to_q.weight", new Parameter(randn(8, 32)))], ProjectionMode.Update));
+        Assert.Contains("to_q.weight", e.Message);
+    }
+
+    [Fact]
+    public void SelectsCrossAttentionKeyValueWeightsByDefaultAndRefusesBadPatterns()
+    {
+        using var model = new Excise.Models.UNet2DConditionModel(Excise.Models.UNetConfig.FromDiffusersJson(
+            File.ReadAllText(Path.Combine(RepositoryPaths.Root, "tests", "golden", "mnist32.config.json"))));
+        var selected = ConceptProjector.SelectParameters(model, ConceptProjector.DefaultPatterns, 384);
+        Assert.Equal(model.CrossAttentionKeyValueWeights().Select(p => p.Name).Order(), selected.Select(p => p.Name).Order());
+        Assert.Equal(8, selected.Count);
+
+        var wrongWidth = Assert.Throws<ArgumentException>(() => ConceptProjector.SelectParameters(model, [@"attn2\.to_q\.weight$"], 384));
+        Assert.Contains("attn2.to_q.weight", wrongWidth.Message);
+        var nothing = Assert.Throws<ArgumentException>(() => ConceptProjector.SelectParameters(model, [@"attn3\.to_k"], 384));
+        Assert.Contains("matches no parameter", nothing.Message);
+    }
+
+    /// <summary>
+    /// 500 optimizer steps on the real UNet's cross-attention key/value weights (the golden mnist32 weights),
+    /// driven by a regression loss on random text-width inputs, in float32, with weight decay.
+    /// </summary>
+    static double WorstShareAfterTraining(ProjectionMode mode, OptimizerKind kind, double weightDecay)
+    {
+        using var scope = NewDisposeScope();
+        using var weights = SafetensorsFile.Load(Path.Combine(RepositoryPaths.Root, "tests", "golden", "mnist32.weights.safetensors"));
+        var targets = weights.Names.Where(n => n.Contains("attn2.to_k.weight") || n.Contains("attn2.to_v.weight"))
+            .Select(n => (Name: n, Param: new Parameter(weights[n].clone()))).ToList();
+        var initial = targets.Select(t => t.Param.detach().clone()).ToList();
+        var u = RandomBasis(384, 16, 4);
+        var g = new Generator(5);
+        var inputs = randn(new long[] { 384, 64 }, generator: g);
+        var goals = targets.Select(t => randn(new long[] { t.Param.shape[0], 64 }, generator: g)).ToList();
+
+        using var projector = new ConceptProjector(u, targets, mode);
+        using IOptimizer optimizer = kind == OptimizerKind.Sgd
+            ? new Sgd(targets, momentum: 0.9, weightDecay: weightDecay)
+            : new Excise.Training.AdamW(targets, weightDecay: weightDecay);
+        for (int step = 0; step < 500; step++)
+        {
+            using var stepScope = NewDisposeScope();
+            optimizer.ZeroGrad();
+            var loss = targets.Select((t, i) => (t.Param.matmul(inputs) - goals[i]).pow(2).mean()).Aggregate((a, b) => a + b);
+            loss.backward();
+            projector.AfterBackward(step);
+            projector.BeforeOptimizerStep(step);
+            optimizer.Step(kind == OptimizerKind.Sgd ? 0.05 : 1e-3);
+            projector.AfterOptimizerStep(step);
+        }
+        return targets.Select((t, i) => ShareInConcept(t.Param.detach() - initial[i], u)).Max();
+    }
+
+    [Fact]
+    public void UpdateModeKeepsAdamWChangesOutOfTheConceptOver500Steps()
+    {
+        double share = WorstShareAfterTraining(ProjectionMode.Update, OptimizerKind.Adamw, weightDecay: 0.01);
+        Assert.True(share < 1e-5, $"update projection with AdamW: worst ‖ΔW U‖/‖ΔW‖ = {share:E2}");
+    }
+
+    [Fact]
+    public void GradientModeLeaksWithAdamWButNotWithSgd()
+    {
+        double adam = WorstShareAfterTraining(ProjectionMode.Gradient, OptimizerKind.Adamw, weightDecay: 0.01);
+        double sgd = WorstShareAfterTraining(ProjectionMode.Gradient, OptimizerKind.Sgd, weightDecay: 0);
+        double none = WorstShareAfterTraining(ProjectionMode.Off, OptimizerKind.Adamw, weightDecay: 0.01);
+        Assert.True(adam > 1e-3, $"gradient projection with AdamW should leak; worst share {adam:E2}");
+        Assert.True(sgd < 1e-5, $"gradient projection with SGD should be exact; worst share {sgd:E2}");
+        Assert.True(none > adam, $"no projection ({none:E2}) should leak more than gradient projection ({adam:E2})");
+    }
+}
