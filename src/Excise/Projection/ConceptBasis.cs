@@ -29,7 +29,10 @@ public sealed partial class ConceptBasis : IDisposable
         double error = SubspaceMath.OrthonormalityError(basis);
         if (!(error < OrthonormalityTolerance))
             throw new ArgumentException($"Basis columns are not orthonormal: max |UᵀU − I| = {error:G3} (tolerance {OrthonormalityTolerance:G1}).");
-        U = basis.detach().to(ScalarType.Float32, CPU, copy: true).contiguous();
+        // The basis outlives whatever dispose scope the caller is in; it is freed by Dispose.
+        using (NewDisposeScope())
+            U = basis.detach().to(ScalarType.Float32, CPU, copy: true).contiguous().MoveToOuterDisposeScope();
+        U.DetachFromDisposeScope();
         Info = info;
     }
 
