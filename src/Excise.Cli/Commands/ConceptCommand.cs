@@ -1,0 +1,65 @@
+using System.Globalization;
+using Excise.Projection;
+using Excise.Text;
+using Spectre.Console;
+
+namespace Excise.Cli.Commands;
+
+/// <summary>excise concept: builds (or extends) the orthonormal basis of a prohibited concept's text-state subspace.</summary>
+static class ConceptCommand
+{
+    public const string Usage =
+        "excise concept --concept \"the Acme logo\" [--concept \"another\" ...] [--prompts FILE] [--mode concept-tokens|contrastive|all-tokens] " +
+        "[--energy 0.99 | --rank K] [--add-to EXISTING.safetensors] [--max-length 32] --out concept.safetensors";
+
+    public static int Run(string[] args)
+    {
+        var cl = new CommandLine(args);
+        var concepts = cl.All("concept");
+        if (concepts.Count == 0) throw new UsageException($"Give at least one --concept \"phrase\". Usage: {Usage}");
+        var promptFile = cl.Option("prompts");
+        var modeName = cl.Option("mode") ?? SubspaceMode.ConceptTokens.ToName();
+        if (!SubspaceModeNames.TryParse(modeName, out var mode)) throw new UsageException($"--mode must be one of {SubspaceModeNames.AllNames}, got '{modeName}'.");
+        bool energyGiven = cl.Option("energy") is not null;
+        double energy = cl.Double("energy", 0.99);
+        int? rank = cl.Option("rank") is not null ? cl.Int("rank", 0) : null;
+        if (energyGiven && rank is not null) throw new UsageException("Give either --energy or --rank, not both.");
+        var addTo = cl.Option("add-to");
+        int maxLength = cl.Int("max-length", 32);
+        var outPath = cl.Required("out", "the basis .safetensors file to write");
+        cl.EnsureAllUsed();
+        if (maxLength < 2) throw new UsageException("--max-length must be at least 2.");
+
+        var extraPrompts = promptFile is null ? null : ConceptPrompts.ReadFile(promptFile, concepts);
+        var options = new SubspaceOptions(mode, energy, rank, ExtraPrompts: extraPrompts);
+
+        using var existing = addTo is null ? null : ConceptBasis.Load(addTo);
+        using var encoder = MiniLmTextEncoder.Create(maxLength);
+        using var built = ConceptSubspaceBuilder.Build(encoder, concepts, options);
+        using var union = existing is null ? null : ConceptBasis.Union([existing, built]);
+        var result = union ?? built;
+        result.Save(outPath);
+
+        var table = new Table().AddColumns("basis", "concepts", "mode", "prompts", "vectors collected / kept", "rank", "energy kept", "top singular values");
+        if (existing is not null) AddRow(table, $"existing ({Path.GetFileName(addTo)})", existing);
+        AddRow(table, existing is null ? "built" : "built (new)", built);
+        if (union is not null) AddRow(table, "union (written)", union);
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(Path.GetFullPath(outPath))}[/]: basis [[{result.Dimension}, {result.Rank}]] for {Markup.Escape(result.Info.EncoderId)}.");
+        return 0;
+    }
+
+    static void AddRow(Table table, string label, ConceptBasis basis)
+    {
+        var info = basis.Info;
+        table.AddRow(
+            Markup.Escape(label),
+            Markup.Escape(string.Join("; ", info.Concepts)),
+            info.Mode.ToName(),
+            info.Prompts.Count.ToString(CultureInfo.InvariantCulture),
+            $"{info.VectorsCollected} / {info.VectorsKept}",
+            basis.Rank.ToString(CultureInfo.InvariantCulture),
+            info.EnergyKept.ToString("F4", CultureInfo.InvariantCulture),
+            string.Join(", ", info.SingularValues.Take(5).Select(s => s.ToString("G4", CultureInfo.InvariantCulture))) + (info.SingularValues.Count > 5 ? ", …" : ""));
+    }
+}
