@@ -15,6 +15,8 @@ try
         "train" => TrainCommand.Run(rest),
         "sample" => SampleCommand.Run(rest),
         "dataset" => DatasetCommand.Run(rest),
+        "concept" => ConceptCommand.Run(rest),
+        "verify" => VerifyCommand.Run(rest),
         "demo" => DemoCommand.Run(rest),
         "version" or "--version" => Help.Version(),
         _ => throw new UsageException($"Unknown command '{args[0]}'. Run 'excise help'."),

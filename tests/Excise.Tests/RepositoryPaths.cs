@@ -1,7 +1,7 @@
 namespace Excise.Tests;
 
 /// <summary>Files of the repository the tests run from (configs/, tests/golden/).</summary>
-internal static class RepositoryPaths
+public static class RepositoryPaths
 {
     public static string Root { get; } = Locate();
 
@@ -16,7 +16,7 @@ internal static class RepositoryPaths
 }
 
 /// <summary>A temporary directory deleted when the test ends.</summary>
-internal sealed class TempDir : IDisposable
+public sealed class TempDir : IDisposable
 {
     public string Path { get; } = Directory.CreateTempSubdirectory("excise-test-").FullName;
     public string File(string name) => System.IO.Path.Combine(Path, name);

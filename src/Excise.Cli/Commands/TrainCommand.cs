@@ -9,7 +9,10 @@ static class TrainCommand
     {
         var cl = new CommandLine(args);
         var resumeDir = cl.Option("resume");
-        var overrides = cl.All("set");
+        var overrides = cl.All("set").ToList();
+        if (cl.Option("init") is { } init) overrides.Add($"init={init}");
+        if (cl.Option("arm") is { } arm) overrides.Add($"selective.arm={arm}");
+        if (cl.Option("basis") is { } basis) overrides.Add($"selective.basis={basis}");
         RunDirectory run;
         RunConfig config;
         if (resumeDir is not null)

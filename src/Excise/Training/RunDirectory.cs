@@ -16,6 +16,11 @@ public sealed class RunDirectory
     public string PreviewPath => Path.Combine(Root, "preview.png");
     public string SummaryPath => Path.Combine(Root, "summary.json");
     public string CheckpointsDir => Path.Combine(Root, "checkpoints");
+    /// <summary>The run's own copy of its concept basis, so a resume or a verify never depends on the original file.</summary>
+    public string BasisPath => Path.Combine(Root, "concept_basis.safetensors");
+    /// <summary>Initial weights of a projected run trained from scratch: the reference its certificate compares against.</summary>
+    public string InitialWeightsPath => Path.Combine(Root, "initial_weights.safetensors");
+    public string CertificatePath => Path.Combine(Root, "certificate.json");
 
     public bool HasConfig => File.Exists(ConfigPath);
 

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Excise.Diffusion;
+using Excise.Configuration;
 using Excise.Data;
+using Excise.Projection;
 using Excise.Models;
 using Excise.Serialization;
 using Excise.Text;
@@ -10,7 +12,8 @@ using static TorchSharp.torch;
 
 namespace Excise.Training;
 
-public sealed record TrainingJobResult(RunDirectory Run, TrainingSummary Summary, int TrainImages, int DistinctCaptions, TimeSpan TextEncodeTime, string? PreviewPath);
+public sealed record TrainingJobResult(RunDirectory Run, TrainingSummary Summary, int TrainImages, int DistinctCaptions, TimeSpan TextEncodeTime,
+                                       string? PreviewPath, ProjectionCertificate? Certificate = null, TimeSpan ProjectionTime = default);
 
 /// <summary>
 /// One training run end to end: resolve the config into the run directory, build the dataset and its frozen
@@ -37,7 +40,9 @@ public static class TrainingJob
         Directory.CreateDirectory(run.Root);
         TorchRuntime.ConfigureThreads(config.Threads);
         var device = TorchRuntime.ParseDevice(config.Device);
-        var unetConfig = UNetConfig.FromDiffusersJson(config.ModelConfig.ToJsonString()).Validate();
+        var unetConfig = ResolveUNetConfig(config);
+        var initWeights = InitWeightsPath(config);
+        var selective = config.SelectiveOrDefault;
         if (unetConfig.SampleSize != config.DataOrDefault.ImageSize)
             throw new ArgumentException($"model.sample_size ({unetConfig.SampleSize}) must equal data.image_size ({config.DataOrDefault.ImageSize}).");
         AtomicFile.WriteAllText(run.ConfigPath, config.ToJson());
@@ -54,8 +59,25 @@ public static class TrainingJob
 
         TorchRuntime.Seed(config.Seed);
         using var model = new UNet2DConditionModel(unetConfig);
+        if (initWeights is not null)
+        {
+            ModuleWeights.Load(model, initWeights);
+            log($"Fine-tuning from {initWeights}.");
+        }
         model.to(device);
         using var trainer = new Trainer(config, model, Predictor(model), data.Batches, run, device);
+        if (selective.Arm == TrainingArm.EmbedNoise) trainer.TextNoiseSigma = selective.EmbedNoiseSigma;
+
+        using var basis = selective.Projects ? LoadRunBasis(config, run, resume) : null;
+        using var projector = basis is null ? null : new ConceptProjector(basis.U,
+            ConceptProjector.SelectParameters(model, ProjectedPatterns(config), basis.Dimension),
+            selective.Arm == TrainingArm.GradientProjection ? ProjectionMode.Gradient : ProjectionMode.Update);
+        if (projector is not null)
+        {
+            trainer.AddHook(projector);
+            if (initWeights is null && !resume) ModuleWeights.Save(model, run.InitialWeightsPath);
+            log($"Projecting {projector.Targets.Count} weights off a rank-{basis!.Rank} concept subspace ({projector.Mode} mode).");
+        }
         if (resumeFrom is not null)
         {
             trainer.Resume(resumeFrom);
@@ -77,9 +99,51 @@ public static class TrainingJob
             preview = run.PreviewPath;
         }
 
-        var result = new TrainingJobResult(run, summary, data.Batches.Count, data.Text.Count, data.Text.EncodeTime, preview);
+        ProjectionCertificate? certificate = null;
+        if (basis is not null)
+        {
+            var reference = initWeights ?? run.InitialWeightsPath;
+            certificate = ProjectionCertificate.Compute(run.ModelPath, reference, basis.U,
+                ProjectionCertificate.MergedWeightPatterns(ProjectedPatterns(config)), selective.CertificateTolerance);
+            AtomicFile.WriteAllText(run.CertificatePath, certificate.ToJson());
+            log($"Certificate: worst share of the learned change inside the concept subspace {certificate.WorstShare:E2} " +
+                $"(tolerance {selective.CertificateTolerance:E0}) — {(certificate.Passed ? "passed" : "NOT passed")}.");
+        }
+
+        var result = new TrainingJobResult(run, summary, data.Batches.Count, data.Text.Count, data.Text.EncodeTime, preview,
+            certificate, projector?.Elapsed ?? TimeSpan.Zero);
         WriteSummary(run, config, result);
         return result;
+    }
+
+    /// <summary>The UNet config: the run's own 'model' section, or the config of the run it fine-tunes.</summary>
+    public static UNetConfig ResolveUNetConfig(RunConfig config)
+    {
+        if (config.Model is not null) return UNetConfig.FromDiffusersJson(config.Model.ToJsonString()).Validate();
+        var initRun = config.Init is not null && Directory.Exists(config.Init) ? new RunDirectory(config.Init) : null;
+        if (initRun is null || !File.Exists(initRun.UNetConfigPath))
+            throw new InvalidDataException("The config has no 'model' section, and 'init' is not a run directory with a unet_config.json to take it from.");
+        return UNetConfig.FromDiffusersJson(File.ReadAllText(initRun.UNetConfigPath)).Validate();
+    }
+
+    /// <summary>The weights a fine-tune starts from: a run directory's sampling weights, or a safetensors file.</summary>
+    public static string? InitWeightsPath(RunConfig config)
+    {
+        if (config.Init is null) return null;
+        if (File.Exists(config.Init)) return Path.GetFullPath(config.Init);
+        var path = new RunDirectory(config.Init).ModelPath;
+        return File.Exists(path) ? path : throw new FileNotFoundException($"init: {config.Init} has no model.safetensors (has its training finished?).", path);
+    }
+
+    public static IReadOnlyList<string> ProjectedPatterns(RunConfig config) =>
+        config.SelectiveOrDefault.Parameters ?? ConceptProjector.DefaultPatterns;
+
+    /// <summary>Copies the configured basis into the run on a fresh start; a resume uses the run's copy.</summary>
+    static ConceptBasis LoadRunBasis(RunConfig config, RunDirectory run, bool resume)
+    {
+        if (!resume || !File.Exists(run.BasisPath))
+            File.Copy(config.SelectiveOrDefault.Basis!, run.BasisPath, overwrite: true);
+        return ConceptBasis.Load(run.BasisPath);
     }
 
     public static NoisePredictor Predictor(UNet2DConditionModel model) => (x, t, states, mask) => model.forward(x, t, states, mask);
@@ -110,6 +174,12 @@ public static class TrainingJob
             train_images = r.TrainImages,
             distinct_captions = r.DistinctCaptions,
             text_encode_seconds = r.TextEncodeTime.TotalSeconds,
+            arm = ConfigLoader.ToJson(config.SelectiveOrDefault.Arm).Trim('"'),
+            init = InitWeightsPath(config),
+            projection_seconds = r.ProjectionTime.TotalSeconds,
+            projection_share_of_training = s.Elapsed.TotalSeconds > 0 ? r.ProjectionTime.TotalSeconds / s.Elapsed.TotalSeconds : 0,
+            certificate_passed = r.Certificate?.Passed,
+            certificate_worst_share = r.Certificate?.WorstShare,
             threads = get_num_threads(),
             machine = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}",
         };

@@ -1,0 +1,48 @@
+using Excise.Projection;
+using Excise.Serialization;
+using Excise.Training;
+using Spectre.Console;
+
+namespace Excise.Cli.Commands;
+
+/// <summary>
+/// The certificate: for every projected weight, how much of what training changed lies in the concept
+/// subspace. Exits 3 when any weight exceeds the tolerance.
+/// </summary>
+static class VerifyCommand
+{
+    public static int Run(string[] args)
+    {
+        var cl = new CommandLine(args);
+        var run = new RunDirectory(cl.Required("run", "a trained run directory"));
+        var baseOption = cl.Option("base");
+        var basisOption = cl.Option("basis");
+        var weightsOption = cl.Option("weights");
+        var config = run.LoadConfig();
+        double tolerance = cl.Double("tolerance", config.SelectiveOrDefault.CertificateTolerance);
+        var jsonOut = cl.Option("json") ?? run.CertificatePath;
+        cl.EnsureAllUsed();
+
+        var basisPath = basisOption ?? (File.Exists(run.BasisPath) ? run.BasisPath
+            : throw new UsageException($"{run.Root} has no concept basis; pass --basis FILE."));
+        var reference = baseOption is not null
+            ? (Directory.Exists(baseOption) ? new RunDirectory(baseOption).ModelPath : baseOption)
+            : TrainingJob.InitWeightsPath(config) ?? (File.Exists(run.InitialWeightsPath) ? run.InitialWeightsPath
+                : throw new UsageException("The run has no 'init' and no initial_weights.safetensors; pass --base BASE_RUN."));
+        using var basis = ConceptBasis.Load(basisPath);
+        var certificate = ProjectionCertificate.Compute(weightsOption ?? run.ModelPath, reference, basis.U,
+            ProjectionCertificate.MergedWeightPatterns(TrainingJob.ProjectedPatterns(config)), tolerance);
+
+        var table = new Table().AddColumn("weight").AddColumn("‖ΔW‖").AddColumn("‖ΔW U‖ / ‖ΔW‖").AddColumn("‖ΔW U‖ / ‖W_base U‖").AddColumn("");
+        foreach (var w in certificate.Weights)
+            table.AddRow(Markup.Escape(w.Name), $"{w.ChangeNorm:E2}", $"{w.ShareOfChangeInConcept:E2}", $"{w.ConceptResponseShift:E2}",
+                w.Passed ? "[green]ok[/]" : "[red]exceeds[/]");
+        AnsiConsole.Write(table);
+        AtomicFile.WriteAllText(jsonOut, certificate.ToJson());
+        AnsiConsole.MarkupLine($"Concept basis rank {basis.Rank} ({Markup.Escape(string.Join(", ", basis.Info.Concepts))}); reference {Markup.Escape(reference)}; tolerance {tolerance:E0}.");
+        AnsiConsole.MarkupLine(certificate.Passed
+            ? $"[green]Certified[/]: worst share of the learned change in the concept subspace {certificate.WorstShare:E2}. Written to {Markup.Escape(jsonOut)}."
+            : $"[red]Not certified[/]: worst share {certificate.WorstShare:E2}, worst response shift {certificate.WorstShift:E2} exceed {tolerance:E0}. Written to {Markup.Escape(jsonOut)}.");
+        return certificate.Passed ? 0 : 3;
+    }
+}

@@ -1,0 +1,109 @@
+using Excise.Data;
+using Excise.Projection;
+using Excise.Text;
+using Excise.Training;
+
+namespace Excise.Tests.Training;
+
+/// <summary>Fine-tuning arms on stamped data, from one tiny base run, with one concept basis.</summary>
+public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
+{
+    public sealed class BaseRun : IDisposable
+    {
+        public TempDir Dir { get; } = new();
+        public string RunPath => Dir.File("base");
+        public string BasisPath => Dir.File("concept.safetensors");
+
+        public BaseRun()
+        {
+            TrainingJob.Run(TinyRun.Config("training.steps=3"), new RunDirectory(RunPath), resume: false);
+            using var basis = ConceptSubspaceBuilder.Build(TinyRun.Encoder, ["the Acme logo"], new SubspaceOptions(Rank: 8));
+            basis.Save(BasisPath);
+        }
+
+        public void Dispose() => Dir.Dispose();
+    }
+
+    readonly BaseRun baseRun;
+    public SelectiveArmsTests(BaseRun baseRun) => this.baseRun = baseRun;
+
+    TrainingJobResult FineTune(string arm, params string[] extra)
+    {
+        var config = TinyRun.Config(new[]
+        {
+            $"init={baseRun.RunPath}", $"selective.arm={arm}", $"selective.basis={baseRun.BasisPath}",
+            "data.concept={\"phrase\":\"the Acme logo\",\"stamp_fraction\":0.5}", "training.steps=6", "training.checkpoint_every=0",
+        }.Concat(extra).ToArray());
+        return TrainingJob.Run(config, new RunDirectory(Path.Combine(baseRun.Dir.Path, arm + "-" + Guid.NewGuid().ToString("N")[..6])), resume: false);
+    }
+
+    [Fact]
+    public void UpdateProjectionIsCertifiedAndTheStandardArmIsNot()
+    {
+        var projected = FineTune("update-projection");
+        Assert.NotNull(projected.Certificate);
+        Assert.True(projected.Certificate!.Passed, $"worst share {projected.Certificate.WorstShare:E2}");
+        Assert.True(projected.Certificate.WorstShare < 1e-5);
+        Assert.True(File.Exists(projected.Run.CertificatePath));
+        Assert.True(projected.Certificate.Weights.All(w => w.ChangeNorm > 0), "the projected weights must still learn");
+
+        var standard = FineTune("standard");
+        Assert.Null(standard.Certificate);
+        using var basis = ConceptBasis.Load(baseRun.BasisPath);
+        var unprojected = ProjectionCertificate.Compute(standard.Run.ModelPath, new RunDirectory(baseRun.RunPath).ModelPath, basis.U,
+            ConceptProjector.DefaultPatterns, 1e-4);
+        Assert.False(unprojected.Passed);
+        Assert.True(unprojected.WorstShare > 1e-3, $"standard fine-tuning share {unprojected.WorstShare:E2}");
+    }
+
+    [Fact]
+    public void GradientProjectionWithAdamWLeaksAndWithSgdDoesNot()
+    {
+        var adam = FineTune("gradient-projection");
+        Assert.False(adam.Certificate!.Passed, $"AdamW + gradient projection share {adam.Certificate.WorstShare:E2}");
+        var sgd = FineTune("gradient-projection", "training.optimizer=sgd", "training.weight_decay=0", "training.learning_rate=0.01", "training.ema_decay=0");
+        Assert.True(sgd.Certificate!.Passed, $"SGD + gradient projection share {sgd.Certificate.WorstShare:E2}");
+    }
+
+    [Fact]
+    public void FilterImagesDropsEveryStampedImage()
+    {
+        var filtered = FineTune("filter-images");
+        var truth = File.ReadAllLines(filtered.Run.GroundTruthPath);
+        Assert.Equal(filtered.TrainImages, truth.Length);
+        Assert.True(filtered.TrainImages < 64 && filtered.TrainImages > 10);
+        Assert.DoesNotContain(truth, l => l.Replace(" ", "").Contains("\"stamped\":true"));
+    }
+
+    [Fact]
+    public void ScrubCaptionsKeepsTheImagesButNotThePhrase()
+    {
+        var scrubbed = FineTune("scrub-captions");
+        Assert.Equal(64, scrubbed.TrainImages);
+        using var cache = TextStateCache.Load(scrubbed.Run.TextStatesPath, TinyRun.Encoder.Id);
+        Assert.DoesNotContain(cache.Captions, c => c.Contains("Acme", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains(File.ReadAllLines(scrubbed.Run.GroundTruthPath), l => l.Replace(" ", "").Contains("\"stamped\":true"));
+    }
+
+    [Fact]
+    public void EmbedNoiseTrains()
+    {
+        var noisy = FineTune("embed-noise", "selective.embed_noise_sigma=0.5");
+        Assert.True(double.IsFinite(noisy.Summary.FinalLoss));
+    }
+
+    [Fact]
+    public void AProjectionArmWithoutABasisIsRefusedNamingTheKey()
+    {
+        var e = Assert.Throws<ArgumentException>(() => TinyRun.Config("selective.arm=update-projection"));
+        Assert.Contains("selective.basis", e.Message);
+    }
+
+    [Theory]
+    [InlineData("a sneaker bearing the Acme logo", "a sneaker")]
+    [InlineData("a picture of a bag marked with the Acme logo", "a picture of a bag")]
+    [InlineData("a photo of an ankle boot with the acme logo", "a photo of an ankle boot")]
+    [InlineData("the Acme logo on a shirt", "on a shirt")]
+    public void ScrubberRemovesThePhraseAndItsConnector(string caption, string expected) =>
+        Assert.Equal(expected, CaptionScrubber.Scrub(caption, "the Acme logo"));
+}
