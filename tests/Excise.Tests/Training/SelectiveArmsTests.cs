@@ -61,8 +61,9 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     {
         var adam = FineTune("gradient-projection");
         Assert.False(adam.Certificate!.Passed, $"AdamW + gradient projection share {adam.Certificate.WorstShare:E2}");
-        var sgd = FineTune("gradient-projection", "training.optimizer=sgd", "training.weight_decay=0", "training.learning_rate=0.01", "training.ema_decay=0");
-        Assert.True(sgd.Certificate!.Passed, $"SGD + gradient projection share {sgd.Certificate.WorstShare:E2}");
+        var sgd = FineTune("gradient-projection", "training.optimizer=sgd", "training.weight_decay=0", "training.learning_rate=0.5", "training.ema_decay=0");
+        // ‖ΔW U‖ has a float32 floor of about 2^-24·‖W‖·sqrt(k/d) ≈ 3e-8 here, whatever the method: the step must be large enough to measure below 1e-4 of it.
+        Assert.True(sgd.Certificate!.Passed, $"SGD + gradient projection share {sgd.Certificate.WorstShare:E2}: " + string.Join("; ", sgd.Certificate.Weights.Select(w => $"{w.Name} {w.ChangeNorm:E2} {w.ConceptChangeNorm:E2}")));
     }
 
     [Fact]
