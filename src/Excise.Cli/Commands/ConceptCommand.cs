@@ -35,15 +35,17 @@ static class ConceptCommand
 
         using var existing = addTo is null ? null : ConceptBasis.Load(addTo);
         using var encoder = MiniLmTextEncoder.Create(maxLength);
+        if (existing is not null && existing.Info.EncoderId != encoder.Id)
+            throw new UsageException($"{addTo} was built with '{existing.Info.EncoderId}' but this run encodes with '{encoder.Id}'; pass the --max-length it was built with.");
         using var built = ConceptSubspaceBuilder.Build(encoder, concepts, options);
         using var union = existing is null ? null : ConceptBasis.Union([existing, built]);
         var result = union ?? built;
         result.Save(outPath);
 
-        var table = new Table().AddColumns("basis", "concepts", "mode", "prompts", "vectors collected / kept", "rank", "energy kept", "top singular values");
-        if (existing is not null) AddRow(table, $"existing ({Path.GetFileName(addTo)})", existing);
-        AddRow(table, existing is null ? "built" : "built (new)", built);
-        if (union is not null) AddRow(table, "union (written)", union);
+        var table = new Table().AddColumns("basis", "concepts", "mode", "prompts", "vectors (kept)", "rank", "energy", "top σ");
+        if (existing is not null) AddRow(table, "existing", existing);
+        AddRow(table, existing is null ? "built" : "new", built);
+        if (union is not null) AddRow(table, "union", union);
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(Path.GetFullPath(outPath))}[/]: basis [[{result.Dimension}, {result.Rank}]] for {Markup.Escape(result.Info.EncoderId)}.");
         return 0;
@@ -57,9 +59,9 @@ static class ConceptCommand
             Markup.Escape(string.Join("; ", info.Concepts)),
             info.Mode.ToName(),
             info.Prompts.Count.ToString(CultureInfo.InvariantCulture),
-            $"{info.VectorsCollected} / {info.VectorsKept}",
+            $"{info.VectorsCollected} ({info.VectorsKept})",
             basis.Rank.ToString(CultureInfo.InvariantCulture),
             info.EnergyKept.ToString("F4", CultureInfo.InvariantCulture),
-            string.Join(", ", info.SingularValues.Take(5).Select(s => s.ToString("G4", CultureInfo.InvariantCulture))) + (info.SingularValues.Count > 5 ? ", …" : ""));
+            string.Join(" ", info.SingularValues.Take(3).Select(s => s.ToString("G3", CultureInfo.InvariantCulture))) + (info.SingularValues.Count > 3 ? " …" : ""));
     }
 }

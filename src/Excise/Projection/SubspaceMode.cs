@@ -20,7 +20,7 @@ public enum SubspaceMode
     /// the differences of the states at every aligned position (position i in both, i below the shorter real length,
     /// [CLS] included) plus the difference of the masked-mean (pooled) states. Captures what the concept changes
     /// anywhere in the prompt, including its spill-over into other words. "Aligned" is purely positional: where the
-    /// concept sits at the end of the prompt (every built-in template but two) the positions before it hold the same
+    /// concept ends the prompt (every built-in template except "{concept} on a {class}") the positions before it hold the same
     /// words in both prompts and their difference is exactly the concept's contextual effect; at and after the
     /// removal point the two prompts hold different words, so those differences also carry word identity
     /// (e.g. "ac" minus [SEP]) and, for a concept in the middle, the shift of all later words.
