@@ -27,8 +27,8 @@ public static partial class Lora
         foreach (var projection in selected)
         {
             // Per-layer generator keyed by name: a layer's initial A does not depend on which other layers are adapted.
-            var generator = new Generator(StableDraw.Hash(options.Seed, projection.Name, "lora_A"));
-            var layer = new LoraLinear((Linear)projection.Layer, options.Rank, options.Alpha, generator);
+            var seed = StableDraw.Hash(options.Seed, projection.Name, "lora_A");
+            var layer = new LoraLinear((Linear)projection.Layer, options.Rank, options.Alpha, seed);
             projection.Owner.ReplaceProjection(projection.Projection, layer);
             adapters.Add(new LoraAdapter(projection.Name, layer));
         }

@@ -24,15 +24,22 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     // Deliberately not registered as a component (it would add a second copy of the weight to the state dict).
     private readonly Linear original;
 
-    internal LoraLinear(Linear original, int rank, double alpha, Generator generator) : base(nameof(LoraLinear))
+    /// <summary>Wraps <paramref name="original"/>, sharing (not copying) its weight and bias.</summary>
+    /// <param name="seed">Seeds A's initialisation (a private generator; libtorch's global one is untouched).</param>
+    public LoraLinear(Linear original, int rank, double alpha, ulong seed) : base(nameof(LoraLinear))
     {
+        ArgumentNullException.ThrowIfNull(original);
         this.original = original;
         weight = original.weight ?? throw new ArgumentException("The layer to adapt has no weight.", nameof(original));
         bias = original.bias;
         var (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1]);
+        if (rank < 1 || rank > Math.Min(inFeatures, outFeatures))
+            throw new ArgumentOutOfRangeException(nameof(rank), rank, $"LoRA rank must be between 1 and {Math.Min(inFeatures, outFeatures)} for a [{outFeatures}, {inFeatures}] weight.");
+        if (!double.IsFinite(alpha) || alpha <= 0) throw new ArgumentOutOfRangeException(nameof(alpha), alpha, "LoRA alpha must be a finite positive number.");
         Rank = rank;
         Alpha = alpha;
-        lora_A = Factor(KaimingUniform(rank, inFeatures, generator).to(weight.dtype, weight.device));
+        using (var generator = new Generator(seed))
+            lora_A = Factor(KaimingUniform(rank, inFeatures, generator).to(weight.dtype, weight.device));
         lora_B = Factor(zeros(outFeatures, rank, dtype: weight.dtype, device: weight.device));
         register_parameter(nameof(weight), weight);
         if (bias is not null) register_parameter(nameof(bias), bias);
