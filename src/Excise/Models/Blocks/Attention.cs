@@ -8,9 +8,10 @@ namespace Excise.Models.Blocks;
 internal sealed class Attention : nn.Module
 {
 #pragma warning disable IDE1006 // snake_case: these names become the state_dict keys
-    private readonly Linear to_q;
-    private readonly Linear to_k;
-    private readonly Linear to_v;
+    // Not readonly and typed as any Tensor→Tensor module so LoRA can swap a projection in place (ReplaceProjection).
+    private nn.Module<Tensor, Tensor> to_q;
+    private nn.Module<Tensor, Tensor> to_k;
+    private nn.Module<Tensor, Tensor> to_v;
     private readonly ModuleList<nn.Module<Tensor, Tensor>> to_out;
 #pragma warning restore IDE1006
     private readonly int heads;
@@ -42,6 +43,33 @@ internal sealed class Attention : nn.Module
         var (batch, tokens) = (hidden.shape[0], hidden.shape[1]);
         var merged = attended.transpose(1, 2).reshape(batch, tokens, -1);
         return to_out[0].forward(merged);
+    }
+
+    /// <summary>The projections that may be swapped, by state-dict name.</summary>
+    internal static IReadOnlyList<string> ProjectionNames { get; } = ["to_q", "to_k", "to_v"];
+
+    internal nn.Module<Tensor, Tensor> Projection(string name) => name switch
+    {
+        "to_q" => to_q,
+        "to_k" => to_k,
+        "to_v" => to_v,
+        _ => throw new ArgumentException($"Attention has no swappable projection '{name}'; it has {string.Join(", ", ProjectionNames)}.", nameof(name)),
+    };
+
+    /// <summary>Swaps a q/k/v projection for another module (a LoRA wrapper, or the plain Linear back) under the same
+    /// name. The registry entry is overwritten in place, so state-dict order and names stay those of the base model.</summary>
+    internal void ReplaceProjection(string name, nn.Module<Tensor, Tensor> replacement)
+    {
+        ArgumentNullException.ThrowIfNull(replacement);
+        _ = Projection(name);
+        switch (name)
+        {
+            case "to_q": to_q = replacement; break;
+            case "to_k": to_k = replacement; break;
+            default: to_v = replacement; break;
+        }
+        replacement.train(training);
+        _internal_submodules[name] = replacement;
     }
 
     private Tensor SplitHeads(Tensor x) => x.view(x.shape[0], x.shape[1], heads, -1).transpose(1, 2);
