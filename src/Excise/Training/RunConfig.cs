@@ -20,7 +20,8 @@ public sealed record RunConfig(
     OptimizationConfig? Training = null,
     PreviewConfig? Preview = null,
     string? Init = null,
-    SelectiveConfig? Selective = null)
+    SelectiveConfig? Selective = null,
+    LoraConfig? Lora = null)
 {
     /// <summary>diffusers UNet2DConditionModel config fields (block_out_channels, cross_attention_dim, …).</summary>
     [JsonIgnore] public JsonObject ModelConfig => Model ?? throw new InvalidDataException("The config has no 'model' section (the UNet's diffusers config) and no 'init' run to take it from.");
@@ -62,6 +63,7 @@ public sealed record RunConfig(
         if (Model is null && Init is null) _ = ModelConfig;
         if (Init is not null && !File.Exists(Init) && !Directory.Exists(Init)) throw new ArgumentException($"init: no run directory or weights file at '{Init}'.");
         SelectiveOrDefault.Validate(DataOrDefault);
+        Lora?.Validate();
         DataOrDefault.Validate();
         TextOrDefault.Validate();
         DiffusionOrDefault.Validate();
@@ -125,6 +127,16 @@ public sealed record TextConfig(string Encoder = "minilm", int MaxLength = 32)
 }
 
 public enum LearningRateSchedule { Constant, Cosine }
+
+/// <summary>Train low-rank adapters on the selected linear layers instead of the full weights (the base stays frozen).</summary>
+public sealed record LoraConfig(int Rank = 4, double Alpha = 4, IReadOnlyList<string>? Targets = null)
+{
+    public void Validate()
+    {
+        if (Rank < 1) throw new ArgumentException($"lora.rank must be ≥ 1 (got {Rank}).");
+        if (!(Alpha > 0) || !double.IsFinite(Alpha)) throw new ArgumentException($"lora.alpha must be a positive number (got {Alpha}).");
+    }
+}
 
 /// <summary>How a run treats the concept its data carries: the baselines users would try, and the projections.</summary>
 public enum TrainingArm

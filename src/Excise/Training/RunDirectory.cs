@@ -21,6 +21,8 @@ public sealed class RunDirectory
     /// <summary>Initial weights of a projected run trained from scratch: the reference its certificate compares against.</summary>
     public string InitialWeightsPath => Path.Combine(Root, "initial_weights.safetensors");
     public string CertificatePath => Path.Combine(Root, "certificate.json");
+    /// <summary>The trained LoRA adapters alone (model.safetensors holds them merged into the base).</summary>
+    public string LoraPath => Path.Combine(Root, "lora.safetensors");
 
     public bool HasConfig => File.Exists(ConfigPath);
 

@@ -4,6 +4,7 @@ using Excise.Configuration;
 using Excise.Data;
 using Excise.Projection;
 using Excise.Models;
+using Excise.Models.Lora;
 using Excise.Serialization;
 using Excise.Text;
 using Excise.Torch;
@@ -64,6 +65,10 @@ public static class TrainingJob
             ModuleWeights.Load(model, initWeights);
             log($"Fine-tuning from {initWeights}.");
         }
+        var adapters = config.Lora is { } lora
+            ? Lora.Inject(model, new LoraOptions(lora.Rank, lora.Alpha, lora.Targets, config.Seed))
+            : null;
+        if (adapters is not null) log($"Training rank-{config.Lora!.Rank} LoRA adapters on {adapters.Adapters.Count} layers; the base weights are frozen.");
         model.to(device);
         using var trainer = new Trainer(config, model, Predictor(model), data.Batches, run, device);
         if (selective.Arm == TrainingArm.EmbedNoise) trainer.TextNoiseSigma = selective.EmbedNoiseSigma;
@@ -75,6 +80,9 @@ public static class TrainingJob
         if (projector is not null)
         {
             trainer.AddHook(projector);
+            // LoRA's ΔW = scale·B·A reads text through A: A's rows must start in the complement, then stay there.
+            if (adapters is not null && !resume)
+                projector.ProjectValues(projector.Targets.Where(t => t.Name.EndsWith(".lora_A.weight")).Select(t => t.Param));
             if (initWeights is null && !resume) ModuleWeights.Save(model, run.InitialWeightsPath);
             log($"Projecting {projector.Targets.Count} weights off a rank-{basis!.Rank} concept subspace ({projector.Mode} mode).");
         }
@@ -84,6 +92,7 @@ public static class TrainingJob
             log($"Resumed from {resumeFrom} (step {trainer.StartStep}).");
         }
         var summary = trainer.Train(progress, cancel);
+        if (adapters is not null) SaveMergedLora(model, adapters, run);
 
         string? preview = null;
         var previewConfig = config.PreviewOrDefault;
@@ -135,8 +144,21 @@ public static class TrainingJob
         return File.Exists(path) ? path : throw new FileNotFoundException($"init: {config.Init} has no model.safetensors (has its training finished?).", path);
     }
 
+    /// <summary>The weights a projection arm constrains; with LoRA, the adapters' A factors of those weights.</summary>
     public static IReadOnlyList<string> ProjectedPatterns(RunConfig config) =>
-        config.SelectiveOrDefault.Parameters ?? ConceptProjector.DefaultPatterns;
+        config.SelectiveOrDefault.Parameters
+        ?? (config.Lora is null ? ConceptProjector.DefaultPatterns
+            : ConceptProjector.DefaultPatterns.Select(p => p.Replace(@"\.weight$", @"\.lora_A\.weight$")).ToList());
+
+    /// <summary>Writes the adapters alone, then merges them so model.safetensors is a plain UNet any sampler can load.</summary>
+    static void SaveMergedLora(UNet2DConditionModel model, LoraAdapters adapters, RunDirectory run)
+    {
+        ModuleWeights.Load(model, run.ModelPath);
+        Lora.SaveAdapters(adapters, run.LoraPath);
+        Lora.Merge(model);
+        var metadata = SafetensorsFile.ReadMetadata(run.ModelPath);
+        ModuleWeights.Save(model, run.ModelPath, metadata);
+    }
 
     /// <summary>Copies the configured basis into the run on a fresh start; a resume uses the run's copy.</summary>
     static ConceptBasis LoadRunBasis(RunConfig config, RunDirectory run, bool resume)

@@ -67,6 +67,22 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     }
 
     [Fact]
+    public void LoraUnderUpdateProjectionIsCertifiedAndMergesIntoAPlainModel()
+    {
+        var result = FineTune("update-projection", "lora={\"rank\":4,\"alpha\":4}", "training.learning_rate=0.01");
+        Assert.True(result.Certificate!.Passed, $"LoRA + update projection share {result.Certificate.WorstShare:E2}");
+        Assert.True(result.Certificate.Weights.All(w => w.ChangeNorm > 0));
+        Assert.True(File.Exists(result.Run.LoraPath));
+        using var pipeline = Excise.Diffusion.TextToImagePipeline.Open(result.Run);   // strict load: plain UNet names only
+        Assert.Single(pipeline.GenerateImages(["a photo of a bag"], new Excise.Diffusion.SamplingOptions(Steps: 2)));
+
+        var free = FineTune("standard", "lora={\"rank\":4,\"alpha\":4}", "training.learning_rate=0.01");
+        using var basis = ConceptBasis.Load(baseRun.BasisPath);
+        var leak = ProjectionCertificate.Compute(free.Run.ModelPath, new RunDirectory(baseRun.RunPath).ModelPath, basis.U, ConceptProjector.DefaultPatterns, 1e-4);
+        Assert.True(leak.WorstShare > 1e-2, $"unprojected LoRA share {leak.WorstShare:E2}");
+    }
+
+    [Fact]
     public void FilterImagesDropsEveryStampedImage()
     {
         var filtered = FineTune("filter-images");
