@@ -6,7 +6,9 @@ using static TorchSharp.torch;
 namespace Excise.Training;
 
 /// <summary>What a checkpoint records besides tensors.</summary>
-public sealed record CheckpointState(int Step, string ConfigHash, long OptimizerSteps, long EmaUpdates, long Seed, string Rng, DateTimeOffset SavedAt);
+/// <param name="Extra">What else the run depends on, e.g. the projection arm and the SHA-256 of its concept basis.</param>
+public sealed record CheckpointState(int Step, string ConfigHash, long OptimizerSteps, long EmaUpdates, long Seed, string Rng, DateTimeOffset SavedAt,
+                                     IReadOnlyDictionary<string, string>? Extra = null);
 
 /// <summary>
 /// Checkpoints as folders of safetensors files: <c>model.safetensors</c> (raw weights), <c>ema.safetensors</c>
@@ -40,7 +42,7 @@ public sealed class CheckpointStore
             {
                 ["step"] = state.Step.ToString(), ["optimizer_steps"] = state.OptimizerSteps.ToString(), ["ema_updates"] = state.EmaUpdates.ToString(),
                 ["seed"] = state.Seed.ToString(), ["rng"] = state.Rng, ["config_hash"] = state.ConfigHash,
-            });
+            }.Concat(state.Extra ?? new Dictionary<string, string>()).ToDictionary());
             AtomicFile.WriteAllText(Path.Combine(temp, "state.json"), JsonSerializer.Serialize(state, Json));
             if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
             Directory.Move(temp, final);

@@ -59,12 +59,18 @@ public sealed class Trainer : IDisposable
 
     public void AddHook(ITrainingHook hook) => hooks.Add(hook);
 
+    /// <summary>Facts recorded in every checkpoint and required to match on resume (e.g. the concept basis hash).</summary>
+    public Dictionary<string, string> ExtraState { get; } = new();
+
     /// <summary>Restores weights, optimizer and EMA from a checkpoint folder and continues after its step.</summary>
     public void Resume(string checkpointDir)
     {
         var state = CheckpointStore.ReadState(checkpointDir);
         if (state.ConfigHash != config.Hash())
             throw new InvalidOperationException($"{checkpointDir} was written with a different config (hash {state.ConfigHash}, this run {config.Hash()}); resuming would mix two runs.");
+        foreach (var (key, value) in ExtraState)
+            if (state.Extra is null || !state.Extra.TryGetValue(key, out var saved) || saved != value)
+                throw new InvalidOperationException($"{checkpointDir} was written with {key} = '{(state.Extra?.GetValueOrDefault(key) ?? "(none)")}', this run has '{value}'; resuming would mix two runs.");
         ModuleWeights.Load(model, Path.Combine(checkpointDir, "model.safetensors"));
         using (var o = SafetensorsFile.Load(Path.Combine(checkpointDir, CheckpointStore.TrainingStateFile)))
             optimizer.LoadState(o, state.OptimizerSteps, Path.Combine(checkpointDir, CheckpointStore.TrainingStateFile));
@@ -210,7 +216,7 @@ public sealed class Trainer : IDisposable
     public string SaveCheckpoint()
     {
         var state = new CheckpointState(Step, config.Hash(), optimizer.StepCount, ema?.Updates ?? 0, config.Seed,
-            "per-step generators seeded from (seed, step); no state to restore", DateTimeOffset.UtcNow);
+            "per-step generators seeded from (seed, step); no state to restore", DateTimeOffset.UtcNow, new Dictionary<string, string>(ExtraState));
         return checkpoints.Save(state, model.state_dict(), ema?.Weights(), optimizer.StateTensors(), opt.KeepCheckpoints);
     }
 

@@ -77,8 +77,12 @@ public static class TrainingJob
         using var projector = basis is null ? null : new ConceptProjector(basis.U,
             ConceptProjector.SelectParameters(model, ProjectedPatterns(config), basis.Dimension),
             selective.Arm == TrainingArm.GradientProjection ? ProjectionMode.Gradient : ProjectionMode.Update);
+        trainer.ExtraState["arm"] = ConfigLoader.ToJson(selective.Arm).Trim('"');
         if (projector is not null)
         {
+            trainer.ExtraState["projection_mode"] = projector.Mode.ToString();
+            trainer.ExtraState["projected_weights"] = string.Join(",", projector.Targets.Select(t => t.Name));
+            trainer.ExtraState["concept_basis_sha256"] = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(run.BasisPath)));
             trainer.AddHook(projector);
             // LoRA's ΔW = scale·B·A reads text through A: A's rows must start in the complement, then stay there.
             if (adapters is not null && !resume)

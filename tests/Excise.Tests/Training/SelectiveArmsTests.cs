@@ -83,6 +83,22 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     }
 
     [Fact]
+    public void AProjectedRunResumesWithItsOwnBasisAndRefusesAnother()
+    {
+        var first = FineTune("update-projection", "training.steps=3", "training.checkpoint_every=3");
+        var config = first.Run.LoadConfig() with { Training = first.Run.LoadConfig().TrainingOrDefault with { Steps = 5 } };
+        var resumed = TrainingJob.Run(config, first.Run, resume: true);
+        Assert.Equal(3, resumed.Summary.ResumedFrom);
+        Assert.True(resumed.Certificate!.Passed);
+
+        using (var other = ConceptSubspaceBuilder.Build(TinyRun.Encoder, ["a red scarf"], new SubspaceOptions(Rank: 8)))
+            other.Save(first.Run.BasisPath);
+        var e = Assert.Throws<InvalidOperationException>(() =>
+            TrainingJob.Run(config with { Training = config.TrainingOrDefault with { Steps = 7 } }, first.Run, resume: true));
+        Assert.Contains("concept_basis_sha256", e.Message);
+    }
+
+    [Fact]
     public void FilterImagesDropsEveryStampedImage()
     {
         var filtered = FineTune("filter-images");
