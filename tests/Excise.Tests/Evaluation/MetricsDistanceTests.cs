@@ -85,5 +85,10 @@ public class MetricsDistanceTests
         var again = KernelInceptionDistance.Compute(a, b, new KidOptions(5, 1000, Seed: 3));
         Assert.Equal(first, again);
         Assert.Equal(50, first.SubsetSize);
+
+        // Kernels of the whole sets computed once or per subset: the same subsets, the same numbers.
+        var perSubset = KernelInceptionDistance.Compute(a, b, new KidOptions(5, 1000, Seed: 3, MaxPrecomputedKernelEntries: 0));
+        Assert.Equal(first.Mean, perSubset.Mean, 10);
+        Assert.Equal(first.Std, perSubset.Std, 10);
     }
 }
