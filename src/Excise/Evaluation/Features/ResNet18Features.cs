@@ -15,7 +15,7 @@ public sealed record ResNet18Options(string? ModelDirectory = null, int IntraOpT
 /// ImageNet-trained ResNet18 (CNTK export shipped by ML.NET) as a 512-d feature extractor for FID/KID.
 /// Each image is resized to 224×224 (bilinear, half-pixel centres), grey replicated to 3 channels, given as
 /// 0–255 floats minus the package's ImageNet mean image, and the global-average-pooled 512 activations are
-/// returned. The graph has a fixed batch of 1, so images run one at a time (about 45 ms each on this machine).
+/// returned. The graph has a fixed batch of 1, so images run one at a time (45–125 ms each on 2 cores; see docs/metrics.md).
 /// </summary>
 /// <remarks>
 /// Not InceptionV3: FIDs computed with these features are not comparable with published FIDs, only with each

@@ -32,8 +32,9 @@ internal static class FeatureMatrix
         int dimension = CheckedDimension(rows, what, minimumRows);
         var flat = new float[(long)rows.Count * dimension];
         for (int i = 0; i < rows.Count; i++) rows[i].CopyTo(flat, (long)i * dimension);
-        using var stacked = tensor(flat, new long[] { rows.Count, dimension });
-        return stacked.to(type);
+        var stacked = tensor(flat, new long[] { rows.Count, dimension });
+        if (type == ScalarType.Float32) return stacked;
+        using (stacked) return stacked.to(type);
     }
 
     public static void RequireSameDimension(int a, int b, string whatA, string whatB)

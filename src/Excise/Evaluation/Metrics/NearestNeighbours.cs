@@ -33,7 +33,6 @@ public static class NearestNeighbours
             query = Normalise(query, "generated features");
         }
         var referenceNorms = reference.square().sum(1);
-        var reference64 = reference.to(ScalarType.Float64);
         int candidates = (int)Math.Min(Candidates, reference.shape[0]);
 
         var matches = new NeighbourMatch[queries.Count];
@@ -44,7 +43,8 @@ public static class NearestNeighbours
             var block = query.narrow(0, start, count);
             var squared = torch.addmm(referenceNorms.unsqueeze(0) + block.square().sum(1, keepdim: true), block, reference.t(), beta: 1, alpha: -2);
             var (_, candidateIndices) = squared.topk(candidates, dim: 1, largest: false, sorted: true);
-            var candidateRows = reference64.index_select(0, candidateIndices.flatten()).view(count, candidates, -1);
+            // Only the candidates go to float64: a float64 copy of 60 000 training rows would double the memory.
+            var candidateRows = reference.index_select(0, candidateIndices.flatten()).to(ScalarType.Float64).view(count, candidates, -1);
             var exact = (candidateRows - block.to(ScalarType.Float64).unsqueeze(1)).square().sum(2).sqrt();
             var (distances, order) = exact.sort(dim: 1, stable: true);
             var indices = candidateIndices.gather(1, order);
