@@ -14,7 +14,10 @@ namespace Excise.Evaluation.Metrics;
 /// <param name="GeneratedCount">Images generated for the evaluation.</param>
 public sealed record MetricsReport(string Name, int GeneratedCount)
 {
+    /// <summary>Fréchet distance and KID in the in-domain (garment classifier) feature space.</summary>
     public DistributionMetrics? Distribution { get; init; }
+    /// <summary>FID with the ImageNet-trained ResNet18 (not InceptionV3: not comparable with published FIDs).</summary>
+    public DistributionMetrics? ResNetDistribution { get; init; }
     public ExtractionResult? Extraction { get; init; }
     public SemanticFidelityResult? Fidelity { get; init; }
     public MemorisationResult? PixelMemorisation { get; init; }
@@ -53,10 +56,12 @@ public sealed record MetricsReport(string Name, int GeneratedCount)
     [
         new("run", r => r.Name),
         new("generated", r => r.GeneratedCount.ToString(CultureInfo.InvariantCulture)),
-        new("FID (ref/gen n)", r => r.Distribution is { } d
+        new("FD (ref/gen n)", r => r.Distribution is { } d
             ? $"{Number(d.Fid, 2)} ({d.ReferenceCount}/{d.GeneratedCount}{(d.FidIsRankDeficient ? ", biased: n ≤ dim" : "")})" : null),
         new("KID ×10³ ± std", r => r.Distribution?.Kid is { } k
             ? $"{Number(k.Mean * 1e3, 2)} ± {Number(k.Std * 1e3, 2)} ({k.SubsetCount}×{k.SubsetSize})" : null),
+        new("ResNet18 FID (ref/gen n)", r => r.ResNetDistribution is { } d
+            ? $"{Number(d.Fid, 2)} ({d.ReferenceCount}/{d.GeneratedCount}{(d.FidIsRankDeficient ? ", biased: n ≤ dim" : "")})" : null),
         new("extraction rate [95% CI]", r => r.Extraction?.Rate.Format()),
         new("semantic fidelity [95% CI]", r => r.Fidelity?.Overall.Format()),
         new("pixel copies", r => r.PixelMemorisation?.Copies.Format()),

@@ -1,0 +1,36 @@
+using Excise.Attacks;
+using Excise.Evaluation;
+using Excise.Training;
+using Spectre.Console;
+
+namespace Excise.Cli.Commands;
+
+/// <summary>Attacks a run and judges the results: extraction rate, quality, semantic fidelity, memorisation.</summary>
+static class EvalCommand
+{
+    public static int Run(string[] args)
+    {
+        var cl = new CommandLine(args);
+        var run = new RunDirectory(cl.Required("run", "a trained run directory"));
+        var kinds = (cl.Option("attacks") ?? "prompt,paraphrase,baseline-rate,inversion")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(AttackKinds.Parse).ToList();
+        var attack = new AttackSettings(AttackKind.Prompt, cl.Int("n", 8), cl.Double("guidance", 3.0), cl.Int("steps", 50), cl.Long("seed", 0));
+        var settings = new EvaluationSettings(kinds, attack,
+            cl.Option("judges") ?? Path.Combine(ProjectFiles.RunsRoot, "judges"),
+            ReferenceImages: cl.Int("reference", 1000),
+            ResNetImages: cl.Int("resnet-images", 200),
+            MemorisationTrainImages: cl.Int("memorisation-train", 0),
+            QuickJudges: cl.Flag("quick-judges"));
+        var outDir = cl.Option("out") ?? Path.Combine(run.Root, "eval");
+        cl.EnsureAllUsed();
+
+        var result = RunEvaluator.Evaluate(run, settings, outDir, message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]"));
+        var table = new Table();
+        var columns = Excise.Evaluation.Metrics.MetricsReport.Columns;
+        foreach (var c in columns) table.AddColumn(Markup.Escape(c.Header));
+        foreach (var a in result.Attacks) table.AddRow(columns.Select(c => Markup.Escape(c.Cell(a.Metrics) ?? "–")).ToArray());
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(Path.Combine(outDir, "eval.json"))}[/] and eval.md; attack images under {Markup.Escape(Path.Combine(outDir, "attacks"))}.");
+        return 0;
+    }
+}
