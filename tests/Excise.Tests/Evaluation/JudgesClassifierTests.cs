@@ -19,7 +19,12 @@ public sealed class SmallGarmentClassifierFixture : IDisposable
     public void Dispose() => Classifier.Dispose();
 }
 
-public sealed class JudgesClassifierTests(SmallGarmentClassifierFixture fixture) : IClassFixture<SmallGarmentClassifierFixture>
+/// <summary>The small judges are trained once for all judge tests.</summary>
+[CollectionDefinition("Judges")]
+public sealed class JudgesCollection : ICollectionFixture<SmallGarmentClassifierFixture>, ICollectionFixture<SmallConceptDetectorFixture>;
+
+[Collection("Judges")]
+public sealed class JudgesClassifierTests(SmallGarmentClassifierFixture fixture)
 {
     [Fact]
     public void Classifier_trained_on_3000_real_images_reaches_75_percent_on_1000_held_out_test_images()

@@ -21,7 +21,8 @@ public sealed class SmallConceptDetectorFixture : IDisposable
     public void Dispose() => Detector.Dispose();
 }
 
-public sealed class JudgesDetectorTests(SmallConceptDetectorFixture fixture) : IClassFixture<SmallConceptDetectorFixture>
+[Collection("Judges")]
+public sealed class JudgesDetectorTests(SmallConceptDetectorFixture fixture)
 {
     [Fact]
     public void Report_gives_at_least_90_percent_precision_and_recall_on_held_out_test_images()
