@@ -72,7 +72,7 @@ static class JudgesCommand
         string Origin(bool trainedNow, string? path) => trainedNow ? $"trained, saved to {path}" : $"loaded from {path}";
         var c = classifier.Report;
         AnsiConsole.MarkupLine($"[bold]Garment classifier[/] {Markup.Escape(c.Id)} ({Markup.Escape(Origin(classifier.TrainedNow, classifier.Path))})");
-        AnsiConsole.MarkupLine($"  held-out accuracy [bold]{c.TestAccuracy:P2}[/] on {c.TestImages:N0} test images; trained on {c.TrainImages:N0} images in {c.TrainSeconds:F0} s; inference {c.InferenceMillisecondsPer1000:F0} ms / 1,000 images");
+        AnsiConsole.MarkupLine($"  held-out accuracy [bold]{c.TestAccuracy:P2}[/] on {c.TestImages:N0} test images ({c.StampedTestAccuracy:P2} with the logo stamped on them); trained on {c.TrainImages:N0} images in {c.TrainSeconds:F0} s; inference {c.InferenceMillisecondsPer1000:F0} ms / 1,000 images");
         var perClass = new Table().AddColumn("class").AddColumn("accuracy");
         for (int k = 0; k < c.ClassAccuracy.Count; k++) perClass.AddRow(Markup.Escape(FashionMnistClasses.NameOf(k)), $"{c.ClassAccuracy[k]:P1}");
         AnsiConsole.Write(perClass);

@@ -34,6 +34,8 @@ public sealed class JudgesClassifierTests(SmallGarmentClassifierFixture fixture)
         Assert.Equal(1000, report.TestImages);
         Assert.True(report.TestAccuracy >= 0.75, $"held-out accuracy {report.TestAccuracy:P1}");
         Assert.Equal(10, report.ClassAccuracy.Count);
+        // Trained with logos on 30% of the images, it must not lose the garment under one.
+        Assert.True(report.StampedTestAccuracy >= report.TestAccuracy - 0.05, $"accuracy {report.TestAccuracy:P1} clean, {report.StampedTestAccuracy:P1} stamped");
 
         // Recompute through the public API on the same held-out images: the report must not be optimistic.
         var test = FashionMnist.Load(DatasetSplit.Test, 1000);

@@ -85,7 +85,8 @@ public sealed class GarmentClassifier : IImageClassifier, IImageFeatureExtractor
         settings.Validate();
         var clock = Stopwatch.StartNew();
         var train = FashionMnist.Load(DatasetSplit.Train, settings.TrainLimit, directory: settings.FashionMnistDirectory);
-        var images = train.Select(item => JudgeInputs.Fit(item.Image)).ToArray();
+        var images = train.Select(item => item.Image).ToArray();
+        var logos = new RandomLogos();
         var labels = train.Select(item => (long)item.Label).ToArray();
 
         manual_seed(settings.Optimization.Seed);
@@ -93,13 +94,13 @@ public sealed class GarmentClassifier : IImageClassifier, IImageFeatureExtractor
         try
         {
             double loss = JudgeTraining.Train(network, images.Length, settings.Optimization,
-                (indices, epoch) => BuildBatch(images, labels, indices, epoch, settings),
+                (indices, epoch) => BuildBatch(images, labels, indices, epoch, settings, logos),
                 (logits, target) => nn.functional.cross_entropy(logits, target), Kind, progress);
             double trainSeconds = clock.Elapsed.TotalSeconds;
 
             var key = KeyFor(settings);
             var id = JudgeStore.IdFor(Kind, key, JudgeStore.WeightsHash(network.state_dict()));
-            var provisional = new GarmentClassifierReport(id, key, settings, images.Length, 0, double.NaN, [], loss, trainSeconds, double.NaN, DateTimeOffset.UtcNow);
+            var provisional = new GarmentClassifierReport(id, key, settings, images.Length, 0, double.NaN, double.NaN, [], loss, trainSeconds, double.NaN, DateTimeOffset.UtcNow);
             var classifier = new GarmentClassifier(network, provisional, trainedNow: true, path: null);
             classifier.Report = classifier.Evaluate(settings, provisional);
             return classifier;
@@ -117,6 +118,8 @@ public sealed class GarmentClassifier : IImageClassifier, IImageFeatureExtractor
         var clock = Stopwatch.StartNew();
         var predicted = Predict(test.Select(item => item.Image).ToList());
         double inferenceMs = clock.Elapsed.TotalMilliseconds * 1000.0 / test.Count;
+        var stamper = new LogoStamper(new ConceptInjectionOptions());
+        var stamped = Predict(test.Select(item => stamper.Stamp(item.Image, item.Id(DatasetSplit.Test)).Image).ToList());
         var correct = new int[FashionMnistClasses.Count];
         var total = new int[FashionMnistClasses.Count];
         for (int i = 0; i < test.Count; i++)
@@ -128,12 +131,13 @@ public sealed class GarmentClassifier : IImageClassifier, IImageFeatureExtractor
         {
             TestImages = test.Count,
             TestAccuracy = (double)correct.Sum() / test.Count,
+            StampedTestAccuracy = test.Where((item, i) => stamped[i] == item.Label).Count() / (double)test.Count,
             ClassAccuracy = correct.Select((c, k) => total[k] == 0 ? double.NaN : (double)c / total[k]).ToArray(),
             InferenceMillisecondsPer1000 = inferenceMs,
         };
     }
 
-    private static (Tensor, Tensor) BuildBatch(RasterImage[] images, long[] labels, int[] indices, int epoch, GarmentClassifierSettings settings)
+    private static (Tensor, Tensor) BuildBatch(RasterImage[] images, long[] labels, int[] indices, int epoch, GarmentClassifierSettings settings, RandomLogos logos)
     {
         var buffer = new float[indices.Length * JudgeInputs.PixelCount];
         var targets = new long[indices.Length];
@@ -141,9 +145,11 @@ public sealed class GarmentClassifier : IImageClassifier, IImageFeatureExtractor
         {
             int index = indices[i];
             var image = images[index];
+            var random = new Random(SeedMixer.DeriveInt(settings.Optimization.Seed, 300 + epoch, index));
+            if (random.NextDouble() < settings.LogoProbability) image = logos.Stamp(image, random);
+            image = JudgeInputs.Fit(image);
             if (settings.MaxShift > 0)
             {
-                var random = new Random(SeedMixer.DeriveInt(settings.Optimization.Seed, 300 + epoch, index));
                 int dx = random.Next(-settings.MaxShift, settings.MaxShift + 1), dy = random.Next(-settings.MaxShift, settings.MaxShift + 1);
                 if (dx != 0 || dy != 0) image = ImageDegradations.Translate(image, dx, dy);
             }
@@ -151,6 +157,24 @@ public sealed class GarmentClassifier : IImageClassifier, IImageFeatureExtractor
             targets[i] = labels[index];
         }
         return (tensor(buffer, new long[] { indices.Length, 1, JudgeInputs.Side, JudgeInputs.Side }), tensor(targets));
+    }
+
+    /// <summary>The built-in logo at a random place, size and opacity (stampers cached per size and opacity).</summary>
+    private sealed class RandomLogos
+    {
+        private readonly Dictionary<(int Size, int Opacity), LogoStamper> _stampers = new();
+
+        public RasterImage Stamp(RasterImage image, Random random)
+        {
+            int size = random.Next(8, 13), opacity = random.Next(60, 101);
+            int side = Math.Min(image.Width, image.Height);
+            if (!_stampers.TryGetValue((size, opacity), out var stamper))
+                _stampers[(size, opacity)] = stamper = new LogoStamper(new ConceptInjectionOptions
+                {
+                    SizeFraction = Math.Min(1.0, (size + 0.25) / side), Opacity = opacity / 100.0,
+                });
+            return stamper.StampAt(image, random.Next(0, Math.Max(1, image.Width - size + 1)), random.Next(0, Math.Max(1, image.Height - size + 1)), size).Image;
+        }
     }
 
     public void Save(string path)

@@ -9,7 +9,7 @@ namespace Excise.Evaluation.Judges;
 /// <param name="FeatureDimension">Width of the penultimate layer, the features used for Fréchet distances.</param>
 public sealed record JudgeArchitecture(IReadOnlyList<int> Widths, int FeatureDimension, double Dropout = 0.2)
 {
-    /// <summary>Three blocks (16/32/64 channels): ~2.7 MMAC per image, so a Fashion-MNIST epoch trains in well under a minute on 2 cores.</summary>
+    /// <summary>Three blocks (16/32/64 channels): ~2.7 MMAC per image; three Fashion-MNIST epochs reach ~91% test accuracy in a few minutes on one CPU thread.</summary>
     public static JudgeArchitecture Default { get; } = new([16, 32, 64], 128);
 
     public void Validate(string source)
