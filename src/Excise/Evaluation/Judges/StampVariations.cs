@@ -1,0 +1,46 @@
+using Excise.Data;
+
+namespace Excise.Evaluation.Judges;
+
+/// <summary>
+/// Stamps logos with the run's settings or a variation of them (smaller, fainter, displaced). Stampers are cached per
+/// (pixel size, opacity) because each renders and caches its own masks.
+/// </summary>
+internal sealed class StampVariations
+{
+    private readonly ConceptInjectionOptions _options;
+    private readonly LogoStamper _exact;
+    private readonly Dictionary<(int Side, int Size, int OpacityPercent), LogoStamper> _variants = new();
+
+    public StampVariations(ConceptInjectionOptions options)
+    {
+        options.Validate();
+        _options = options;
+        _exact = new LogoStamper(options);
+    }
+
+    /// <summary>
+    /// Stamps as the run would, then scales size and opacity and moves the logo by (dx, dy) from where the run puts it.
+    /// </summary>
+    public StampResult Stamp(RasterImage image, string exampleId, double sizeScale = 1, double opacityScale = 1, int dx = 0, int dy = 0)
+    {
+        var stamper = sizeScale == 1 && opacityScale == 1 ? _exact : Variant(image, sizeScale, opacityScale);
+        var placed = stamper.Stamp(image, exampleId);
+        return dx == 0 && dy == 0 ? placed : stamper.StampAt(image, placed.LogoBox.Left + dx, placed.LogoBox.Top + dy, placed.LogoBox.Width);
+    }
+
+    private LogoStamper Variant(RasterImage image, double sizeScale, double opacityScale)
+    {
+        int side = Math.Min(image.Width, image.Height);
+        int size = Math.Max(1, (int)Math.Round(_exact.LogoSizeFor(image.Width, image.Height) * sizeScale));
+        int opacityPercent = (int)Math.Round(_options.Opacity * opacityScale * 100);
+        var key = (side, size, opacityPercent);
+        if (!_variants.TryGetValue(key, out var stamper))
+        {
+            // A size fraction of exactly size/side makes the stamper's rounding land on the wanted pixel size.
+            stamper = new LogoStamper(_options with { SizeFraction = Math.Min(1.0, (size + 0.25) / side), Opacity = opacityPercent / 100.0 }, _exact.Logo);
+            _variants[key] = stamper;
+        }
+        return stamper;
+    }
+}
