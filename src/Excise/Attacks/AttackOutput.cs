@@ -52,7 +52,7 @@ public static class AttackOutput
             concept = result.Concept,
             brand = result.Brand,
             victim,
-            settings = ConfigLoader.ToNode(result.Settings),
+            settings = ConfigLoader.ToNode(result.Settings.Effective()),
             prompts = result.Prompts.Select((p, i) => new { index = i, text = p.Text, @class = p.ClassLabel, class_name = p.ClassName, grid = $"{GridsFolder}/{GridFileName(i)}" }),
             seeds = result.Images.Select(i => i.BatchSeed).Distinct(),
             images = result.Images.Select(i => new

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Excise.Attacks;
 
 /// <summary>
@@ -14,8 +16,15 @@ public sealed record AttackSettings(
     ParaphraseSettings? Paraphrase = null,
     InversionSettings? Inversion = null)
 {
-    public ParaphraseSettings ParaphraseOrDefault => Paraphrase ?? new ParaphraseSettings();
-    public InversionSettings InversionOrDefault => Inversion ?? new InversionSettings();
+    [JsonIgnore] public ParaphraseSettings ParaphraseOrDefault => Paraphrase ?? new ParaphraseSettings();
+    [JsonIgnore] public InversionSettings InversionOrDefault => Inversion ?? new InversionSettings();
+
+    /// <summary>These settings with only the kind-specific record that applies (defaults filled in), as attack.json records them.</summary>
+    public AttackSettings Effective() => this with
+    {
+        Paraphrase = Kind == AttackKind.Paraphrase ? ParaphraseOrDefault : null,
+        Inversion = Kind == AttackKind.Inversion ? InversionOrDefault : null,
+    };
 
     public void Validate()
     {
