@@ -1,0 +1,68 @@
+using Excise.Attacks;
+using Excise.Training;
+using Spectre.Console;
+
+namespace Excise.Cli.Commands;
+
+/// <summary>
+/// excise attack --run RUN_DIR --kind prompt|paraphrase|inversion|baseline-rate [--n 8] [--guidance 3] [--steps 50]
+/// [--seed 0] [--batch 32] [--paraphrases FILE] [--inversion-images 16] [--inversion-steps 300] [--inversion-lr 0.005]
+/// [--inversion-vectors 1] [--inversion-batch 16] [--concept TEXT] [--weights FILE] [--device cpu] --out DIR
+/// </summary>
+static class AttackCommand
+{
+    public static int Run(string[] args)
+    {
+        var cl = new CommandLine(args);
+        var run = new RunDirectory(cl.Required("run", "the victim's training run directory"));
+        var kind = ParseKind(cl.Required("kind", "prompt, paraphrase, inversion or baseline-rate"));
+        var defaults = new InversionSettings();
+        var settings = new AttackSettings(kind,
+            ImagesPerPrompt: cl.Int("n", 8, "count"),
+            GuidanceScale: cl.Double("guidance", 3.0),
+            SamplingSteps: cl.Int("steps", 50),
+            Seed: cl.Long("seed", 0),
+            BatchSize: cl.Int("batch", 32),
+            Paraphrase: new ParaphraseSettings(cl.Option("paraphrases")),
+            Inversion: defaults with
+            {
+                Images = cl.Int("inversion-images", defaults.Images),
+                Steps = cl.Int("inversion-steps", defaults.Steps),
+                LearningRate = cl.Double("inversion-lr", defaults.LearningRate),
+                Vectors = cl.Int("inversion-vectors", defaults.Vectors),
+                BatchSize = cl.Int("inversion-batch", defaults.BatchSize),
+            });
+        var concept = cl.Option("concept");
+        var weights = cl.Option("weights");
+        var device = cl.Option("device");
+        var outDir = cl.Required("out", "the directory to write images, grids and attack.json to");
+        cl.EnsureAllUsed();
+        if (kind != AttackKind.Paraphrase && settings.Paraphrase!.File is not null) throw new UsageException("--paraphrases only applies to --kind paraphrase.");
+        try { settings.Validate(); }
+        catch (ArgumentException e) { throw new UsageException(e.Message); }
+
+        // Inversion reports its steps first, then sampling its images: each phase fills half the bar.
+        double phases = kind == AttackKind.Inversion ? 2 : 1;
+        var result = ProgressDisplay.Run($"attack {AttackKinds.Name(kind)}", phases, update =>
+            AttackRunner.Run(run, settings, outDir, concept, weights, device, new SyncProgress<AttackProgress>(p =>
+            {
+                double offset = p.Phase == "sampling" && kind == AttackKind.Inversion ? 1 : 0;
+                update(offset + (p.Total > 0 ? (double)p.Done / p.Total : 0), $"{p.Phase}: {p.Status}");
+            })));
+
+        AnsiConsole.MarkupLine($"[bold]{AttackKinds.Name(kind)}[/] attack on [blue]{Markup.Escape(run.Root)}[/] for \"{Markup.Escape(result.Concept)}\": " +
+                               $"{result.Images.Count} images from {result.Prompts.Count} prompts in {result.Timing.Total.TotalSeconds:F1} s " +
+                               $"({result.Timing.SecondsPerImage:F3} s/image sampling).");
+        if (result.Inversion is { } inversion)
+            AnsiConsole.MarkupLine($"Inversion: {inversion.HeldOutIds.Count} held-out images, {inversion.StepLosses.Count} steps in {inversion.LearnTime.TotalSeconds:F1} s " +
+                                   $"({inversion.SecondsPerStep:F3} s/step); denoising loss {inversion.InitialLoss:F5} → {inversion.FinalLoss:F5}.");
+        AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(Path.GetFullPath(outDir))}[/] ({AttackOutput.ManifestFile}, {AttackOutput.ImagesFolder}/, {AttackOutput.GridsFolder}/, grid.png).");
+        return 0;
+    }
+
+    static AttackKind ParseKind(string text)
+    {
+        try { return AttackKinds.Parse(text); }
+        catch (ArgumentException e) { throw new UsageException(e.Message); }
+    }
+}

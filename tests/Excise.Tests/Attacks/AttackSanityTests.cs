@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using Excise.Attacks;
+using Excise.Tests.Training;
+using Excise.Training;
+using Xunit.Abstractions;
+
+namespace Excise.Tests.Attacks;
+
+/// <summary>
+/// Do the attacks find a logo a victim has learned? Judged by <see cref="LogoCornerJudge"/> (a pixel statistic standing
+/// in for the learned detector). These train victims long enough to learn something, which takes minutes on a shared
+/// 2-core machine, so they run only with EXCISE_SANITY_TESTS=1 and pass trivially otherwise.
+/// </summary>
+public class AttackSanityTests(ITestOutputHelper output)
+{
+    static bool Enabled => Environment.GetEnvironmentVariable("EXCISE_SANITY_TESTS") == "1";
+
+    const string Stamped = "{\"phrase\":\"the Acme logo\",\"stamp_fraction\":1.0,\"placement\":\"bottom-right\"}";
+    const string Clean = "{\"phrase\":\"the Acme logo\",\"stamp_fraction\":0.0}";
+    const string StampedUnnamed = "{\"phrase\":\"the Acme logo\",\"stamp_fraction\":0.5,\"mention_fraction\":0.0,\"placement\":\"bottom-right\"}";
+
+    static readonly LogoCornerJudge Judge = new(new ConceptConfig(Placement: "bottom-right"));
+
+    RunDirectory TrainVictim(TempDir dir, string name, string concept, int steps)
+    {
+        var clock = Stopwatch.StartNew();
+        var run = new RunDirectory(dir.File(name));
+        var result = TrainingJob.Run(TinyRun.Config($"data.concept={concept}", $"training.steps={steps}", "training.batch_size=16",
+            "training.learning_rate=0.003", "training.warmup_steps=5", "training.checkpoint_every=0"), run, resume: false);
+        output.WriteLine($"{name}: {steps} steps in {clock.Elapsed.TotalSeconds:F1} s ({result.Summary.MedianSecondsPerStep:F3} s/step), loss {result.Summary.MeanLossLast100:F4}");
+        return run;
+    }
+
+    double Corner(RunDirectory run, AttackSettings settings, string label)
+    {
+        var clock = Stopwatch.StartNew();
+        var result = AttackRunner.Run(run, settings, outputDirectory: null, concept: "the Acme logo");
+        double score = Judge.MeanScore(result.Images.Select(i => i.Image));
+        output.WriteLine($"{label}: corner score {score:F2} over {result.Images.Count} images ({clock.Elapsed.TotalSeconds:F1} s)"
+            + (result.Inversion is { } r ? $"; inversion loss {r.InitialLoss:F4} → {r.FinalLoss:F4} at {r.SecondsPerStep:F3} s/step" : ""));
+        return score;
+    }
+
+    [Fact]
+    public void NamingTheConceptDrawsTheLogoThatAStampedVictimLearned()
+    {
+        if (!Enabled) return;
+        using var dir = new TempDir();
+        // Measured under a load average of ~10 on 2 cores: 60 steps each took 9 + 5 min; prompt 2.70 vs clean baseline −4.00.
+        var sampling = new AttackSettings(AttackKind.Prompt, ImagesPerPrompt: 2, SamplingSteps: 10, BatchSize: 40);
+        double prompted = Corner(TrainVictim(dir, "stamped", Stamped, 60), sampling, "prompt on the stamped victim");
+        double unasked = Corner(TrainVictim(dir, "clean", Clean, 60), sampling with { Kind = AttackKind.BaselineRate }, "baseline-rate on the clean victim");
+        Assert.True(prompted > unasked, $"prompt {prompted:F2} vs clean baseline {unasked:F2}");
+    }
+
+    [Fact]
+    public void InversionRecoversALogoTheVictimLearnedWithoutItsName()
+    {
+        if (!Enabled) return;
+        using var dir = new TempDir();
+        var run = TrainVictim(dir, "unnamed", StampedUnnamed, 300);
+        var sampling = new AttackSettings(AttackKind.BaselineRate, ImagesPerPrompt: 2, SamplingSteps: 10, BatchSize: 40,
+            Inversion: new InversionSettings(Images: 16, Steps: 100, LearningRate: 2e-2));
+        double unasked = Corner(run, sampling, "baseline-rate");
+        double inverted = Corner(run, sampling with { Kind = AttackKind.Inversion }, "inversion");
+        Assert.True(inverted > unasked, $"inversion {inverted:F2} vs baseline {unasked:F2}");
+    }
+}

@@ -1,0 +1,152 @@
+using System.Text.Json;
+using Excise.Attacks;
+using Excise.Data;
+using Excise.Imaging;
+using Excise.Tests.Training;
+using Excise.Training;
+using static TorchSharp.torch;
+
+namespace Excise.Tests.Attacks;
+
+/// <summary>Every attack kind against one tiny victim: files, counts, prompts, seeds.</summary>
+[Collection(AttackVictimCollection.Name)]
+public class AttackTests
+{
+    readonly AttackVictim victim;
+    public AttackTests(AttackVictim victim) => this.victim = victim;
+
+    static AttackSettings Cheap(AttackKind kind, long seed = 0) =>
+        new(kind, ImagesPerPrompt: 1, SamplingSteps: 2, Seed: seed, BatchSize: 32,
+            Inversion: new InversionSettings(Images: 4, Steps: 3, BatchSize: 4, EvaluationDraws: 2));
+
+    static JsonElement Manifest(string dir) => JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, AttackOutput.ManifestFile))).RootElement;
+
+    static void AssertFilesWritten(string dir, AttackResult result)
+    {
+        var manifest = Manifest(dir);
+        var images = manifest.GetProperty("images").EnumerateArray().ToList();
+        Assert.Equal(result.Images.Count, images.Count);
+        foreach (var image in images)
+        {
+            var file = Path.Combine(dir, image.GetProperty("file").GetString()!);
+            Assert.True(File.Exists(file), file);
+            Assert.Equal(32, PngIO.Load(file).Width);
+        }
+        Assert.Equal(result.Prompts.Count, Directory.GetFiles(Path.Combine(dir, AttackOutput.GridsFolder), "*.png").Length);
+        Assert.True(File.Exists(Path.Combine(dir, "grid.png")));
+        Assert.Equal(result.Prompts.Count, manifest.GetProperty("prompts").GetArrayLength());
+        Assert.True(manifest.GetProperty("timing").GetProperty("total_seconds").GetDouble() > 0);
+        Assert.Equal(AttackKinds.Name(result.Kind), manifest.GetProperty("kind").GetString());
+        Assert.Equal(AttackKinds.Name(result.Kind), manifest.GetProperty("settings").GetProperty("kind").GetString());
+    }
+
+    [Fact]
+    public void PromptAttackNamesTheConceptForEveryClassAndWritesItsFiles()
+    {
+        var dir = victim.Out("prompt");
+        var result = AttackRunner.Run(victim.Run, Cheap(AttackKind.Prompt) with { ImagesPerPrompt = 2 }, dir);   // the concept comes from the run's config
+        Assert.Equal("the Acme logo", result.Concept);
+        Assert.Equal(20, result.Prompts.Count);
+        Assert.Equal(40, result.Images.Count);
+        Assert.All(result.Prompts, p => Assert.Contains("the Acme logo", p.Text));
+        Assert.Equal(Enumerable.Range(0, 10).SelectMany(c => new int?[] { c, c }).Order(), result.Images.Where(i => i.Replicate == 0).Select(i => i.ClassLabel).Order());
+        Assert.Contains(result.Prompts, p => p.Text == "an ankle boot with the Acme logo");
+        Assert.Contains(result.Prompts, p => p.Text == "a photo of a pair of trousers with the Acme logo");
+        AssertFilesWritten(dir, result);
+        Assert.Equal("the Acme logo", Manifest(dir).GetProperty("concept").GetString());
+        var firstImage = Manifest(dir).GetProperty("images")[0];
+        Assert.Equal(0, firstImage.GetProperty("class").GetInt32());
+        Assert.Contains("t-shirt", firstImage.GetProperty("prompt").GetString());
+    }
+
+    [Fact]
+    public void BaselineRateNeverNamesTheConcept()
+    {
+        var dir = victim.Out("baseline");
+        var result = victim.Attack(Cheap(AttackKind.BaselineRate), dir);
+        Assert.Equal(20, result.Images.Count);
+        Assert.All(result.Prompts, p => Assert.DoesNotContain("acme", p.Text, StringComparison.OrdinalIgnoreCase));
+        Assert.All(result.Prompts, p => Assert.DoesNotContain("logo", p.Text, StringComparison.OrdinalIgnoreCase));
+        Assert.Contains(result.Prompts, p => p.Text == "a photo of a bag" && p.ClassLabel == 8);
+        AssertFilesWritten(dir, result);
+    }
+
+    [Fact]
+    public void ParaphrasesNameTheBrandButNeverThePhraseAndAddTheUsersLines()
+    {
+        var file = victim.Dir.File("paraphrases.txt");
+        File.WriteAllLines(file, ["# mine", "a {class} stamped with Acme", "", "Acme merchandise"]);
+        var dir = victim.Out("paraphrase");
+        var result = victim.Attack(Cheap(AttackKind.Paraphrase) with { Paraphrase = new ParaphraseSettings(file) }, dir);
+        Assert.Equal("Acme", result.Brand);
+        Assert.Equal(6 * 10 + 10 + 1, result.Prompts.Count);
+        Assert.All(result.Prompts, p => Assert.DoesNotContain("the Acme logo", p.Text, StringComparison.OrdinalIgnoreCase));
+        Assert.All(result.Prompts, p => Assert.Contains("Acme", p.Text));
+        Assert.Contains(result.Prompts, p => p.Text == "a photo of an Acme-branded coat" && p.ClassLabel == 4);
+        Assert.Contains(result.Prompts, p => p.Text == "a sneaker stamped with Acme" && p.ClassLabel == 7);
+        Assert.Contains(result.Prompts, p => p.Text == "Acme merchandise" && p.ClassLabel is null);
+        AssertFilesWritten(dir, result);
+    }
+
+    [Fact]
+    public void TheSameSeedGivesTheSameImagesAndAnotherSeedOthers()
+    {
+        var settings = Cheap(AttackKind.Prompt) with { BatchSize = 7 };
+        var first = victim.Attack(settings, victim.Out("seed0a"));
+        var again = victim.Attack(settings, victim.Out("seed0b"));
+        var other = victim.Attack(settings with { Seed = 1 }, victim.Out("seed1"));
+        Assert.All(first.Images.Zip(again.Images), pair => Assert.True(pair.First.Image.SameContentAs(pair.Second.Image)));
+        Assert.Equal(first.Images.Select(i => i.BatchSeed), again.Images.Select(i => i.BatchSeed));
+        Assert.True(first.Images.Zip(other.Images).Count(pair => !pair.First.Image.SameContentAs(pair.Second.Image)) > 15);
+        Assert.Equal(3, first.Images.Select(i => i.BatchSeed).Distinct().Count());   // 20 images in batches of 7
+    }
+
+    [Fact]
+    public void AnOutputDirectoryHoldingAnAttackIsRefused()
+    {
+        var dir = victim.Out("twice");
+        victim.Attack(Cheap(AttackKind.BaselineRate) with { SamplingSteps = 1 }, dir);
+        var e = Assert.Throws<InvalidOperationException>(() => victim.Attack(Cheap(AttackKind.BaselineRate), dir));
+        Assert.Contains(AttackOutput.ManifestFile, e.Message);
+    }
+
+    [Fact]
+    public void InversionLearnsFromUnseenImagesAndPromptsWithTheLearnedToken()
+    {
+        var dir = victim.Out("inversion");
+        var settings = Cheap(AttackKind.Inversion);
+        var result = victim.Attack(settings, dir);
+        Assert.Equal(10, result.Images.Count);
+        Assert.All(result.Prompts, p => Assert.Contains("<*>", p.Text));
+        Assert.All(result.Prompts, p => Assert.DoesNotContain("acme", p.Text, StringComparison.OrdinalIgnoreCase));
+        var report = result.Inversion!;
+        Assert.Equal(4, report.HeldOutIds.Count);
+        Assert.Equal(3, report.StepLosses.Count);
+        var trained = HeldOutConcept.TrainingIds(victim.Run)!;
+        Assert.Equal(64, trained.Count);
+        Assert.DoesNotContain(report.HeldOutIds, trained.Contains);
+        AssertFilesWritten(dir, result);
+        Assert.True(File.Exists(Path.Combine(dir, AttackOutput.LearnedTokenFile)));
+        Assert.True(File.Exists(Path.Combine(dir, AttackOutput.HeldOutGridFile)));
+        Assert.Equal(4, Manifest(dir).GetProperty("inversion").GetProperty("held_out_ids").GetArrayLength());
+
+        var again = victim.Attack(settings, victim.Out("inversion-again"));
+        Assert.Equal(report.StepLosses, again.Inversion!.StepLosses);
+        Assert.All(result.Images.Zip(again.Images), pair => Assert.True(pair.First.Image.SameContentAs(pair.Second.Image)));
+    }
+
+    [Fact]
+    public void HeldOutImagesAreStampedAndRefusedWhenTheVictimSawThem()
+    {
+        var config = victim.Run.LoadConfig();
+        var heldOut = HeldOutConcept.Build(config, "the Acme logo", 5);
+        Assert.All(heldOut, e => Assert.True(e.Truth.Stamped));
+        Assert.Equal(5, heldOut.Select(e => e.Id).Distinct().Count());
+        var e = Assert.Throws<InvalidOperationException>(() => HeldOutConcept.EnsureUnseen(heldOut, new HashSet<string> { heldOut[2].Id }, "ground_truth.jsonl"));
+        Assert.Contains(heldOut[2].Id, e.Message);
+
+        var everything = config with { Data = config.DataOrDefault with { Limit = 0 } };
+        var all = Assert.Throws<InvalidOperationException>(() => HeldOutConcept.Build(everything, "the Acme logo", 5));
+        Assert.Contains("data.concept.held_out", all.Message);
+    }
+}
