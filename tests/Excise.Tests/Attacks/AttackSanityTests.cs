@@ -9,11 +9,10 @@ namespace Excise.Tests.Attacks;
 /// <summary>
 /// Do the attacks find a logo a victim has learned? Judged by <see cref="LogoCornerJudge"/> (a pixel statistic standing
 /// in for the learned detector). These train victims long enough to learn something, which takes minutes on a shared
-/// 2-core machine, so they run only with EXCISE_SANITY_TESTS=1 and pass trivially otherwise.
+/// 2-core machine, so they run only with EXCISE_SANITY_TESTS=1 and are reported as skipped otherwise.
 /// </summary>
 public class AttackSanityTests(ITestOutputHelper output)
 {
-    static bool Enabled => Environment.GetEnvironmentVariable("EXCISE_SANITY_TESTS") == "1";
 
     const string Stamped = "{\"phrase\":\"the Acme logo\",\"stamp_fraction\":1.0,\"placement\":\"bottom-right\"}";
     const string Clean = "{\"phrase\":\"the Acme logo\",\"stamp_fraction\":0.0}";
@@ -41,10 +40,9 @@ public class AttackSanityTests(ITestOutputHelper output)
         return score;
     }
 
-    [Fact]
+    [SanityFact]
     public void NamingTheConceptDrawsTheLogoThatAStampedVictimLearned()
     {
-        if (!Enabled) return;
         using var dir = new TempDir();
         // Measured under a load average of ~10 on 2 cores: 60 steps each took 9 + 5 min; prompt 2.70 vs clean baseline −4.00.
         var sampling = new AttackSettings(AttackKind.Prompt, ImagesPerPrompt: 2, SamplingSteps: 10, BatchSize: 40);
@@ -53,10 +51,9 @@ public class AttackSanityTests(ITestOutputHelper output)
         Assert.True(prompted > unasked, $"prompt {prompted:F2} vs clean baseline {unasked:F2}");
     }
 
-    [Fact]
+    [SanityFact]
     public void InversionRecoversALogoTheVictimLearnedWithoutItsName()
     {
-        if (!Enabled) return;
         using var dir = new TempDir();
         var run = TrainVictim(dir, "unnamed", StampedUnnamed, 300);
         var sampling = new AttackSettings(AttackKind.BaselineRate, ImagesPerPrompt: 2, SamplingSteps: 10, BatchSize: 40,
@@ -64,5 +61,14 @@ public class AttackSanityTests(ITestOutputHelper output)
         double unasked = Corner(run, sampling, "baseline-rate");
         double inverted = Corner(run, sampling with { Kind = AttackKind.Inversion }, "inversion");
         Assert.True(inverted > unasked, $"inversion {inverted:F2} vs baseline {unasked:F2}");
+    }
+}
+
+/// <summary>A fact that runs only with EXCISE_SANITY_TESTS=1 and is reported as skipped otherwise (never as a pass).</summary>
+public sealed class SanityFactAttribute : FactAttribute
+{
+    public SanityFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("EXCISE_SANITY_TESTS") != "1") Skip = "set EXCISE_SANITY_TESTS=1 to train the sanity victims (minutes)";
     }
 }
