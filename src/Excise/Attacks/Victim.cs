@@ -1,8 +1,6 @@
 using Excise.Diffusion;
 using Excise.Models;
-using Excise.Serialization;
 using Excise.Text;
-using Excise.Torch;
 using Excise.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -41,27 +39,12 @@ public sealed class Victim : IDisposable
         this.ownsParts = ownsParts;
     }
 
-    /// <summary>Opens a finished run like <see cref="TextToImagePipeline.Open"/>, keeping the parts an attack needs.</summary>
+    /// <summary>Opens a finished run through <see cref="TextToImagePipeline.Open"/> and keeps its parts (owning them).</summary>
     public static Victim Open(RunDirectory run, string? weightsPath = null, string? deviceName = null)
     {
-        var config = run.LoadConfig();
-        TorchRuntime.ConfigureThreads(config.Threads);
-        var device = TorchRuntime.ParseDevice(deviceName ?? config.Device);
-        var weights = weightsPath ?? run.ModelPath;
-        if (!File.Exists(weights)) throw new FileNotFoundException($"{weights} not found: the run has not finished. Resume it, or pass a checkpoint's model.safetensors.", weights);
-        var model = new UNet2DConditionModel(UNetConfig.FromDiffusersJson(File.ReadAllText(run.UNetConfigPath)));
-        try
-        {
-            ModuleWeights.Load(model, weights);
-            model.to(device);
-            var encoder = MiniLmTextEncoder.Create(config.TextOrDefault.MaxLength);
-            return new Victim(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device, config, run, Path.GetFullPath(weights), ownsParts: true);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+        var pipeline = TextToImagePipeline.Open(run, weightsPath, deviceName);
+        return new Victim(pipeline.Model, pipeline.Encoder, pipeline.Schedule, pipeline.Device, run.LoadConfig(), run,
+            Path.GetFullPath(weightsPath ?? run.ModelPath), ownsParts: true);
     }
 
     /// <summary>The concept phrase the victim's data carried (data.concept.phrase), if its config says.</summary>

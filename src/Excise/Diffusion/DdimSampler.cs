@@ -32,6 +32,8 @@ public sealed class DdimSampler
 
     public DdimSampler(NoiseSchedule schedule) => this.schedule = schedule;
 
+    public NoiseSchedule Schedule => schedule;
+
     public int[] Timesteps(int steps)
     {
         int t = schedule.TrainTimesteps;

@@ -29,6 +29,9 @@ public sealed class TextToImagePipeline : IDisposable
     }
 
     public UNet2DConditionModel Model => model;
+    public ITextEncoder Encoder => encoder;
+    public NoiseSchedule Schedule => sampler.Schedule;
+    public Device Device => device;
 
     /// <summary>Opens a finished run: its UNet config, its sampling weights (or a given weights file) and its text encoder.</summary>
     public static TextToImagePipeline Open(RunDirectory run, string? weightsPath = null, string? deviceName = null)
@@ -40,10 +43,18 @@ public sealed class TextToImagePipeline : IDisposable
         var weights = weightsPath ?? run.ModelPath;
         if (!File.Exists(weights)) throw new FileNotFoundException($"{weights} not found: the run has not finished. Resume it, or pass a checkpoint's model.safetensors.", weights);
         var model = new UNet2DConditionModel(unetConfig);
-        ModuleWeights.Load(model, weights);
-        model.to(device);
-        var encoder = MiniLmTextEncoder.Create(config.TextOrDefault.MaxLength);
-        return new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device, ownsParts: true);
+        try
+        {
+            ModuleWeights.Load(model, weights);
+            model.to(device);
+            var encoder = MiniLmTextEncoder.Create(config.TextOrDefault.MaxLength);
+            return new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device, ownsParts: true);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>One image per prompt entry; returns [B,C,H,W] in [−1, 1].</summary>
