@@ -1,0 +1,65 @@
+using System.Globalization;
+using Excise.Evaluation.Metrics;
+
+namespace Excise.Experiment;
+
+/// <summary>
+/// One figure of the experiment with its 95% interval and where the interval comes from, so a reader can tell a
+/// Wilson interval over images from a t interval over seeds from a bare point estimate.
+/// </summary>
+/// <param name="N">Images behind a Wilson interval; seeds behind a t interval or a point.</param>
+public sealed record Estimate(double Value, double Lower, double Upper, int N, string Method)
+{
+    public const string WilsonMethod = "wilson";
+    public const string SeedsMethod = "t-across-seeds";
+    public const string PointMethod = "point";
+
+    public bool HasInterval => Method != PointMethod;
+
+    public static Estimate FromProportion(ProportionEstimate p) => new(p.Rate, p.Lower, p.Upper, p.Trials, WilsonMethod);
+
+    /// <summary>
+    /// Shares measured per seed: one seed gives its Wilson interval over images; several give the mean across
+    /// seeds with a t interval (seed-to-seed variation is the larger uncertainty once there is more than one),
+    /// clamped to [0, 1].
+    /// </summary>
+    public static Estimate OfProportions(IReadOnlyList<ProportionEstimate> perSeed)
+    {
+        if (perSeed.Count == 0) throw new ArgumentException("No measurements to summarise.");
+        if (perSeed.Count == 1) return FromProportion(perSeed[0]);
+        var t = OfValues(perSeed.Select(p => p.Rate).ToList());
+        return t with { Lower = Math.Max(0, t.Lower), Upper = Math.Min(1, t.Upper) };
+    }
+
+    /// <summary>Mean of per-seed values with a Student-t 95% interval; one value is a point estimate.</summary>
+    public static Estimate OfValues(IReadOnlyList<double> values)
+    {
+        if (values.Count == 0) throw new ArgumentException("No measurements to summarise.");
+        double mean = values.Average();
+        if (values.Count == 1) return new Estimate(mean, mean, mean, 1, PointMethod);
+        double variance = values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1);
+        double half = StudentT975(values.Count - 1) * Math.Sqrt(variance / values.Count);
+        return new Estimate(mean, mean - half, mean + half, values.Count, SeedsMethod);
+    }
+
+    /// <summary>The two-sided 95% quantile of Student's t with <paramref name="df"/> degrees of freedom.</summary>
+    public static double StudentT975(int df)
+    {
+        if (df < 1) throw new ArgumentOutOfRangeException(nameof(df), df, "Degrees of freedom must be ≥ 1.");
+        double[] table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                          2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                          2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042];
+        return df <= table.Length ? table[df - 1] : 1.960 + 2.4 / df;
+    }
+
+    /// <summary>True when the two intervals do not overlap (a conservative test of a difference).</summary>
+    public bool ClearlyBelow(Estimate other) => HasInterval && other.HasInterval && Upper < other.Lower;
+
+    /// <summary>"0.825 [0.727, 0.893]"; a point estimate prints without brackets.</summary>
+    public string Format(int decimals = 3, double scale = 1)
+    {
+        if (double.IsNaN(Value)) return "n/a";
+        string f(double v) => (v * scale).ToString("F" + decimals, CultureInfo.InvariantCulture);
+        return HasInterval ? $"{f(Value)} [{f(Lower)}, {f(Upper)}]" : f(Value);
+    }
+}

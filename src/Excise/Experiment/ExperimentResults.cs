@@ -1,0 +1,111 @@
+using System.Text.Json;
+using Excise.Evaluation.Metrics;
+
+namespace Excise.Experiment;
+
+/// <summary>What one fine-tuned arm at one seed produced: its training figures and the evaluation of every attack.</summary>
+/// <param name="Losses">The training loss at every step (the loss curve of the report).</param>
+/// <param name="Attacks">Metrics per attack name (prompt, paraphrase, inversion, baseline-rate).</param>
+/// <param name="AttackSeconds">Wall time per attack: sampling, inversion learning and judging.</param>
+public sealed record ArmSeedOutcome(
+    string Arm,
+    int SeedIndex,
+    long Seed,
+    string RunDirectory,
+    string EvalDirectory,
+    double TrainSeconds,
+    double FinalLoss,
+    IReadOnlyList<double> Losses,
+    double ProjectionShare,
+    double? CertificateWorstShare,
+    bool? CertificatePassed,
+    IReadOnlyDictionary<string, MetricsReport> Attacks,
+    IReadOnlyDictionary<string, double> AttackSeconds,
+    string Fingerprint);
+
+/// <summary>One arm across seeds: the figures of the results table.</summary>
+/// <param name="Extraction">Detector firing rate per attack name; "baseline-rate" is how often the logo appears unasked.</param>
+/// <param name="Fidelity">Semantic fidelity on the ordinary class prompts (the baseline-rate attack's images).</param>
+/// <param name="Fd">Fréchet distance in the garment classifier's feature space, ordinary prompts vs real test images.</param>
+/// <param name="Kid">KID in the same space.</param>
+/// <param name="ResNetFid">FID with the ImageNet ResNet18 (null when skipped).</param>
+/// <param name="PixelNearCopies">Share of generated images that are near-copies of a training image (pixel space), ordinary prompts.</param>
+public sealed record ArmSummary(
+    string Arm,
+    IReadOnlyDictionary<string, Estimate> Extraction,
+    Estimate? Fidelity,
+    Estimate? Fd,
+    Estimate? Kid,
+    Estimate? ResNetFid,
+    Estimate? PixelNearCopies,
+    Estimate TrainSeconds,
+    Estimate? CertificateWorstShare);
+
+/// <summary>How the experiment was set up: everything a reader needs to interpret (and reproduce) the numbers.</summary>
+public sealed record ExperimentSetup(
+    string Preset,
+    string Command,
+    string Concept,
+    string Logo,
+    string Dataset,
+    string Encoder,
+    string BaseRun,
+    bool BaseWasCached,
+    int BaseSteps,
+    double BaseTrainSeconds,
+    long ModelParameters,
+    int FinetuneSteps,
+    int FinetuneBatch,
+    double FinetuneLearningRate,
+    int FinetuneImages,
+    int StampedImages,
+    double StampFraction,
+    string SubspaceMode,
+    int BasisRank,
+    double BasisEnergy,
+    int ProjectedWeights,
+    int Seeds,
+    IReadOnlyList<string> Arms,
+    IReadOnlyList<string> AttackNames,
+    int ImagesPerPrompt,
+    int SamplingSteps,
+    double GuidanceScale,
+    int InversionImages,
+    int InversionSteps,
+    int ReferenceImages,
+    int ResNetImages,
+    string ClassifierId,
+    double ClassifierAccuracy,
+    string DetectorId,
+    double DetectorPrecision,
+    double DetectorRecall,
+    bool QuickJudges,
+    bool QualityMeaningful,
+    string Machine,
+    int Threads);
+
+/// <summary>Everything the experiment measured: results.json is this record.</summary>
+/// <param name="Reading">Plain-language sentences generated from the figures (see <see cref="ExperimentReading"/>).</param>
+public sealed record ExperimentResults(
+    ExperimentSetup Setup,
+    IReadOnlyList<ArmSummary> Summary,
+    IReadOnlyList<ArmSeedOutcome> Runs,
+    IReadOnlyList<string> Reading,
+    double ElapsedSeconds,
+    DateTime CreatedUtc)
+{
+    public string ToJson() => JsonSerializer.Serialize(this, MetricsReport.JsonOptions);
+
+    public static ExperimentResults FromJson(string json, string source = "results.json")
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<ExperimentResults>(json, MetricsReport.JsonOptions)
+                ?? throw new InvalidDataException($"{source}: the JSON is null.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{source}: not experiment results: {e.Message}", e);
+        }
+    }
+}
