@@ -10,7 +10,8 @@ static class Help
         AnsiConsole.MarkupLine("[bold]excise[/] — selective learning for text-to-image diffusion models");
         AnsiConsole.WriteLine();
         var table = new Table().NoBorder().HideHeaders().AddColumn("").AddColumn("");
-        table.AddRow("demo [[--out DIR]] [[--steps N]]", "Train the base model on Fashion-MNIST (cached) and sample a grid per class.");
+        table.AddRow("demo [[--preset quick|default|full]] [[--out DIR]] [[--concept TEXT]] [[--logo FILE]] [[--dataset DIR]] [[--arms a,b]] [[--seeds N]]",
+            "The whole experiment: base model (cached), every arm fine-tuned, attacked and judged; writes report.html, results.json, results.md.");
         table.AddRow("train --config FILE --out RUN_DIR [[--set k=v ...]]", "Train a text-conditioned UNet; writes checkpoints, metrics.jsonl, model.safetensors, preview.png.");
         table.AddRow("train --resume RUN_DIR [[--set training.steps=N]]", "Continue a run from its latest checkpoint.");
         table.AddRow("train --config FILE --init BASE_RUN --arm update-projection --basis concept.safetensors --out RUN_DIR", "Fine-tune a trained run; arms: standard, filter-images, scrub-captions, embed-noise, gradient-projection, update-projection.");

@@ -10,6 +10,11 @@ try
         return 0;
     }
     var rest = args[1..];
+    if (rest.Any(a => a is "--help" or "-h"))
+    {
+        Help.Print();
+        return 0;
+    }
     return args[0] switch
     {
         "train" => TrainCommand.Run(rest),

@@ -1,54 +1,110 @@
-using Excise.Data;
-using Excise.Diffusion;
-using Excise.Imaging;
-using Excise.Training;
+using System.Globalization;
+using Excise.Attacks;
+using Excise.Experiment;
+using Excise.Projection;
+using Excise.Reporting;
 using Spectre.Console;
 
 namespace Excise.Cli.Commands;
 
 /// <summary>
-/// The main job. Until the selective-learning experiment lands, it trains the <c>base</c> model on clean
-/// Fashion-MNIST (cached by config hash, resumed if interrupted) and samples a grid per class prompt.
+/// The main job: the whole selective-learning experiment on the embedded default (or the user's concept, logo
+/// and imagefolder), every arm against every attack, written up as report.html, results.json and results.md.
 /// </summary>
 static class DemoCommand
 {
+    public const string Usage =
+        "excise demo [--preset quick|default|full] [--out DIR] [--concept TEXT] [--logo FILE.svg|FILE.png] [--dataset IMAGEFOLDER] " +
+        "[--arms a,b,c] [--seeds N] [--attacks prompt,paraphrase,inversion,baseline-rate] [--steps N] [--n IMAGES_PER_PROMPT] " +
+        "[--subspace-mode concept-tokens|contrastive|all-tokens] [--energy E | --rank K] [--threads N] [--set key=value (fine-tuning)] " +
+        "[--base-set key=value] [--cache DIR] [--judges DIR]";
+
     public static int Run(string[] args)
     {
         var cl = new CommandLine(args);
-        var configPath = cl.Option("config") ?? ProjectFiles.Config("base");
-        var overrides = cl.All("set").ToList();
-        if (cl.Option("steps") is { } steps) overrides.Add($"training.steps={steps}");
+        var preset = cl.Option("preset") ?? ExperimentPresets.Default;
+        var plan = ExperimentPresets.Get(preset, Path.Combine(ProjectFiles.Root, "configs"));
         var outDir = Path.GetFullPath(cl.Option("out") ?? Path.Combine(ProjectFiles.RunsRoot, "demo"));
-        var cacheRoot = Path.GetFullPath(cl.Option("cache") ?? Path.Combine(ProjectFiles.RunsRoot, "cache"));
-        cl.EnsureAllUsed();
+        var paths = new ExperimentPaths(outDir,
+            Path.GetFullPath(cl.Option("cache") ?? Path.Combine(ProjectFiles.RunsRoot, "cache")),
+            Path.GetFullPath(cl.Option("judges") ?? Path.Combine(ProjectFiles.RunsRoot, "judges")));
 
-        var config = RunConfig.Load(configPath, overrides);
-        var run = new RunDirectory(Path.Combine(cacheRoot, $"{config.Name}-{config.Hash(includeStepBudget: true)}"));
-        if (File.Exists(run.ModelPath))
-            AnsiConsole.MarkupLine($"Reusing the cached base model [blue]{Markup.Escape(run.Root)}[/]");
-        else
+        var baseOverrides = plan.BaseOverrides.ToList();
+        var finetuneOverrides = plan.FinetuneOverrides.ToList();
+        if (cl.Option("concept") is { } concept) finetuneOverrides.Add($"data.concept.phrase={concept}");
+        if (cl.Option("logo") is { } logo)
         {
-            bool resume = new CheckpointStore(run.CheckpointsDir).Latest() is not null;
-            TrainCommand.ExecuteWithProgress(config, run, resume);
+            if (!File.Exists(logo)) throw new UsageException($"--logo: file not found: {logo}");
+            finetuneOverrides.Add($"data.concept.logo={Path.GetFullPath(logo)}");
         }
-
-        Directory.CreateDirectory(outDir);
-        using var pipeline = TextToImagePipeline.Open(run);
-        var prompts = FashionMnistClasses.CaptionNouns.Select(noun => Articles.Fix($"a photo of a {noun}")).ToList();
-        var preview = config.PreviewOrDefault;
-        var grid = ProgressDisplay.Run("sample", 1, update =>
+        if (cl.Option("dataset") is { } dataset)
         {
-            update(0, $"{prompts.Count} prompts × {preview.PerPrompt}");
-            return pipeline.GenerateGrid(prompts, preview.PerPrompt, new SamplingOptions(preview.Steps, preview.GuidanceScale, Seed: preview.Seed));
-        });
-        var gridPath = Path.Combine(outDir, "samples.png");
-        PngIO.Save(grid, gridPath);
-        File.Copy(run.SummaryPath, Path.Combine(outDir, "base-summary.json"), overwrite: true);
+            if (!Directory.Exists(dataset)) throw new UsageException($"--dataset: no directory at {dataset} (an imagefolder: images plus metadata.jsonl with captions).");
+            foreach (var list in new[] { baseOverrides, finetuneOverrides })
+                list.AddRange(["data.source=imagefolder", $"data.path={Path.GetFullPath(dataset)}"]);
+        }
+        if (cl.Option("steps") is { } steps) finetuneOverrides.Add($"training.steps={steps}");
+        finetuneOverrides.AddRange(cl.All("set"));
+        baseOverrides.AddRange(cl.All("base-set"));
 
-        var table = new Table().AddColumn("row").AddColumn("prompt");
-        for (int i = 0; i < prompts.Count; i++) table.AddRow((i + 1).ToString(), Markup.Escape(prompts[i]));
-        AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine($"Samples: [blue]{Markup.Escape(gridPath)}[/]  (model: {Markup.Escape(run.Root)})");
+        var arms = cl.Option("arms") is { } armList ? Split(armList).Select(ParseArm).ToList() : plan.Arms;
+        var attacks = cl.Option("attacks") is { } attackList ? Split(attackList).Select(ParseAttack).ToList() : plan.Attacks;
+        var subspace = plan.Subspace;
+        if (cl.Option("subspace-mode") is { } modeName)
+            subspace = subspace with { Mode = SubspaceModeNames.TryParse(modeName, out var mode) ? mode : throw new UsageException($"--subspace-mode must be one of {SubspaceModeNames.AllNames}.") };
+        if (cl.Option("energy") is not null) subspace = subspace with { Energy = cl.Double("energy", 0.99) };
+        if (cl.Option("rank") is not null) subspace = subspace with { Rank = cl.Int("rank", 0) };
+        plan = plan with
+        {
+            BaseOverrides = baseOverrides,
+            FinetuneOverrides = finetuneOverrides,
+            Arms = arms,
+            Attacks = attacks,
+            Seeds = cl.Int("seeds", plan.Seeds),
+            Subspace = subspace,
+            Attack = plan.Attack with { ImagesPerPrompt = cl.Int("n", plan.Attack.ImagesPerPrompt) },
+            Threads = cl.Int("threads", plan.Threads),
+        };
+        cl.EnsureAllUsed();
+        try { plan.Validate(); }
+        catch (ArgumentException e) { throw new UsageException(e.Message); }
+
+        AnsiConsole.MarkupLine($"[bold]Selective-learning experiment[/] ({Markup.Escape(plan.Preset)} preset): {arms.Count} arms × {plan.Seeds} seed(s), attacks {Markup.Escape(string.Join(", ", attacks.Select(AttackKinds.Name)))} → {Markup.Escape(outDir)}");
+        var command = "excise demo " + string.Join(' ', args.Select(Quote));
+        var results = ProgressDisplay.Run("experiment", 1.0, update =>
+            ExperimentRunner.Run(plan, paths, command.Trim(),
+                new SyncProgress<ExperimentProgress>(p => update(p.Done / p.Total,
+                    $"{p.Status} · {ProgressDisplay.Duration(p.Elapsed)} elapsed" + (p.Remaining is { } r ? $" · ETA {ProgressDisplay.Duration(r)}" : ""))),
+                message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]")));
+
+        Print(results, outDir);
         return 0;
     }
+
+    static void Print(ExperimentResults results, string outDir)
+    {
+        var columns = ResultsTable.Columns(results.Setup.AttackNames);
+        var table = new Table().AddColumn("arm");
+        foreach (var c in columns) table.AddColumn(Markup.Escape(c.Header));
+        foreach (var arm in results.Summary) table.AddRow(new[] { Markup.Escape(arm.Arm) }.Concat(columns.Select(c => Markup.Escape(c.Cell(arm)))).ToArray());
+        AnsiConsole.Write(table);
+        foreach (var line in results.Reading) AnsiConsole.MarkupLine($"• {Markup.Escape(line)}");
+        AnsiConsole.MarkupLine($"Done in {ProgressDisplay.Duration(TimeSpan.FromSeconds(results.ElapsedSeconds))}. Report: [blue]{Markup.Escape(Path.Combine(outDir, "report.html"))}[/]; figures: results.json, results.md.");
+    }
+
+    static IEnumerable<string> Split(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    static Excise.Training.TrainingArm ParseArm(string name)
+    {
+        try { return ArmNames.Parse(name); }
+        catch (ArgumentException e) { throw new UsageException("--arms: " + e.Message); }
+    }
+
+    static AttackKind ParseAttack(string name)
+    {
+        try { return AttackKinds.Parse(name); }
+        catch (ArgumentException e) { throw new UsageException("--attacks: " + e.Message); }
+    }
+
+    static string Quote(string arg) => arg.Contains(' ') ? $"\"{arg}\"" : arg;
 }

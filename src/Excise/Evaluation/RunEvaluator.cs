@@ -52,6 +52,63 @@ public sealed record RunEvaluation(string Run, string? Arm, string Concept, IRea
 }
 
 /// <summary>
+/// What every evaluation of one concept shares and is costly to build: the judges, the real reference images
+/// and their features. The experiment builds it once and evaluates every arm against it.
+/// </summary>
+public sealed class EvaluationContext : IDisposable
+{
+    public GarmentClassifier Classifier { get; }
+    public ConceptDetector Detector { get; }
+    public IReadOnlyList<RasterImage> Reference { get; }
+    public IReadOnlyList<float[]> ReferenceFeatures { get; }
+    public ResNet18Features? ResNet { get; }
+    public IReadOnlyList<float[]>? ResNetReference { get; }
+
+    EvaluationContext(GarmentClassifier classifier, ConceptDetector detector, IReadOnlyList<RasterImage> reference,
+                      IReadOnlyList<float[]> referenceFeatures, ResNet18Features? resnet, IReadOnlyList<float[]>? resnetReference)
+    {
+        Classifier = classifier; Detector = detector; Reference = reference; ReferenceFeatures = referenceFeatures;
+        ResNet = resnet; ResNetReference = resnetReference;
+    }
+
+    /// <summary>Loads (or trains) the judges for <paramref name="concept"/>'s stamping and featurises the reference images.</summary>
+    public static EvaluationContext Create(EvaluationSettings settings, ConceptConfig concept, Action<string>? log = null,
+                                           IProgress<JudgeTrainingProgress>? judgeProgress = null)
+    {
+        log ??= _ => { };
+        log("Loading (or training) the judges…");
+        var classifier = GarmentClassifier.LoadOrTrain(settings.JudgeCache, settings.QuickJudges ? GarmentClassifierSettings.Quick : GarmentClassifierSettings.Default, judgeProgress);
+        ConceptDetector? detector = null;
+        ResNet18Features? resnet = null;
+        try
+        {
+            detector = ConceptDetector.LoadOrTrain(settings.JudgeCache, TrainingData.InjectionFor(concept),
+                settings.QuickJudges ? ConceptDetectorSettings.Quick : ConceptDetectorSettings.Default, judgeProgress);
+            log("Featurising the reference images…");
+            var reference = FashionMnist.Load(DatasetSplit.Test, settings.ReferenceImages).Select(i => TrainingData.Fit(i.Image, 32, 1)).ToList();
+            var referenceFeatures = classifier.Extract(reference);
+            resnet = settings.ResNetImages > 0 ? new ResNet18Features() : null;
+            var resnetReference = resnet?.Extract(reference.Take(settings.ResNetImages).ToList());
+            return new EvaluationContext(classifier, detector, reference, referenceFeatures, resnet, resnetReference);
+        }
+        catch
+        {
+            resnet?.Dispose();
+            detector?.Dispose();
+            classifier.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        ResNet?.Dispose();
+        Detector.Dispose();
+        Classifier.Dispose();
+    }
+}
+
+/// <summary>
 /// Attacks a trained run and judges what the attacks produce: extraction rate (detector), semantic fidelity
 /// (classifier), in-domain FD/KID (classifier features) and ResNet18 FID against real test images, and
 /// memorisation against the run's own training images (pixels and classifier features).
@@ -61,27 +118,36 @@ public static class RunEvaluator
     public static RunEvaluation Evaluate(RunDirectory run, EvaluationSettings settings, string outputDirectory, Action<string>? log = null,
                                          IProgress<AttackProgress>? progress = null, CancellationToken cancel = default)
     {
+        var concept = ConceptOf(run);
+        using var context = EvaluationContext.Create(settings, concept, log);
+        return Evaluate(context, run, settings, outputDirectory, log, progress, cancel);
+    }
+
+    public static ConceptConfig ConceptOf(RunDirectory run) =>
+        run.LoadConfig().DataOrDefault.Concept ?? throw new InvalidDataException($"{run.ConfigPath} has no data.concept: nothing to evaluate extraction of.");
+
+    /// <param name="attackDone">Called after each attack with its evaluation (the experiment's progress display).</param>
+    public static RunEvaluation Evaluate(EvaluationContext context, RunDirectory run, EvaluationSettings settings, string outputDirectory,
+                                         Action<string>? log = null, IProgress<AttackProgress>? progress = null, CancellationToken cancel = default,
+                                         Action<AttackEvaluation>? attackDone = null)
+    {
         log ??= _ => { };
         var config = run.LoadConfig();
-        var concept = config.DataOrDefault.Concept ?? throw new InvalidDataException($"{run.ConfigPath} has no data.concept: nothing to evaluate extraction of.");
+        var concept = ConceptOf(run);
         Directory.CreateDirectory(outputDirectory);
+        var classifier = context.Classifier;
+        var detector = context.Detector;
+        var reference = context.Reference;
+        var resnet = context.ResNet;
 
-        log("Loading (or training) the judges…");
-        using var classifier = GarmentClassifier.LoadOrTrain(settings.JudgeCache, settings.QuickJudges ? GarmentClassifierSettings.Quick : GarmentClassifierSettings.Default);
-        using var detector = ConceptDetector.LoadOrTrain(settings.JudgeCache, TrainingData.InjectionFor(concept),
-            settings.QuickJudges ? ConceptDetectorSettings.Quick : ConceptDetectorSettings.Default);
-
-        log("Loading reference and training images…");
-        var reference = FashionMnist.Load(DatasetSplit.Test, settings.ReferenceImages).Select(i => TrainingData.Fit(i.Image, 32, 1)).ToList();
+        log("Loading the run's training images…");
         var training = TrainingData.ApplyArm(ConceptDatasetBuilder.Build(TrainingData.RecipeFor(config)), config).Train
             .Select(e => TrainingData.Fit(e.Image, 32, 1)).ToList();
         if (settings.MemorisationTrainImages > 0) training = training.Take(settings.MemorisationTrainImages).ToList();
-        var referenceFeatures = classifier.Extract(reference);
         var trainingFeatures = classifier.Extract(training);
         var pixels = new PixelFeatures(32, 32, 1);
         var trainingPixels = pixels.Extract(training);
-        using var resnet = settings.ResNetImages > 0 ? new ResNet18Features() : null;
-        var resnetReference = resnet?.Extract(reference.Take(settings.ResNetImages).ToList());
+        int resnetImages = Math.Min(settings.ResNetImages, context.ResNetReference?.Count ?? 0);
 
         var results = new List<AttackEvaluation>();
         foreach (var kind in settings.Attacks)
@@ -101,9 +167,9 @@ public static class RunEvaluator
                 Fidelity = labelled.Count > 0
                     ? SemanticFidelity.Measure(classifier, labelled.Select(i => i.Image).ToList(), labelled.Select(i => i.ClassLabel!.Value).ToList())
                     : null,
-                Distribution = DistributionMetrics.FromFeatures(classifier.Id, referenceFeatures, generatedFeatures, new KidOptions(SubsetSize: Math.Min(1000, Math.Min(reference.Count, images.Count)))),
+                Distribution = DistributionMetrics.FromFeatures(classifier.Id, context.ReferenceFeatures, generatedFeatures, new KidOptions(SubsetSize: Math.Min(1000, Math.Min(reference.Count, images.Count)))),
                 ResNetDistribution = resnet is null ? null
-                    : DistributionMetrics.FromFeatures(resnet.Id, resnetReference!, resnet.Extract(images.Take(settings.ResNetImages).ToList()), null),
+                    : DistributionMetrics.FromFeatures(resnet.Id, context.ResNetReference!.Take(resnetImages).ToList(), resnet.Extract(images.Take(resnetImages).ToList()), null),
                 PixelMemorisation = Memorisation.Analyse("pixels", pixels.Extract(images), trainingPixels, MemorisationOptions.ForPixels(32 * 32)),
                 FeatureMemorisation = Memorisation.Analyse(classifier.Id, generatedFeatures, trainingFeatures, MemorisationOptions.ForFeatures()),
                 Settings = new Dictionary<string, string>
@@ -114,16 +180,18 @@ public static class RunEvaluator
                     ["ddim_steps"] = settings.Attack.SamplingSteps.ToString(),
                     ["reference_images"] = reference.Count.ToString(),
                     ["memorisation_train_images"] = training.Count.ToString(),
-                    ["resnet_images"] = settings.ResNetImages.ToString(),
+                    ["resnet_images"] = resnetImages.ToString(),
                 },
             };
-            results.Add(new AttackEvaluation(kind, report, attackDir, attack.Timing, clock.Elapsed));
+            var evaluation = new AttackEvaluation(kind, report, attackDir, attack.Timing, clock.Elapsed);
+            results.Add(evaluation);
             AtomicFile.WriteAllText(Path.Combine(attackDir, "metrics.json"), report.ToJson());
+            attackDone?.Invoke(evaluation);
         }
 
-        var evaluation = new RunEvaluation(run.Root, Excise.Configuration.ConfigLoader.ToJson(config.SelectiveOrDefault.Arm).Trim('"'), concept.Phrase, results, classifier.Id, detector.Id, detector.Threshold);
-        AtomicFile.WriteAllText(Path.Combine(outputDirectory, "eval.json"), evaluation.ToJson());
-        AtomicFile.WriteAllText(Path.Combine(outputDirectory, "eval.md"), evaluation.ToMarkdown());
-        return evaluation;
+        var runEvaluation = new RunEvaluation(run.Root, Excise.Configuration.ConfigLoader.ToJson(config.SelectiveOrDefault.Arm).Trim('"'), concept.Phrase, results, classifier.Id, detector.Id, detector.Threshold);
+        AtomicFile.WriteAllText(Path.Combine(outputDirectory, "eval.json"), runEvaluation.ToJson());
+        AtomicFile.WriteAllText(Path.Combine(outputDirectory, "eval.md"), runEvaluation.ToMarkdown());
+        return runEvaluation;
     }
 }

@@ -55,6 +55,8 @@ public sealed record Estimate(double Value, double Lower, double Upper, int N, s
     /// <summary>True when the two intervals do not overlap (a conservative test of a difference).</summary>
     public bool ClearlyBelow(Estimate other) => HasInterval && other.HasInterval && Upper < other.Lower;
 
+    public bool ClearlyAbove(Estimate other) => other.ClearlyBelow(this);
+
     /// <summary>"0.825 [0.727, 0.893]"; a point estimate prints without brackets.</summary>
     public string Format(int decimals = 3, double scale = 1)
     {

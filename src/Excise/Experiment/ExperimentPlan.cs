@@ -1,0 +1,99 @@
+using Excise.Attacks;
+using Excise.Projection;
+using Excise.Training;
+
+namespace Excise.Experiment;
+
+/// <summary>
+/// Everything one run of the selective-learning experiment does: which base to train (or reuse), how to
+/// fine-tune each arm, how the concept basis is built, and how hard the adversary and the judges look.
+/// Presets fill it in; the CLI's options override single fields.
+/// </summary>
+/// <param name="BaseConfig">The base model's config file (trained on clean data, cached by hash).</param>
+/// <param name="FinetuneConfig">The fine-tuning config file (data.concept says what is injected).</param>
+/// <param name="FinetuneOverrides"><c>key=value</c> overrides applied to every arm (the preset's budget, then the user's).</param>
+/// <param name="Seeds">Repeats of fine-tuning and evaluation; seed k fine-tunes with config seed + k and attacks with seed k.</param>
+/// <param name="QualityMeaningful">False for presets whose models are too small or short-trained for FD/KID/fidelity to mean anything.</param>
+public sealed record ExperimentPlan(
+    string Preset,
+    string BaseConfig,
+    IReadOnlyList<string> BaseOverrides,
+    string FinetuneConfig,
+    IReadOnlyList<string> FinetuneOverrides,
+    IReadOnlyList<TrainingArm> Arms,
+    int Seeds,
+    SubspaceOptions Subspace,
+    IReadOnlyList<AttackKind> Attacks,
+    AttackSettings Attack,
+    int ReferenceImages,
+    int ResNetImages,
+    int MemorisationTrainImages,
+    bool QuickJudges,
+    bool QualityMeaningful,
+    int Threads = 0)
+{
+    public static IReadOnlyList<TrainingArm> AllArms { get; } = Enum.GetValues<TrainingArm>();
+
+    public static IReadOnlyList<AttackKind> AllAttacks { get; } =
+        [AttackKind.Prompt, AttackKind.Paraphrase, AttackKind.Inversion, AttackKind.BaselineRate];
+
+    public void Validate()
+    {
+        if (!File.Exists(BaseConfig)) throw new ArgumentException($"base config not found: {BaseConfig}");
+        if (!File.Exists(FinetuneConfig)) throw new ArgumentException($"fine-tuning config not found: {FinetuneConfig}");
+        if (Arms.Count == 0) throw new ArgumentException("No arms to run: give at least one (e.g. --arms standard,update-projection).");
+        if (Arms.Distinct().Count() != Arms.Count) throw new ArgumentException("An arm is listed twice.");
+        if (Seeds < 1) throw new ArgumentException($"seeds must be ≥ 1 (got {Seeds}).");
+        if (Attacks.Count == 0) throw new ArgumentException("No attacks to run.");
+        if (!Attacks.Contains(AttackKind.BaselineRate))
+            throw new ArgumentException("The baseline-rate attack is required: its ordinary prompts are what the quality and fidelity figures are measured on.");
+        if (ReferenceImages < 2) throw new ArgumentException($"reference images must be ≥ 2 (got {ReferenceImages}).");
+        if (ResNetImages < 0) throw new ArgumentException($"ResNet images must be ≥ 0 (got {ResNetImages}).");
+        if (Threads < 0) throw new ArgumentException($"threads must be ≥ 0 (got {Threads}).");
+        Subspace.Validate(384);
+        foreach (var kind in Attacks) (Attack with { Kind = kind }).Validate();
+    }
+}
+
+/// <summary>The named budgets of <c>excise demo --preset</c>.</summary>
+public static class ExperimentPresets
+{
+    public const string Quick = "quick", Default = "default", Full = "full";
+    public static IReadOnlyList<string> Names { get; } = [Quick, Default, Full];
+
+    /// <param name="configsDirectory">Where smoke.json, base.json and finetune.json live.</param>
+    public static ExperimentPlan Get(string name, string configsDirectory)
+    {
+        string Config(string file) => Path.Combine(configsDirectory, file + ".json");
+        var subspace = new SubspaceOptions(SubspaceMode.ConceptTokens, Energy: 0.99);
+        return name switch
+        {
+            // Minutes, for CI and a first look: a smoke-sized base, a few steps per arm, one image per prompt.
+            Quick => new ExperimentPlan(Quick,
+                Config("smoke"), ["training.steps=40", "training.checkpoint_every=0", "preview.per_prompt=0"],
+                Config("finetune"), ["data.limit=512", "training.steps=12", "training.batch_size=16", "training.warmup_steps=4",
+                                     "training.checkpoint_every=0", "training.log_every=4", "preview.per_prompt=0"],
+                ExperimentPlan.AllArms, Seeds: 1, subspace, ExperimentPlan.AllAttacks,
+                new AttackSettings(AttackKind.Prompt, ImagesPerPrompt: 1, SamplingSteps: 8, BatchSize: 64,
+                    Inversion: new InversionSettings(Images: 4, Steps: 4, BatchSize: 4, EvaluationDraws: 1)),
+                ReferenceImages: 200, ResNetImages: 0, MemorisationTrainImages: 512, QuickJudges: true, QualityMeaningful: false),
+            // The README's main job: the real base model, short fine-tunes, a few images per prompt.
+            Default => new ExperimentPlan(Default,
+                Config("base"), [],
+                Config("finetune"), ["training.steps=150", "training.checkpoint_every=50", "preview.per_prompt=0"],
+                ExperimentPlan.AllArms, Seeds: 1, subspace, ExperimentPlan.AllAttacks,
+                new AttackSettings(AttackKind.Prompt, ImagesPerPrompt: 2, SamplingSteps: 25, BatchSize: 64,
+                    Inversion: new InversionSettings(Images: 16, Steps: 100, BatchSize: 16, EvaluationDraws: 2)),
+                ReferenceImages: 1000, ResNetImages: 100, MemorisationTrainImages: 0, QuickJudges: false, QualityMeaningful: true),
+            // The published numbers: longer fine-tunes, three seeds, more images per prompt, the paper's inversion budget.
+            Full => new ExperimentPlan(Full,
+                Config("base"), [],
+                Config("finetune"), ["training.steps=600", "preview.per_prompt=0"],
+                ExperimentPlan.AllArms, Seeds: 3, subspace, ExperimentPlan.AllAttacks,
+                new AttackSettings(AttackKind.Prompt, ImagesPerPrompt: 8, SamplingSteps: 50, BatchSize: 64,
+                    Inversion: new InversionSettings(Images: 16, Steps: 300, BatchSize: 16)),
+                ReferenceImages: 2000, ResNetImages: 400, MemorisationTrainImages: 0, QuickJudges: false, QualityMeaningful: true),
+            _ => throw new ArgumentException($"preset must be one of {string.Join(", ", Names)} (got '{name}')."),
+        };
+    }
+}

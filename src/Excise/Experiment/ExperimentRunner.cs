@@ -1,0 +1,329 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Excise.Attacks;
+using Excise.Configuration;
+using Excise.Evaluation;
+using Excise.Evaluation.Metrics;
+using Excise.Imaging;
+using Excise.Projection;
+using Excise.Reporting;
+using Excise.Serialization;
+using Excise.Text;
+using Excise.Torch;
+using Excise.Training;
+
+namespace Excise.Experiment;
+
+/// <summary>Where the experiment writes and what it may reuse.</summary>
+/// <param name="BaseCache">Trained base models, one folder per config hash (shared with <c>excise demo</c> runs before it).</param>
+/// <param name="JudgeCache">Trained judges, keyed by their settings.</param>
+public sealed record ExperimentPaths(string Output, string BaseCache, string JudgeCache)
+{
+    public string BasisPath => Path.Combine(Output, "concept_basis.safetensors");
+    public string ArmDirectory(TrainingArm arm, int seedIndex) => Path.Combine(Output, "arms", ArmNames.Name(arm), $"seed-{seedIndex}");
+    public string GridPath(string arm, string attack) => Path.Combine(Output, "grids", $"{arm}-{attack}.png");
+}
+
+/// <summary>Where the whole experiment is: one bar across stages, in units of estimated work, with an ETA.</summary>
+public sealed record ExperimentProgress(string Stage, double Done, double Total, string Status, TimeSpan Elapsed, TimeSpan? Remaining);
+
+public static class ArmNames
+{
+    public static string Name(TrainingArm arm) => ConfigLoader.ToJson(arm).Trim('"');
+
+    public static TrainingArm Parse(string text) =>
+        Enum.GetValues<TrainingArm>().FirstOrDefault(a => Name(a) == text.Trim().ToLowerInvariant(), (TrainingArm)(-1)) is var arm && Enum.IsDefined(arm)
+            ? arm
+            : throw new ArgumentException($"arm must be one of {string.Join(", ", Enum.GetValues<TrainingArm>().Select(Name))} (got '{text}').");
+}
+
+/// <summary>
+/// The selective-learning experiment: base model (cached) → concept basis → judges → every arm × seed
+/// fine-tuned from the same base with the same data and seed → attacks and judges → results.json, results.md,
+/// plots, grids and report.html. A finished arm is reused when its config and the evaluation settings match,
+/// so an interrupted experiment continues where it stopped.
+/// </summary>
+public static class ExperimentRunner
+{
+    public const string OutcomeFile = "outcome.json";
+
+    public static ExperimentResults Run(ExperimentPlan plan, ExperimentPaths paths, string command,
+                                        IProgress<ExperimentProgress>? progress = null, Action<string>? log = null, CancellationToken cancel = default)
+    {
+        log ??= _ => { };
+        plan.Validate();
+        var clock = Stopwatch.StartNew();
+        Directory.CreateDirectory(paths.Output);
+        TorchRuntime.ConfigureThreads(plan.Threads);
+        var threadOverride = $"threads={plan.Threads}";
+
+        var baseConfig = RunConfig.Load(plan.BaseConfig, plan.BaseOverrides.Append(threadOverride));
+        var baseRun = new RunDirectory(Path.Combine(paths.BaseCache, $"{baseConfig.Name}-{baseConfig.Hash(includeStepBudget: true)}"));
+        bool baseCached = File.Exists(baseRun.ModelPath);
+        var budget = new WorkBudget(plan, baseCached ? 0 : baseConfig.TrainingOrDefault.Steps * baseConfig.TrainingOrDefault.BatchSize / 32.0, clock, progress);
+
+        // 1. The base model, trained on clean data.
+        if (!baseCached)
+        {
+            budget.Stage("base model");
+            log($"Training the base model ({baseConfig.TrainingOrDefault.Steps} steps) into {baseRun.Root}…");
+            bool resume = new CheckpointStore(baseRun.CheckpointsDir).Latest() is not null;
+            TrainingJob.Run(baseConfig, baseRun, resume, budget.Training(baseConfig, "base model"), log, cancel);
+        }
+        else log($"Reusing the cached base model {baseRun.Root}.");
+        budget.Advance(budget.BaseUnits, "base model ready");
+        var baseSummary = JsonDocument.Parse(File.ReadAllText(baseRun.SummaryPath)).RootElement;
+
+        // 2. The concept basis, built once for every projected arm.
+        var probe = LoadArmConfig(plan, baseRun, TrainingArm.Standard, 0, null, threadOverride);
+        var concept = probe.DataOrDefault.Concept
+            ?? throw new ArgumentException($"{plan.FinetuneConfig} has no data.concept: there is no concept to keep the model from learning.");
+        budget.Stage("concept basis");
+        ConceptBasisInfo basisInfo;
+        using (var encoder = MiniLmTextEncoder.Create(probe.TextOrDefault.MaxLength))
+        using (var basis = ConceptSubspaceBuilder.Build(encoder, [concept.Phrase], plan.Subspace))
+        {
+            basis.Save(paths.BasisPath);
+            basisInfo = basis.Info;
+            log($"Concept basis for \"{concept.Phrase}\": rank {basis.Rank} ({plan.Subspace.Mode.ToName()}, energy kept {basis.Info.EnergyKept:F4}).");
+        }
+
+        // 3. The judges and the real reference images.
+        budget.Stage("judges");
+        var evaluation = EvaluationFor(plan, paths);
+        using var context = EvaluationContext.Create(evaluation, concept, log,
+            new InlineProgress<Excise.Evaluation.Judges.JudgeTrainingProgress>(p => budget.Status($"{p.Judge}: {p.Phase} {p.Step}/{p.TotalSteps}")));
+        budget.Advance(WorkBudget.JudgeUnits, "judges ready");
+
+        // 4. Every arm × seed: fine-tune from the same base, then attack and judge.
+        var outcomes = new List<ArmSeedOutcome>();
+        for (int seed = 0; seed < plan.Seeds; seed++)
+            foreach (var arm in plan.Arms)
+            {
+                cancel.ThrowIfCancellationRequested();
+                var config = LoadArmConfig(plan, baseRun, arm, seed, paths.BasisPath, threadOverride);
+                outcomes.Add(RunArm(plan, paths, config, arm, seed, evaluation, context, budget, log, cancel));
+            }
+
+        // 5. Summaries, grids, the reading, the report.
+        var armNames = plan.Arms.Select(ArmNames.Name).ToList();
+        var attackNames = plan.Attacks.Select(AttackKinds.Name).ToList();
+        foreach (var outcome in outcomes.Where(o => o.SeedIndex == 0))
+            foreach (var attack in attackNames)
+                WriteReportGrid(outcome, attack, paths.GridPath(outcome.Arm, attack));
+        var summary = armNames.Select(arm => Summarise(arm, outcomes.Where(o => o.Arm == arm).ToList())).ToList();
+        var setup = Describe(plan, paths, command, probe, concept, baseRun, baseCached, baseSummary, basisInfo, context, outcomes, armNames, attackNames);
+        var results = new ExperimentResults(setup, summary, outcomes, [], clock.Elapsed.TotalSeconds, DateTime.UtcNow);
+        results = results with { Reading = ExperimentReading.Read(results) };
+        AtomicFile.WriteAllText(Path.Combine(paths.Output, "results.json"), results.ToJson());
+        AtomicFile.WriteAllText(Path.Combine(paths.Output, "results.md"), ResultsTable.Markdown(results));
+        budget.Advance(0, "report written");
+        return results;
+    }
+
+    /// <summary>The fine-tuning config of one arm at one seed: the preset's budget, then the arm, seed, base and basis.</summary>
+    public static RunConfig LoadArmConfig(ExperimentPlan plan, RunDirectory baseRun, TrainingArm arm, int seedIndex, string? basisPath, string threadOverride)
+    {
+        var baseSeed = ConfigLoader.LoadFile<RunConfig>(plan.FinetuneConfig, plan.FinetuneOverrides).Seed;
+        var overrides = plan.FinetuneOverrides.Concat(
+        [
+            $"init={baseRun.Root}",
+            $"selective.arm={ArmNames.Name(arm)}",
+            $"seed={baseSeed + seedIndex}",
+            threadOverride,
+        ]).ToList();
+        if (basisPath is not null && arm is TrainingArm.GradientProjection or TrainingArm.UpdateProjection)
+            overrides.Add($"selective.basis={basisPath}");
+        return RunConfig.Load(plan.FinetuneConfig, overrides);
+    }
+
+    static EvaluationSettings EvaluationFor(ExperimentPlan plan, ExperimentPaths paths) =>
+        new(plan.Attacks, plan.Attack, paths.JudgeCache, plan.ReferenceImages, plan.ResNetImages, plan.MemorisationTrainImages, plan.QuickJudges);
+
+    static ArmSeedOutcome RunArm(ExperimentPlan plan, ExperimentPaths paths, RunConfig config, TrainingArm arm, int seedIndex,
+                                 EvaluationSettings evaluation, EvaluationContext context, WorkBudget budget, Action<string> log, CancellationToken cancel)
+    {
+        var armName = ArmNames.Name(arm);
+        var label = plan.Seeds > 1 ? $"{armName} (seed {seedIndex})" : armName;
+        var directory = paths.ArmDirectory(arm, seedIndex);
+        var run = new RunDirectory(Path.Combine(directory, "run"));
+        var evalDir = Path.Combine(directory, "eval");
+        var attackSettings = evaluation.Attack with { Seed = evaluation.Attack.Seed + seedIndex };
+        var armEvaluation = evaluation with { Attack = attackSettings };
+        var fingerprint = Fingerprint(config, armEvaluation, context);
+        var trainUnits = WorkBudget.TrainingUnits(config);
+        var evalUnits = budget.EvaluationUnits;
+
+        var outcomePath = Path.Combine(evalDir, OutcomeFile);
+        if (TryLoadOutcome(outcomePath, fingerprint) is { } cached && File.Exists(run.ModelPath))
+        {
+            log($"{label}: reusing the finished fine-tune and evaluation in {directory}.");
+            budget.Advance(trainUnits + evalUnits, $"{label} reused");
+            return cached;
+        }
+
+        budget.Stage($"fine-tune {label}");
+        TrainingSummary? trained = null;
+        if (File.Exists(run.ModelPath) && run.HasConfig && run.LoadConfig().Hash(includeStepBudget: true) == config.Hash(includeStepBudget: true))
+            log($"{label}: reusing the finished fine-tune in {run.Root}.");
+        else
+        {
+            bool resume = new CheckpointStore(run.CheckpointsDir).Latest() is { } latest && run.HasConfig
+                && run.LoadConfig().Hash() == config.Hash();
+            if (!resume && Directory.Exists(run.Root)) Directory.Delete(run.Root, recursive: true);
+            log($"{label}: fine-tuning {config.TrainingOrDefault.Steps} steps{(resume ? " (resuming)" : "")}…");
+            trained = TrainingJob.Run(config, run, resume, budget.Training(config, $"fine-tune {label}"), log, cancel).Summary;
+        }
+        budget.Advance(trainUnits, $"{label} trained");
+
+        budget.Stage($"attack {label}");
+        double attackUnitsDone = 0;
+        var attackSeconds = new Dictionary<string, double>();
+        var reports = new Dictionary<string, MetricsReport>();
+        RunEvaluator.Evaluate(context, run, armEvaluation, evalDir, log,
+            new InlineProgress<AttackProgress>(p => budget.Status($"{label}: {p.Phase} {p.Done}/{p.Total}")), cancel,
+            done =>
+            {
+                var name = AttackKinds.Name(done.Kind);
+                reports[name] = done.Metrics;
+                attackSeconds[name] = done.Timing.Total.TotalSeconds + done.JudgeTime.TotalSeconds;
+                double units = budget.AttackUnits(done.Kind);
+                attackUnitsDone += units;
+                budget.Advance(units, $"{label}: {name} done");
+            });
+        budget.Advance(Math.Max(0, evalUnits - attackUnitsDone), $"{label} evaluated");
+
+        var summary = JsonDocument.Parse(File.ReadAllText(run.SummaryPath)).RootElement;
+        var certificate = File.Exists(run.CertificatePath) ? JsonDocument.Parse(File.ReadAllText(run.CertificatePath)).RootElement : (JsonElement?)null;
+        var outcome = new ArmSeedOutcome(armName, seedIndex, config.Seed, Relative(paths.Output, run.Root), Relative(paths.Output, evalDir),
+            TrainSeconds: summary.GetProperty("elapsed_seconds").GetDouble(),
+            FinalLoss: summary.GetProperty("final_loss").GetDouble(),
+            Losses: trained?.Losses ?? LossesFromMetrics(run),
+            ProjectionShare: summary.TryGetProperty("projection_share_of_training", out var share) ? share.GetDouble() : 0,
+            CertificateWorstShare: certificate?.GetProperty("worst_share").GetDouble(),
+            CertificatePassed: certificate?.GetProperty("passed").GetBoolean(),
+            reports, attackSeconds, fingerprint);
+        AtomicFile.WriteAllText(outcomePath, JsonSerializer.Serialize(outcome, MetricsReport.JsonOptions));
+        GC.Collect();
+        return outcome;
+    }
+
+    static string Relative(string root, string path) => Path.GetRelativePath(root, path);
+
+    /// <summary>Identifies what an outcome was computed from, so a changed config, budget or judge is never served from an old outcome.</summary>
+    static string Fingerprint(RunConfig config, EvaluationSettings evaluation, EvaluationContext context)
+    {
+        var text = string.Join("\n", config.Hash(includeStepBudget: true), JsonSerializer.Serialize(evaluation with { JudgeCache = "" }),
+                               context.Classifier.Id, context.Detector.Id, context.ResNet?.Id ?? "no-resnet");
+        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
+    }
+
+    static ArmSeedOutcome? TryLoadOutcome(string path, string fingerprint)
+    {
+        if (!File.Exists(path)) return null;
+        try
+        {
+            var outcome = JsonSerializer.Deserialize<ArmSeedOutcome>(File.ReadAllText(path), MetricsReport.JsonOptions);
+            return outcome?.Fingerprint == fingerprint ? outcome : null;
+        }
+        catch (JsonException)
+        {
+            return null; // A damaged outcome is recomputed, never trusted.
+        }
+    }
+
+    /// <summary>The loss curve of a run trained earlier: the logged window means of metrics.jsonl.</summary>
+    static IReadOnlyList<double> LossesFromMetrics(RunDirectory run)
+    {
+        if (!File.Exists(run.MetricsPath)) return [];
+        return File.ReadLines(run.MetricsPath)
+            .Select(line => JsonDocument.Parse(line).RootElement)
+            .Where(e => e.TryGetProperty("loss", out _))
+            .Select(e => e.GetProperty("loss").GetDouble()).ToList();
+    }
+
+    /// <summary>One row per class (the first prompt template's ten prompts), every image of those prompts.</summary>
+    static void WriteReportGrid(ArmSeedOutcome outcome, string attack, string path)
+    {
+        var experimentRoot = Path.GetDirectoryName(Path.GetDirectoryName(path))!;
+        var gridsDir = Path.Combine(experimentRoot, outcome.EvalDirectory, "attacks", attack, "grids");
+        if (!Directory.Exists(gridsDir)) return;
+        var rows = Directory.GetFiles(gridsDir, "p*.png").Order(StringComparer.Ordinal).Take(10).Select(f => PngIO.Load(f)).ToList();
+        if (rows.Count == 0) return;
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        PngIO.Save(ImageGrid.Compose(rows, 1, padding: 0), path);
+    }
+
+    static ArmSummary Summarise(string arm, IReadOnlyList<ArmSeedOutcome> runs)
+    {
+        Estimate? Proportion(Func<ArmSeedOutcome, ProportionEstimate?> pick)
+        {
+            var values = runs.Select(pick).ToList();
+            return values.All(v => v is not null) && values.Count > 0 ? Estimate.OfProportions(values!) : null;
+        }
+        Estimate? Value(Func<ArmSeedOutcome, double?> pick)
+        {
+            var values = runs.Select(pick).ToList();
+            return values.All(v => v is not null) && values.Count > 0 ? Estimate.OfValues(values.Select(v => v!.Value).ToList()) : null;
+        }
+        MetricsReport? Ordinary(ArmSeedOutcome o) => o.Attacks.GetValueOrDefault(AttackKinds.Name(AttackKind.BaselineRate));
+
+        var attacks = runs[0].Attacks.Keys;
+        var extraction = attacks.ToDictionary(a => a, a => Proportion(o => o.Attacks.GetValueOrDefault(a)?.Extraction?.Rate)!)
+            .Where(kv => kv.Value is not null).ToDictionary(kv => kv.Key, kv => kv.Value);
+        return new ArmSummary(arm, extraction,
+            Fidelity: Proportion(o => Ordinary(o)?.Fidelity?.Overall),
+            Fd: Value(o => Ordinary(o)?.Distribution?.Fid),
+            Kid: Value(o => Ordinary(o)?.Distribution?.Kid?.Mean),
+            ResNetFid: Value(o => Ordinary(o)?.ResNetDistribution?.Fid),
+            PixelNearCopies: Proportion(o => Ordinary(o)?.PixelMemorisation?.NearCopies),
+            TrainSeconds: Estimate.OfValues(runs.Select(o => o.TrainSeconds).ToList()),
+            CertificateWorstShare: Value(o => o.CertificateWorstShare));
+    }
+
+    static ExperimentSetup Describe(ExperimentPlan plan, ExperimentPaths paths, string command, RunConfig probe, ConceptConfig concept, RunDirectory baseRun,
+                                    bool baseCached, JsonElement baseSummary, ConceptBasisInfo basis, EvaluationContext context,
+                                    IReadOnlyList<ArmSeedOutcome> outcomes, IReadOnlyList<string> arms, IReadOnlyList<string> attacks)
+    {
+        var data = probe.DataOrDefault;
+        var training = probe.TrainingOrDefault;
+        // The data as the standard arm saw it (other arms drop or re-caption some of it).
+        var reference = outcomes.FirstOrDefault(o => o.Arm == ArmNames.Name(TrainingArm.Standard)) ?? outcomes[0];
+        var groundTruth = new RunDirectory(Path.Combine(paths.Output, reference.RunDirectory)).GroundTruthPath;
+        var records = File.ReadLines(groundTruth).Select(line => JsonDocument.Parse(line).RootElement).ToList();
+        int stamped = records.Count(r => r.GetProperty("stamped").GetBoolean());
+        var projected = outcomes.Select(o => new RunDirectory(Path.Combine(paths.Output, o.RunDirectory)).CertificatePath).FirstOrDefault(File.Exists);
+        int projectedWeights = projected is null ? 0 : JsonDocument.Parse(File.ReadAllText(projected)).RootElement.GetProperty("weights").GetArrayLength();
+        var detector = context.Detector.Report.HeldOut.FirstOrDefault()?.Metrics;
+        var inversion = plan.Attack.InversionOrDefault;
+        return new ExperimentSetup(
+            plan.Preset, command, concept.Phrase, concept.Logo ?? "built-in Acme logo (drawn in code)",
+            data.Source == "imagefolder" ? $"imagefolder {data.Path}" : $"Fashion-MNIST ({data.Split} split)",
+            $"all-MiniLM-L6-v2 (ONNX), max length {probe.TextOrDefault.MaxLength}",
+            baseRun.Root, baseCached,
+            BaseSteps: baseSummary.GetProperty("steps").GetInt32(),
+            BaseTrainSeconds: baseSummary.GetProperty("elapsed_seconds").GetDouble(),
+            ModelParameters: ModelParameterCount(baseRun),
+            FinetuneSteps: training.Steps, FinetuneBatch: training.BatchSize, FinetuneLearningRate: training.LearningRate,
+            FinetuneImages: records.Count, StampedImages: stamped, StampFraction: concept.StampFraction,
+            SubspaceMode: basis.Mode.ToName(), BasisRank: basis.Rank, BasisEnergy: basis.EnergyKept,
+            ProjectedWeights: projectedWeights, plan.Seeds, arms, attacks,
+            plan.Attack.ImagesPerPrompt, plan.Attack.SamplingSteps, plan.Attack.GuidanceScale, inversion.Images, inversion.Steps,
+            plan.ReferenceImages, plan.ResNetImages,
+            context.Classifier.Id, context.Classifier.Report.TestAccuracy,
+            context.Detector.Id, detector?.Precision ?? double.NaN, detector?.Recall ?? double.NaN,
+            plan.QuickJudges, plan.QualityMeaningful,
+            $"{Environment.ProcessorCount} cores, {Environment.OSVersion}", TorchSharp.torch.get_num_threads());
+    }
+
+    static long ModelParameterCount(RunDirectory run) =>
+        SafetensorsFile.ReadHeader(run.ModelPath).Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b));
+}
+
+/// <summary>Reports on the calling thread (the stages run synchronously).</summary>
+sealed class InlineProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
+}

@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using Excise.Attacks;
+using Excise.Training;
+
+namespace Excise.Experiment;
+
+/// <summary>
+/// The experiment's work in one currency — a training step at batch 32 on the run's model — so one progress bar
+/// spans training, sampling and inversion, and the ETA comes from the speed measured so far in this run.
+/// The unit costs are estimates (a sampling forward costs about a third of a training step); the ETA corrects
+/// itself as work is done.
+/// </summary>
+sealed class WorkBudget
+{
+    public const double JudgeUnits = 20;
+    readonly ExperimentPlan plan;
+    readonly Stopwatch clock;
+    readonly IProgress<ExperimentProgress>? progress;
+    double done;
+    string stage = "starting";
+
+    public WorkBudget(ExperimentPlan plan, double baseUnits, Stopwatch clock, IProgress<ExperimentProgress>? progress)
+    {
+        this.plan = plan;
+        this.clock = clock;
+        this.progress = progress;
+        BaseUnits = baseUnits;
+        var armConfig = Configuration.ConfigLoader.LoadFile<RunConfig>(plan.FinetuneConfig, plan.FinetuneOverrides);
+        Total = baseUnits + JudgeUnits + plan.Arms.Count * plan.Seeds * (TrainingUnits(armConfig) + EvaluationUnits);
+    }
+
+    public double BaseUnits { get; }
+    public double Total { get; }
+
+    public double EvaluationUnits => plan.Attacks.Sum(AttackUnits) + plan.ResNetImages * 0.05 * plan.Attacks.Count;
+
+    public static double TrainingUnits(RunConfig config) => config.TrainingOrDefault.Steps * config.TrainingOrDefault.BatchSize / 32.0;
+
+    public double AttackUnits(AttackKind kind)
+    {
+        int prompts = kind switch
+        {
+            AttackKind.Prompt => AttackPrompts.DirectTemplates("x").Count * 10,
+            AttackKind.BaselineRate => AttackPrompts.PlainTemplates.Count * 10,
+            AttackKind.Paraphrase => 60,
+            _ => 10,
+        };
+        var attack = plan.Attack;
+        double sampling = prompts * attack.ImagesPerPrompt * attack.SamplingSteps * 2 / 3.0 / 32;
+        var inversion = attack.InversionOrDefault;
+        return sampling + (kind == AttackKind.Inversion ? inversion.Steps * inversion.BatchSize / 32.0 : 0);
+    }
+
+    public void Stage(string name)
+    {
+        stage = name;
+        Report(name);
+    }
+
+    public void Advance(double units, string status)
+    {
+        done = Math.Min(Total, done + units);
+        Report(status);
+    }
+
+    public void Status(string status) => Report(status, 0);
+
+    /// <summary>Training progress within a stage, moving the bar step by step.</summary>
+    public IProgress<TrainingProgress> Training(RunConfig config, string label)
+    {
+        double start = done, units = TrainingUnits(config);
+        return new InlineProgress<TrainingProgress>(p =>
+            Report($"{label}: step {p.Step}/{p.TotalSteps} · loss {p.Loss:F4}", start + units * p.Step / Math.Max(1, p.TotalSteps) - done));
+    }
+
+    void Report(string status, double extra = 0)
+    {
+        if (progress is null) return;
+        double position = Math.Min(Total, done + Math.Max(0, extra));
+        TimeSpan? remaining = position > 0 && clock.Elapsed.TotalSeconds > 5
+            ? TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds * (Total - position) / position)
+            : null;
+        progress.Report(new ExperimentProgress(stage, position, Total, status, clock.Elapsed, remaining));
+    }
+}
