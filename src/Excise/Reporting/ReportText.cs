@@ -1,0 +1,58 @@
+using System.Globalization;
+using Excise.Experiment;
+
+namespace Excise.Reporting;
+
+/// <summary>Sentences the HTML and Markdown reports share, so both say the same thing in the same words.</summary>
+internal static class ReportText
+{
+    public const string Title = "Excise experiment";
+
+    public const string QuickPresetWarning =
+        "Quick preset: models too small/short for the quality figures to mean anything. The run checks that the pipeline works end to end.";
+
+    public const string IntervalNote =
+        "[a, b] is a 95% interval: Wilson over images with one seed, Student t across seeds with several; a bare number is a single measurement.";
+
+    public static string Question(ExperimentSetup setup) =>
+        $"Can Excise keep a fine-tuned diffusion model from producing a prohibited concept — the logo named “{setup.Concept}” — "
+        + "while it still learns everything else from the same images?";
+
+    /// <summary>One line that says what was run: preset, arms, seeds, budgets, machine, time.</summary>
+    public static string SetupSummary(ExperimentResults results)
+    {
+        var s = results.Setup;
+        return $"Preset {s.Preset}: {Count(s.Arms.Count, "arm")} × {Count(s.Seeds, "seed")} fine-tuned for "
+               + $"{Count(s.FinetuneSteps, "step")} (batch {Integer(s.FinetuneBatch)}) on {Integer(s.FinetuneImages)} images, "
+               + $"{Integer(s.StampedImages)} of them stamped with the logo; {Count(s.ImagesPerPrompt, "image")} per prompt, "
+               + $"attacks {string.Join(", ", s.AttackNames)}; {Duration(results.ElapsedSeconds)} on {s.Machine} ({Count(s.Threads, "thread")}).";
+    }
+
+    /// <summary>"1 h 02 min", "3 min 07 s", "12.4 s".</summary>
+    public static string Duration(double seconds)
+    {
+        if (!double.IsFinite(seconds) || seconds < 0) return "n/a";
+        if (seconds < 60) return $"{Decimal(seconds, 1)} s";
+        var span = TimeSpan.FromSeconds(Math.Round(seconds));
+        return span.TotalHours >= 1
+            ? $"{Integer((int)span.TotalHours)} h {span.Minutes:00} min"
+            : $"{span.Minutes} min {span.Seconds:00} s";
+    }
+
+    public static string Count(int n, string noun) => $"{Integer(n)} {noun}{(n == 1 ? "" : "s")}";
+
+    public static string Integer(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
+
+    public static string Decimal(double value, int decimals) =>
+        double.IsNaN(value) ? "n/a" : value.ToString("F" + decimals, CultureInfo.InvariantCulture);
+
+    /// <summary>Three significant digits whatever the magnitude (certificate shares are often ~1e-9).</summary>
+    public static string Significant(double value) =>
+        double.IsNaN(value) ? "n/a" : value.ToString("G3", CultureInfo.InvariantCulture);
+
+    public static string Percent(double share, int decimals = 1) =>
+        double.IsNaN(share) ? "n/a" : (share * 100).ToString("F" + decimals, CultureInfo.InvariantCulture) + "%";
+
+    /// <summary>Round-trip text of a figure, for machine comparison with results.json ("" when absent).</summary>
+    public static string RoundTrip(double? value) => value?.ToString("R", CultureInfo.InvariantCulture) ?? "";
+}

@@ -1,0 +1,58 @@
+using Excise.Evaluation.Metrics;
+using Excise.Experiment;
+
+namespace Excise.Tests.Reporting;
+
+public class EstimateTests
+{
+    [Fact]
+    public void Several_values_give_the_mean_with_a_student_t_interval()
+    {
+        // Mean 2.5; sample variance ((1.5² + 0.5²) · 2) / 3 = 5/3; standard error √(5/12) = 0.6454972;
+        // t(0.975, 3 df) = 3.182, so the half-width is 2.0539721.
+        var estimate = Estimate.OfValues([1, 2, 3, 4]);
+        Assert.Equal(2.5, estimate.Value, 12);
+        Assert.Equal(0.4460279, estimate.Lower, 6);
+        Assert.Equal(4.5539721, estimate.Upper, 6);
+        Assert.Equal(4, estimate.N);
+        Assert.Equal(Estimate.SeedsMethod, estimate.Method);
+        Assert.Equal("2.500 [0.446, 4.554]", estimate.Format());
+    }
+
+    [Fact]
+    public void One_value_is_a_point_without_an_interval()
+    {
+        var estimate = Estimate.OfValues([0.7]);
+        Assert.Equal((0.7, 0.7, 0.7, 1, Estimate.PointMethod), (estimate.Value, estimate.Lower, estimate.Upper, estimate.N, estimate.Method));
+        Assert.False(estimate.HasInterval);
+        Assert.Equal("0.700", estimate.Format());
+    }
+
+    [Fact]
+    public void One_seed_of_proportions_is_its_wilson_interval()
+    {
+        var wilson = ProportionEstimate.Wilson(8, 10);
+        var estimate = Estimate.OfProportions([wilson]);
+        Assert.Equal(new Estimate(wilson.Rate, wilson.Lower, wilson.Upper, 10, Estimate.WilsonMethod), estimate);
+        Assert.Equal("0.800 [0.490, 0.943]", estimate.Format());
+    }
+
+    [Fact]
+    public void Several_seeds_of_proportions_use_the_t_interval_clamped_to_the_unit_range()
+    {
+        // Rates 0 and 0.1: mean 0.05, standard error 0.05, t(1 df) = 12.706 → ±0.6353, clamped below at 0.
+        var estimate = Estimate.OfProportions([ProportionEstimate.Wilson(0, 40), ProportionEstimate.Wilson(4, 40)]);
+        Assert.Equal(0.05, estimate.Value, 12);
+        Assert.Equal(0, estimate.Lower);
+        Assert.Equal(0.05 + 12.706 * 0.05, estimate.Upper, 9);
+        Assert.Equal((2, Estimate.SeedsMethod), (estimate.N, estimate.Method));
+    }
+
+    [Fact]
+    public void A_nan_estimate_formats_as_not_available()
+    {
+        var estimate = Estimate.OfValues([double.NaN, 1]);
+        Assert.True(double.IsNaN(estimate.Value));
+        Assert.Equal("n/a", estimate.Format());
+    }
+}
