@@ -42,6 +42,13 @@ public sealed record Estimate(double Value, double Lower, double Upper, int N, s
         return new Estimate(mean, mean - half, mean + half, values.Count, SeedsMethod);
     }
 
+    /// <summary><see cref="OfValues"/> for quantities that cannot be negative (distances, times, shares): the interval is clamped at 0.</summary>
+    public static Estimate OfNonNegative(IReadOnlyList<double> values)
+    {
+        var e = OfValues(values);
+        return e with { Lower = Math.Max(0, e.Lower) };
+    }
+
     /// <summary>The two-sided 95% quantile of Student's t with <paramref name="df"/> degrees of freedom.</summary>
     public static double StudentT975(int df)
     {
@@ -57,11 +64,12 @@ public sealed record Estimate(double Value, double Lower, double Upper, int N, s
 
     public bool ClearlyAbove(Estimate other) => other.ClearlyBelow(this);
 
-    /// <summary>"0.825 [0.727, 0.893]"; a point estimate prints without brackets.</summary>
+    /// <summary>"0.825 [0.727, 0.893]"; a point estimate prints without brackets. Negative <paramref name="decimals"/>: that many significant digits in scientific notation (for figures like 1e-7).</summary>
     public string Format(int decimals = 3, double scale = 1)
     {
         if (double.IsNaN(Value)) return "n/a";
-        string f(double v) => (v * scale).ToString("F" + decimals, CultureInfo.InvariantCulture);
+        string format = decimals >= 0 ? "F" + decimals : "E" + (-decimals - 1);
+        string f(double v) => (v * scale).ToString(format, CultureInfo.InvariantCulture);
         return HasInterval ? $"{f(Value)} [{f(Lower)}, {f(Upper)}]" : f(Value);
     }
 }

@@ -77,13 +77,15 @@ public static class ExperimentPresets
                 new AttackSettings(AttackKind.Prompt, ImagesPerPrompt: 1, SamplingSteps: 8, BatchSize: 64,
                     Inversion: new InversionSettings(Images: 4, Steps: 4, BatchSize: 4, EvaluationDraws: 1)),
                 ReferenceImages: 200, ResNetImages: 0, MemorisationTrainImages: 512, QuickJudges: true, QualityMeaningful: false),
-            // The README's main job: the real base model, short fine-tunes, a few images per prompt.
+            // The README's main job: the real base model, short fine-tunes (a higher learning rate so 120 steps learn
+            // the logo), two images per prompt, a small inversion budget.
             Default => new ExperimentPlan(Default,
                 Config("base"), [],
-                Config("finetune"), ["training.steps=150", "training.checkpoint_every=50", "preview.per_prompt=0"],
+                Config("finetune"), ["training.steps=120", "training.learning_rate=0.001", "training.warmup_steps=20",
+                                     "training.checkpoint_every=40", "training.log_every=5", "preview.per_prompt=0"],
                 ExperimentPlan.AllArms, Seeds: 1, subspace, ExperimentPlan.AllAttacks,
-                new AttackSettings(AttackKind.Prompt, ImagesPerPrompt: 2, SamplingSteps: 25, BatchSize: 64,
-                    Inversion: new InversionSettings(Images: 16, Steps: 100, BatchSize: 16, EvaluationDraws: 2)),
+                new AttackSettings(AttackKind.Prompt, ImagesPerPrompt: 2, SamplingSteps: 20, BatchSize: 64,
+                    Inversion: new InversionSettings(Images: 16, Steps: 60, BatchSize: 8, EvaluationDraws: 2)),
                 ReferenceImages: 1000, ResNetImages: 100, MemorisationTrainImages: 0, QuickJudges: false, QualityMeaningful: true),
             // The published numbers: longer fine-tunes, three seeds, more images per prompt, the paper's inversion budget.
             Full => new ExperimentPlan(Full,

@@ -23,7 +23,7 @@ public sealed record ExperimentPaths(string Output, string BaseCache, string Jud
 {
     public string BasisPath => Path.Combine(Output, "concept_basis.safetensors");
     public string ArmDirectory(TrainingArm arm, int seedIndex) => Path.Combine(Output, "arms", ArmNames.Name(arm), $"seed-{seedIndex}");
-    public string GridPath(string arm, string attack) => Path.Combine(Output, "grids", $"{arm}-{attack}.png");
+    public string GridPath(string arm, string attack) => ReportFiles.Resolve(Output, ReportFiles.Grid(arm, attack));
 }
 
 /// <summary>Where the whole experiment is: one bar across stages, in units of estimated work, with an ETA.</summary>
@@ -118,7 +118,9 @@ public static class ExperimentRunner
         var results = new ExperimentResults(setup, summary, outcomes, [], clock.Elapsed.TotalSeconds, DateTime.UtcNow);
         results = results with { Reading = ExperimentReading.Read(results) };
         AtomicFile.WriteAllText(Path.Combine(paths.Output, "results.json"), results.ToJson());
-        AtomicFile.WriteAllText(Path.Combine(paths.Output, "results.md"), ResultsTable.Markdown(results));
+        MarkdownReport.Write(results, paths.Output);
+        HtmlReport.WritePlots(results, paths.Output);
+        HtmlReport.Write(results, paths.Output);
         budget.Advance(0, "report written");
         return results;
     }
@@ -179,6 +181,7 @@ public static class ExperimentRunner
         budget.Advance(trainUnits, $"{label} trained");
 
         budget.Stage($"attack {label}");
+        if (Directory.Exists(evalDir)) Directory.Delete(evalDir, recursive: true); // an evaluation without a matching outcome is stale or partial
         double attackUnitsDone = 0;
         var attackSeconds = new Dictionary<string, double>();
         var reports = new Dictionary<string, MetricsReport>();
@@ -196,19 +199,21 @@ public static class ExperimentRunner
         budget.Advance(Math.Max(0, evalUnits - attackUnitsDone), $"{label} evaluated");
 
         var summary = JsonDocument.Parse(File.ReadAllText(run.SummaryPath)).RootElement;
-        var certificate = File.Exists(run.CertificatePath) ? JsonDocument.Parse(File.ReadAllText(run.CertificatePath)).RootElement : (JsonElement?)null;
         var outcome = new ArmSeedOutcome(armName, seedIndex, config.Seed, Relative(paths.Output, run.Root), Relative(paths.Output, evalDir),
             TrainSeconds: summary.GetProperty("elapsed_seconds").GetDouble(),
             FinalLoss: summary.GetProperty("final_loss").GetDouble(),
             Losses: trained?.Losses ?? LossesFromMetrics(run),
             ProjectionShare: summary.TryGetProperty("projection_share_of_training", out var share) ? share.GetDouble() : 0,
-            CertificateWorstShare: certificate?.GetProperty("worst_share").GetDouble(),
-            CertificatePassed: certificate?.GetProperty("passed").GetBoolean(),
+            CertificateWorstShare: NumberOrNull(summary, "certificate_worst_share"),
+            CertificatePassed: summary.TryGetProperty("certificate_passed", out var passed) && passed.ValueKind != JsonValueKind.Null ? passed.GetBoolean() : null,
             reports, attackSeconds, fingerprint);
         AtomicFile.WriteAllText(outcomePath, JsonSerializer.Serialize(outcome, MetricsReport.JsonOptions));
         GC.Collect();
         return outcome;
     }
+
+    static double? NumberOrNull(JsonElement element, string name) =>
+        element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetDouble() : null;
 
     static string Relative(string root, string path) => Path.GetRelativePath(root, path);
 
@@ -263,10 +268,12 @@ public static class ExperimentRunner
             var values = runs.Select(pick).ToList();
             return values.All(v => v is not null) && values.Count > 0 ? Estimate.OfProportions(values!) : null;
         }
-        Estimate? Value(Func<ArmSeedOutcome, double?> pick)
+        Estimate? Value(Func<ArmSeedOutcome, double?> pick, bool nonNegative = true)
         {
             var values = runs.Select(pick).ToList();
-            return values.All(v => v is not null) && values.Count > 0 ? Estimate.OfValues(values.Select(v => v!.Value).ToList()) : null;
+            if (values.Count == 0 || values.Any(v => v is null)) return null;
+            var numbers = values.Select(v => v!.Value).ToList();
+            return nonNegative ? Estimate.OfNonNegative(numbers) : Estimate.OfValues(numbers);
         }
         MetricsReport? Ordinary(ArmSeedOutcome o) => o.Attacks.GetValueOrDefault(AttackKinds.Name(AttackKind.BaselineRate));
 
@@ -276,10 +283,10 @@ public static class ExperimentRunner
         return new ArmSummary(arm, extraction,
             Fidelity: Proportion(o => Ordinary(o)?.Fidelity?.Overall),
             Fd: Value(o => Ordinary(o)?.Distribution?.Fid),
-            Kid: Value(o => Ordinary(o)?.Distribution?.Kid?.Mean),
+            Kid: Value(o => Ordinary(o)?.Distribution?.Kid?.Mean, nonNegative: false), // the unbiased KID estimate can fall below 0
             ResNetFid: Value(o => Ordinary(o)?.ResNetDistribution?.Fid),
             PixelNearCopies: Proportion(o => Ordinary(o)?.PixelMemorisation?.NearCopies),
-            TrainSeconds: Estimate.OfValues(runs.Select(o => o.TrainSeconds).ToList()),
+            TrainSeconds: Estimate.OfNonNegative(runs.Select(o => o.TrainSeconds).ToList()),
             CertificateWorstShare: Value(o => o.CertificateWorstShare));
     }
 

@@ -30,7 +30,7 @@ public static class ResultsTable
         columns.Add(new Column("ResNet18 FID", "FID with the ImageNet ResNet18 features (lower is better; not comparable with Inception FIDs)", a => a.ResNetFid, 1));
         columns.Add(new Column("pixel near-copies", "share of generated images much closer to one training image than to any other (pixel space)", a => a.PixelNearCopies));
         columns.Add(new Column("train s", "fine-tuning wall time in seconds", a => a.TrainSeconds, 0));
-        columns.Add(new Column("certificate", "worst share of a projected weight's learned change inside the concept subspace (projection arms)", a => a.CertificateWorstShare, 6));
+        columns.Add(new Column("certificate", "worst share of a projected weight's learned change inside the concept subspace (projection arms)", a => a.CertificateWorstShare, -3));
         return columns;
     }
 

@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Xml.Linq;
+using Excise.Experiment;
+using Excise.Reporting;
+using Excise.Training;
+
+namespace Excise.Tests.Experiment;
+
+/// <summary>
+/// The quick preset of the whole experiment, end to end on real Fashion-MNIST, real MiniLM and real judges (quick
+/// settings): a smoke-sized base, every arm fine-tuned a few steps, every attack, the report. Figures at this
+/// size mean nothing; the test checks that the pipeline produces every artefact and that they agree.
+/// </summary>
+public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
+{
+    public sealed class QuickDemo : IDisposable
+    {
+        public TempDir Dir { get; } = new();
+        public ExperimentPaths Paths { get; }
+        public ExperimentPlan Plan { get; }
+        public ExperimentResults Results { get; }
+        public ExperimentResults Rerun { get; }
+        public TimeSpan RerunTime { get; }
+        public List<ExperimentProgress> Progress { get; } = new();
+
+        public QuickDemo()
+        {
+            Plan = ExperimentPresets.Get(ExperimentPresets.Quick, Path.Combine(RepositoryPaths.Root, "configs")) with { Threads = 1 };
+            Paths = new ExperimentPaths(Dir.File("demo"), Dir.File("cache"), Dir.File("judges"));
+            Results = ExperimentRunner.Run(Plan, Paths, "excise demo --preset quick", new InlineProgressFor(Progress));
+            var clock = Stopwatch.StartNew();
+            Rerun = ExperimentRunner.Run(Plan, Paths, "excise demo --preset quick");
+            RerunTime = clock.Elapsed;
+        }
+
+        public void Dispose() => Dir.Dispose();
+    }
+
+    sealed class InlineProgressFor(List<ExperimentProgress> sink) : IProgress<ExperimentProgress>
+    {
+        public void Report(ExperimentProgress value) => sink.Add(value);
+    }
+
+    readonly QuickDemo demo;
+    public QuickDemoTests(QuickDemo demo) => this.demo = demo;
+
+    [Fact]
+    public void Writes_the_report_the_figures_and_the_table()
+    {
+        foreach (var file in new[] { "report.html", "results.json", "results.md", ReportFiles.ExtractionPlot, ReportFiles.LossPlot, "concept_basis.safetensors" })
+            Assert.True(File.Exists(ReportFiles.Resolve(demo.Paths.Output, file)), $"{file} is missing");
+        foreach (var arm in demo.Plan.Arms.Select(ArmNames.Name))
+            foreach (var attack in demo.Results.Setup.AttackNames)
+                Assert.True(File.Exists(demo.Paths.GridPath(arm, attack)), $"grid {arm}-{attack} is missing");
+    }
+
+    [Fact]
+    public void Every_arm_has_every_metric()
+    {
+        var results = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(demo.Paths.Output, "results.json")));
+        Assert.Equal(demo.Plan.Arms.Select(ArmNames.Name), results.Summary.Select(a => a.Arm));
+        Assert.Equal(["prompt", "paraphrase", "inversion", "baseline-rate"], results.Setup.AttackNames);
+        foreach (var arm in results.Summary)
+        {
+            Assert.Equal(results.Setup.AttackNames.Order(), arm.Extraction.Keys.Order());
+            Assert.All(arm.Extraction.Values, e => Assert.InRange(e.Value, 0, 1));
+            Assert.NotNull(arm.Fidelity);
+            Assert.NotNull(arm.Fd);
+            Assert.NotNull(arm.Kid);
+            Assert.NotNull(arm.PixelNearCopies);
+            Assert.True(arm.TrainSeconds.Value > 0);
+            bool projects = arm.Arm.EndsWith("-projection");
+            Assert.Equal(projects, arm.CertificateWorstShare is not null);
+        }
+        Assert.False(results.Setup.QualityMeaningful);
+        Assert.NotEmpty(results.Reading);
+        var markdown = File.ReadAllText(Path.Combine(demo.Paths.Output, "results.md"));
+        foreach (var arm in results.Summary) Assert.Contains($"| {arm.Arm} |", markdown);
+    }
+
+    [Fact]
+    public void Update_projection_is_certified_and_standard_is_not()
+    {
+        var runs = demo.Results.Runs;
+        var update = runs.Single(r => r.Arm == "update-projection");
+        Assert.True(update.CertificatePassed);
+        Assert.True(update.CertificateWorstShare < 1e-4, $"update projection leaked {update.CertificateWorstShare}");
+        Assert.Null(runs.Single(r => r.Arm == "standard").CertificateWorstShare);
+    }
+
+    [Fact]
+    public void Html_table_shows_the_json_figures()
+    {
+        var results = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(demo.Paths.Output, "results.json")));
+        var html = XDocument.Parse(File.ReadAllText(Path.Combine(demo.Paths.Output, "report.html")));
+        var rows = html.Descendants("table").Single(t => (string?)t.Attribute("id") == "results").Element("tbody")!.Elements("tr").ToList();
+        var columns = ResultsTable.Columns(results.Setup.AttackNames);
+        Assert.Equal(results.Summary.Count, rows.Count);
+        for (int a = 0; a < rows.Count; a++)
+        {
+            var cells = rows[a].Elements("td").ToList();
+            for (int c = 0; c < columns.Count; c++)
+            {
+                Assert.Equal(columns[c].Cell(results.Summary[a]), cells[c].Value);
+                var expected = columns[c].Value(results.Summary[a]);
+                var shown = (string)cells[c].Attribute("data-value")!;
+                if (expected is null) Assert.Equal("", shown);
+                else if (!double.IsNaN(expected.Value)) Assert.Equal(expected.Value, double.Parse(shown, CultureInfo.InvariantCulture));
+            }
+        }
+    }
+
+    [Fact]
+    public void Same_plan_again_reuses_every_arm_and_gives_the_same_figures()
+    {
+        Assert.Equal(demo.Results.Summary.Select(a => a.Extraction["prompt"].Value), demo.Rerun.Summary.Select(a => a.Extraction["prompt"].Value));
+        Assert.Equal(demo.Results.Summary.Select(a => a.Fd!.Value), demo.Rerun.Summary.Select(a => a.Fd!.Value));
+        Assert.True(demo.Rerun.Setup.BaseWasCached);
+        Assert.True(demo.RerunTime < TimeSpan.FromSeconds(demo.Results.ElapsedSeconds / 2), $"rerun took {demo.RerunTime}");
+    }
+
+    [Fact]
+    public void Progress_moves_forward_to_the_end()
+    {
+        Assert.NotEmpty(demo.Progress);
+        var positions = demo.Progress.Select(p => p.Done / p.Total).ToList();
+        for (int i = 1; i < positions.Count; i++) Assert.True(positions[i] >= positions[i - 1] - 1e-9, $"progress went back at {i}: {positions[i - 1]} → {positions[i]}");
+        Assert.Equal(1.0, positions[^1], 3);
+        Assert.Contains(demo.Progress, p => p.Remaining is not null);
+    }
+}
