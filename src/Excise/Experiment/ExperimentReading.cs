@@ -38,9 +38,9 @@ public static class ExperimentReading
             lines.Add(DescribeArm(arm, standard, setup));
 
         var projections = results.Summary.Where(a => a.Arm.EndsWith("-projection", StringComparison.Ordinal)).ToList();
-        bool learned = named is not null && unasked is not null && named.ClearlyAbove(unasked);
+        bool conceptLearned = named is not null && unasked is not null && named.ClearlyAbove(unasked);
         foreach (var arm in projections)
-            lines.Add(learned ? PaperClaim(arm, standard)
+            lines.Add(conceptLearned ? PaperClaim(arm, standard)
                 : $"The paper's claim cannot be tested for {arm.Arm} at this budget: the undefended model did not learn the concept, so there was nothing to prevent.");
         if (results.Summary.Any(a => a.CertificateWorstShare is not null))
             lines.Add("Certificates: " + string.Join("; ", results.Summary.Where(a => a.CertificateWorstShare is not null)
