@@ -27,8 +27,8 @@ static class VerifyCommand
             : throw new UsageException($"{run.Root} has no concept basis; pass --basis FILE."));
         var reference = baseOption is not null
             ? (Directory.Exists(baseOption) ? new RunDirectory(baseOption).ModelPath : baseOption)
-            : TrainingJob.InitWeightsPath(config) ?? (File.Exists(run.InitialWeightsPath) ? run.InitialWeightsPath
-                : throw new UsageException("The run has no 'init' and no initial_weights.safetensors; pass --base BASE_RUN."));
+            : TrainingJob.CertificateReference(config, run) is var path && File.Exists(path) ? path
+                : throw new UsageException($"The run's reference weights ({path}) are missing; pass --base BASE_RUN.");
         using var basis = ConceptBasis.Load(basisPath);
         var certificate = ProjectionCertificate.Compute(weightsOption ?? run.ModelPath, reference, basis.U,
             ProjectionCertificate.MergedWeightPatterns(TrainingJob.ProjectedPatterns(config)), tolerance);

@@ -13,6 +13,7 @@ namespace Excise.Experiment;
 /// <param name="FinetuneConfig">The fine-tuning config file (data.concept says what is injected).</param>
 /// <param name="FinetuneOverrides"><c>key=value</c> overrides applied to every arm (the preset's budget, then the user's).</param>
 /// <param name="Seeds">Repeats of fine-tuning and evaluation; seed k fine-tunes with config seed + k and attacks with seed k.</param>
+/// <param name="ProjectionOverrides"><c>key=value</c> overrides for the projection arms only (e.g. selective.erase_concept=true).</param>
 /// <param name="QualityMeaningful">False for presets whose models are too small or short-trained for FD/KID/fidelity to mean anything.</param>
 public sealed record ExperimentPlan(
     string Preset,
@@ -30,7 +31,8 @@ public sealed record ExperimentPlan(
     int MemorisationTrainImages,
     bool QuickJudges,
     bool QualityMeaningful,
-    int Threads = 0)
+    int Threads = 0,
+    IReadOnlyList<string>? ProjectionOverrides = null)
 {
     public static IReadOnlyList<TrainingArm> AllArms { get; } = Enum.GetValues<TrainingArm>();
 

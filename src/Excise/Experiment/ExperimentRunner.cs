@@ -136,8 +136,11 @@ public static class ExperimentRunner
             $"seed={baseSeed + seedIndex}",
             threadOverride,
         ]).ToList();
-        if (basisPath is not null && arm is TrainingArm.GradientProjection or TrainingArm.UpdateProjection)
-            overrides.Add($"selective.basis={basisPath}");
+        if (arm is TrainingArm.GradientProjection or TrainingArm.UpdateProjection)
+        {
+            if (basisPath is not null) overrides.Add($"selective.basis={basisPath}");
+            overrides.AddRange(plan.ProjectionOverrides ?? []);
+        }
         return RunConfig.Load(plan.FinetuneConfig, overrides);
     }
 

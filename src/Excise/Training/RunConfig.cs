@@ -155,12 +155,16 @@ public enum TrainingArm
     UpdateProjection,
 }
 
+/// <param name="EraseConcept">Projection arms: before training, also remove the projected weights' existing response to the
+/// concept subspace (W ← W(I − UUᵀ)), so no layer can learn to read what the base model's K/V already make of the concept's
+/// states. The model then cannot see those directions at all — the text-side end of the method.</param>
 public sealed record SelectiveConfig(
     TrainingArm Arm = TrainingArm.Standard,
     string? Basis = null,
     IReadOnlyList<string>? Parameters = null,
     double EmbedNoiseSigma = 0.1,
-    double CertificateTolerance = 1e-4)
+    double CertificateTolerance = 1e-4,
+    bool EraseConcept = false)
 {
     [JsonIgnore] public bool Projects => Arm is TrainingArm.GradientProjection or TrainingArm.UpdateProjection;
 
@@ -171,6 +175,8 @@ public sealed record SelectiveConfig(
         if (Basis is not null && !File.Exists(Basis)) throw new ArgumentException($"selective.basis: file not found: {Basis}");
         if (Arm is TrainingArm.ScrubCaptions && data.Concept is null)
             throw new ArgumentException("selective.arm 'scrub-captions' needs data.concept (the phrase to scrub).");
+        if (EraseConcept && !Projects)
+            throw new ArgumentException($"selective.erase_concept needs a projection arm (gradient-projection or update-projection), not {ConfigLoader.ToJson(Arm).Trim('"')}.");
         if (EmbedNoiseSigma < 0) throw new ArgumentException($"selective.embed_noise_sigma must be ≥ 0 (got {EmbedNoiseSigma}).");
         if (!(CertificateTolerance > 0)) throw new ArgumentException($"selective.certificate_tolerance must be > 0 (got {CertificateTolerance}).");
     }

@@ -87,7 +87,13 @@ public static class TrainingJob
             // LoRA's ΔW = scale·B·A reads text through A: A's rows must start in the complement, then stay there.
             if (adapters is not null && !resume)
                 projector.ProjectValues(projector.Targets.Where(t => t.Name.EndsWith(".lora_A.weight")).Select(t => t.Param));
-            if (initWeights is null && !resume) ModuleWeights.Save(model, run.InitialWeightsPath);
+            if (selective.EraseConcept && !resume)
+            {
+                if (adapters is not null) throw new ArgumentException("selective.erase_concept is not supported with LoRA (the frozen base weights would need erasing).");
+                projector.ProjectValues(projector.Targets.Select(t => t.Param));
+                log("Erased the projected weights' response to the concept subspace before training.");
+            }
+            if ((initWeights is null || selective.EraseConcept) && !resume) ModuleWeights.Save(model, run.InitialWeightsPath);
             log($"Projecting {projector.Targets.Count} weights off a rank-{basis!.Rank} concept subspace ({projector.Mode} mode).");
         }
         if (resumeFrom is not null)
@@ -115,7 +121,7 @@ public static class TrainingJob
         ProjectionCertificate? certificate = null;
         if (basis is not null)
         {
-            var reference = initWeights ?? run.InitialWeightsPath;
+            var reference = CertificateReference(config, run);
             certificate = ProjectionCertificate.Compute(run.ModelPath, reference, basis.U,
                 ProjectionCertificate.MergedWeightPatterns(ProjectedPatterns(config)), selective.CertificateTolerance);
             AtomicFile.WriteAllText(run.CertificatePath, certificate.ToJson());
@@ -147,6 +153,13 @@ public static class TrainingJob
         var path = new RunDirectory(config.Init).ModelPath;
         return File.Exists(path) ? path : throw new FileNotFoundException($"init: {config.Init} has no model.safetensors (has its training finished?).", path);
     }
+
+    /// <summary>
+    /// What a projected run's certificate compares the trained weights with: the weights training started from —
+    /// the init run's, or the run's own initial weights when it started from scratch or erased the concept first.
+    /// </summary>
+    public static string CertificateReference(RunConfig config, RunDirectory run) =>
+        config.SelectiveOrDefault.EraseConcept || config.Init is null ? run.InitialWeightsPath : InitWeightsPath(config)!;
 
     /// <summary>The weights a projection arm constrains; with LoRA, the adapters' A factors of those weights.</summary>
     public static IReadOnlyList<string> ProjectedPatterns(RunConfig config) =>
