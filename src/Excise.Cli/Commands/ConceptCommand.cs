@@ -47,6 +47,12 @@ static class ConceptCommand
         AddRow(table, existing is null ? "built" : "new", built);
         if (union is not null) AddRow(table, "union", union);
         AnsiConsole.Write(table);
+        foreach (var concept in concepts)
+        {
+            var leak = ConceptLeakage.Measure(encoder, result, concept, Excise.Attacks.AttackPrompts.Direct(concept).Select(p => p.Text).ToList());
+            AnsiConsole.MarkupLine($"\"{Markup.Escape(concept)}\" on the {leak.Prompts} direct attack prompts: {leak.ConceptTokensOutside:P2} of the concept tokens' state energy and " +
+                                   $"{leak.ChangesOutside:P2} of the concept's effect on the prompt's states lie outside the basis.");
+        }
         AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(Path.GetFullPath(outPath))}[/]: basis [[{result.Dimension}, {result.Rank}]] for {Markup.Escape(result.Info.EncoderId)}.");
         return 0;
     }

@@ -82,7 +82,8 @@ public sealed record ExperimentSetup(
     bool QuickJudges,
     bool QualityMeaningful,
     string Machine,
-    int Threads);
+    int Threads,
+    Projection.ConceptLeakage? BasisLeakage = null);
 
 /// <summary>Everything the experiment measured: results.json is this record.</summary>
 /// <param name="Reading">Plain-language sentences generated from the figures (see <see cref="ExperimentReading"/>).</param>

@@ -82,11 +82,14 @@ public static class ExperimentRunner
             ?? throw new ArgumentException($"{plan.FinetuneConfig} has no data.concept: there is no concept to keep the model from learning.");
         budget.Stage("concept basis");
         ConceptBasisInfo basisInfo;
+        ConceptLeakage leakage;
         using (var encoder = MiniLmTextEncoder.Create(probe.TextOrDefault.MaxLength))
         using (var basis = ConceptSubspaceBuilder.Build(encoder, [concept.Phrase], plan.Subspace))
         {
             basis.Save(paths.BasisPath);
             basisInfo = basis.Info;
+            leakage = ConceptLeakage.Measure(encoder, basis, concept.Phrase, AttackPrompts.Direct(concept.Phrase).Select(p => p.Text).ToList());
+            log($"On the attack prompts, {leakage.ConceptTokensOutside:P1} of the concept tokens' state energy and {leakage.ChangesOutside:P1} of the concept's effect on the prompt lie outside the basis.");
             log($"Concept basis for \"{concept.Phrase}\": rank {basis.Rank} ({plan.Subspace.Mode.ToName()}, energy kept {basis.Info.EnergyKept:F4}).");
         }
 
@@ -114,7 +117,8 @@ public static class ExperimentRunner
             foreach (var attack in attackNames)
                 WriteReportGrid(outcome, attack, paths.GridPath(outcome.Arm, attack));
         var summary = armNames.Select(arm => Summarise(arm, outcomes.Where(o => o.Arm == arm).ToList())).ToList();
-        var setup = Describe(plan, paths, command, probe, concept, baseRun, baseCached, baseSummary, basisInfo, context, outcomes, armNames, attackNames);
+        var setup = Describe(plan, paths, command, probe, concept, baseRun, baseCached, baseSummary, basisInfo, context, outcomes, armNames, attackNames)
+            with { BasisLeakage = leakage };
         var results = new ExperimentResults(setup, summary, outcomes, [], clock.Elapsed.TotalSeconds, DateTime.UtcNow);
         results = results with { Reading = ExperimentReading.Read(results) };
         AtomicFile.WriteAllText(Path.Combine(paths.Output, "results.json"), results.ToJson());

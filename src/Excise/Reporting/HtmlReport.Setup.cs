@@ -26,7 +26,11 @@ public static partial class HtmlReport
                              + $"learning rate {s.FinetuneLearningRate.ToString("G3", CultureInfo.InvariantCulture)}");
         Entry("Arms", $"{string.Join(", ", s.Arms)}; {Count(s.Seeds, "seed")} each");
         Entry("Concept subspace", $"{s.SubspaceMode} basis of rank {Integer(s.BasisRank)}, keeping {Percent(s.BasisEnergy)} of the "
-                                  + $"concept's energy; {Count(s.ProjectedWeights, "weight")} projected in the projection arms");
+                                  + $"concept's energy; {Count(s.ProjectedWeights, "weight")} projected in the projection arms"
+                                  + (s.BasisLeakage is { } leak
+                                      ? $". On the attack prompts, {Percent(leak.ConceptTokensOutside)} of the concept tokens' state energy and "
+                                        + $"{Percent(leak.ChangesOutside)} of the concept's effect on the other tokens lie outside it"
+                                      : ""));
         Entry("Attacks", $"{string.Join(", ", s.AttackNames)}; {Count(s.ImagesPerPrompt, "image")} per prompt, "
                          + $"{Count(s.SamplingSteps, "sampling step")}, guidance scale {s.GuidanceScale.ToString("G3", CultureInfo.InvariantCulture)}");
         Entry("Textual inversion", $"a token learned on {Count(s.InversionImages, "held-out logo image")} for {Count(s.InversionSteps, "step")}");
