@@ -21,7 +21,7 @@ static class Help
         table.AddRow("dataset export --config FILE --out DIR [[--set k=v ...]]", "Write exactly what a config trains on as a Hugging Face imagefolder (PNGs + metadata.jsonl + ground truth).");
         table.AddRow("judges train [[--cache DIR]] [[--quick]]", "Train (or load from the cache) the garment classifier and the logo detector; prints their held-out accuracy.");
         table.AddRow("attack --run RUN_DIR --kind prompt|paraphrase|inversion|baseline-rate --out DIR", "Try to extract the concept from a trained run; writes images, grids and attack.json.");
-        table.AddRow("eval --run RUN_DIR [[--attacks prompt,paraphrase,baseline-rate,inversion]] [[--out DIR]]", "Attack a run and judge it: extraction rate with CIs, FD/KID, ResNet18 FID, semantic fidelity, memorisation.");
+        table.AddRow("eval --run RUN_DIR [[--attacks prompt,paraphrase,baseline-rate,inversion]] [[--n 8]] [[--inversion-steps 300]] [[--threads N]] [[--out DIR]]", "Attack a run and judge it: extraction rate with CIs, FD/KID, ResNet18 FID, semantic fidelity, memorisation.");
         table.AddRow("version", "Print the version.");
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine("\nConfigs are JSON files (see [blue]configs/[/]); every field can be overridden, e.g. [grey]--set training.steps=500 --set data.limit=2000[/].");

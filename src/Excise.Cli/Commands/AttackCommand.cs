@@ -16,22 +16,7 @@ static class AttackCommand
         var cl = new CommandLine(args);
         var run = new RunDirectory(cl.Required("run", "the victim's training run directory"));
         var kind = ParseKind(cl.Required("kind", "prompt, paraphrase, inversion or baseline-rate"));
-        var defaults = new InversionSettings();
-        var settings = new AttackSettings(kind,
-            ImagesPerPrompt: cl.Int("n", 8, "count"),
-            GuidanceScale: cl.Double("guidance", 3.0),
-            SamplingSteps: cl.Int("steps", 50),
-            Seed: cl.Long("seed", 0),
-            BatchSize: cl.Int("batch", 32),
-            Paraphrase: new ParaphraseSettings(cl.Option("paraphrases")),
-            Inversion: defaults with
-            {
-                Images = cl.Int("inversion-images", defaults.Images),
-                Steps = cl.Int("inversion-steps", defaults.Steps),
-                LearningRate = cl.Double("inversion-lr", defaults.LearningRate),
-                Vectors = cl.Int("inversion-vectors", defaults.Vectors),
-                BatchSize = cl.Int("inversion-batch", defaults.BatchSize),
-            });
+        var settings = ParseSettings(cl, kind, defaultBatch: 32);
         var concept = cl.Option("concept");
         var weights = cl.Option("weights");
         var device = cl.Option("device");
@@ -58,6 +43,27 @@ static class AttackCommand
                                    $"({inversion.SecondsPerStep:F3} s/step); denoising loss {inversion.InitialLoss:F5} → {inversion.FinalLoss:F5}.");
         AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(Path.GetFullPath(outDir))}[/] ({AttackOutput.ManifestFile}, {AttackOutput.ImagesFolder}/, {AttackOutput.GridsFolder}/, grid.png).");
         return 0;
+    }
+
+    /// <summary>The sampling and attack-budget options shared by <c>attack</c> and <c>eval</c>.</summary>
+    public static AttackSettings ParseSettings(CommandLine cl, AttackKind kind, int defaultBatch)
+    {
+        var defaults = new InversionSettings();
+        return new AttackSettings(kind,
+            ImagesPerPrompt: cl.Int("n", 8, "count"),
+            GuidanceScale: cl.Double("guidance", 3.0),
+            SamplingSteps: cl.Int("steps", 50),
+            Seed: cl.Long("seed", 0),
+            BatchSize: cl.Int("batch", defaultBatch),
+            Paraphrase: new ParaphraseSettings(cl.Option("paraphrases")),
+            Inversion: defaults with
+            {
+                Images = cl.Int("inversion-images", defaults.Images),
+                Steps = cl.Int("inversion-steps", defaults.Steps),
+                LearningRate = cl.Double("inversion-lr", defaults.LearningRate),
+                Vectors = cl.Int("inversion-vectors", defaults.Vectors),
+                BatchSize = cl.Int("inversion-batch", defaults.BatchSize),
+            });
     }
 
     static AttackKind ParseKind(string text)

@@ -14,7 +14,10 @@ static class EvalCommand
         var run = new RunDirectory(cl.Required("run", "a trained run directory"));
         var kinds = (cl.Option("attacks") ?? "prompt,paraphrase,baseline-rate,inversion")
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(AttackKinds.Parse).ToList();
-        var attack = new AttackSettings(AttackKind.Prompt, cl.Int("n", 8), cl.Double("guidance", 3.0), cl.Int("steps", 50), cl.Long("seed", 0));
+        var attack = AttackCommand.ParseSettings(cl, AttackKind.Prompt, defaultBatch: 32);
+        int threads = cl.Int("threads", 0);
+        if (threads < 0) throw new UsageException("--threads must be ≥ 0 (0 = one per core).");
+        Excise.Torch.TorchRuntime.ConfigureThreads(threads);
         var settings = new EvaluationSettings(kinds, attack,
             cl.Option("judges") ?? Path.Combine(ProjectFiles.RunsRoot, "judges"),
             ReferenceImages: cl.Int("reference", 1000),
