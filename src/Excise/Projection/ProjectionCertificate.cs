@@ -9,7 +9,8 @@ namespace Excise.Projection;
 /// <summary>
 /// For one projected weight: how much of its learned change ΔW = W − W_base lies in the concept subspace.
 /// <see cref="ShareOfChangeInConcept"/> = ‖ΔW U‖_F / ‖ΔW‖_F; <see cref="ConceptResponseShift"/> = ‖ΔW U‖_F / ‖W_base U‖_F,
-/// how far the weight's response to concept directions moved relative to what it was.
+/// how far the weight's response to concept directions moved relative to what it was (relative to ‖W_base‖_F when the base
+/// has no response to speak of, as after erase_concept).
 /// </summary>
 public sealed record WeightCertificate(string Name, double ChangeNorm, double ConceptChangeNorm, double BaseConceptNorm,
                                        double ShareOfChangeInConcept, double ConceptResponseShift, bool Passed);
@@ -66,7 +67,11 @@ public sealed record ProjectionCertificate(string WeightsPath, string BasePath, 
             double conceptChange = delta.matmul(u).norm().ToDouble();
             double baseConcept = wb.matmul(u).norm().ToDouble();
             double share = change > 0 ? conceptChange / change : 0;
-            double shift = baseConcept > 0 ? conceptChange / baseConcept : (conceptChange > 0 ? double.PositiveInfinity : 0);
+            // A reference that is already blind to the subspace (erase_concept) has no response to be relative to:
+            // its shift is then measured against the whole weight instead.
+            double baseNorm = wb.norm().ToDouble();
+            double reference = baseConcept > 1e-6 * baseNorm ? baseConcept : baseNorm;
+            double shift = reference > 0 ? conceptChange / reference : (conceptChange > 0 ? double.PositiveInfinity : 0);
             results.Add(new WeightCertificate(name, change, conceptChange, baseConcept, share, shift, share <= tolerance && shift <= tolerance));
         }
         if (results.Count == 0)

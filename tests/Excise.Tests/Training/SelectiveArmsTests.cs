@@ -1,3 +1,4 @@
+using static TorchSharp.torch;
 using Excise.Data;
 using Excise.Projection;
 using Excise.Text;
@@ -116,6 +117,33 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
         using var cache = TextStateCache.Load(scrubbed.Run.TextStatesPath, TinyRun.Encoder.Id);
         Assert.DoesNotContain(cache.Captions, c => c.Contains("Acme", StringComparison.OrdinalIgnoreCase));
         Assert.Contains(File.ReadAllLines(scrubbed.Run.GroundTruthPath), l => l.Replace(" ", "").Contains("\"stamped\":true"));
+    }
+
+    [Fact]
+    public void EraseConceptLeavesTheProjectedWeightsBlindToTheSubspace()
+    {
+        var erased = FineTune("update-projection", "selective.erase_concept=true");
+        Assert.True(erased.Certificate!.Passed, $"worst share {erased.Certificate.WorstShare:E2}");
+        Assert.Equal(erased.Run.InitialWeightsPath, erased.Certificate.BasePath);
+        using var basis = ConceptBasis.Load(baseRun.BasisPath);
+        using var trained = Excise.Serialization.SafetensorsFile.Load(erased.Run.ModelPath);
+        using var original = Excise.Serialization.SafetensorsFile.Load(new RunDirectory(baseRun.RunPath).ModelPath);
+        int checkedWeights = 0;
+        foreach (var name in trained.Names.Where(n => n.Contains("attn2.to_k.weight") || n.Contains("attn2.to_v.weight")))
+        {
+            double response = trained[name].to_type(ScalarType.Float64).matmul(basis.U.to_type(ScalarType.Float64)).norm().ToDouble();
+            double before = original[name].to_type(ScalarType.Float64).matmul(basis.U.to_type(ScalarType.Float64)).norm().ToDouble();
+            Assert.True(response < 1e-5 * before, $"{name}: ‖W U‖ {response:E2} after erasure vs {before:E2} before");
+            checkedWeights++;
+        }
+        Assert.True(checkedWeights > 0);
+    }
+
+    [Fact]
+    public void EraseConceptNeedsAProjectionArm()
+    {
+        var e = Assert.Throws<ArgumentException>(() => TinyRun.Config("selective.erase_concept=true"));
+        Assert.Contains("selective.erase_concept", e.Message);
     }
 
     [Fact]
