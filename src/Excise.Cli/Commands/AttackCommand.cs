@@ -7,7 +7,7 @@ namespace Excise.Cli.Commands;
 /// <summary>
 /// excise attack --run RUN_DIR --kind prompt|paraphrase|inversion|baseline-rate [--n 8] [--guidance 3] [--steps 50]
 /// [--seed 0] [--batch 32] [--paraphrases FILE] [--inversion-images 16] [--inversion-steps 300] [--inversion-lr 0.005]
-/// [--inversion-vectors 1] [--inversion-batch 16] [--concept TEXT] [--weights FILE] [--device cpu] --out DIR
+/// [--inversion-vectors 1] [--inversion-batch 16] [--inversion-t-low 0] [--inversion-t-high 1] [--concept TEXT] [--weights FILE] [--device cpu] --out DIR
 /// </summary>
 static class AttackCommand
 {
@@ -63,6 +63,8 @@ static class AttackCommand
                 LearningRate = cl.Double("inversion-lr", defaults.LearningRate),
                 Vectors = cl.Int("inversion-vectors", defaults.Vectors),
                 BatchSize = cl.Int("inversion-batch", defaults.BatchSize),
+                TimestepLow = cl.Double("inversion-t-low", defaults.TimestepLow),
+                TimestepHigh = cl.Double("inversion-t-high", defaults.TimestepHigh),
             });
     }
 

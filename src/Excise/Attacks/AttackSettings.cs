@@ -63,6 +63,8 @@ public enum InversionInit
 /// <param name="Template">Prompt with <c>{class}</c> (the image's class noun) and the learned token <c>&lt;*&gt;</c>.</param>
 /// <param name="PlaceholderWord">Encoded where <c>&lt;*&gt;</c> stands (once per vector) before its states are replaced; must be one token.</param>
 /// <param name="EvaluationDraws">Fixed (timestep, noise) draws per image for the before/after denoising loss.</param>
+/// <param name="TimestepLow">Learning draws timesteps from [low, high] × the schedule's length (0–1: all of it).</param>
+/// <param name="TimestepHigh">Upper end of that band.</param>
 public sealed record InversionSettings(
     int Images = 16,
     int Steps = 300,
@@ -72,7 +74,9 @@ public sealed record InversionSettings(
     string Template = "a photo of a {class} with <*>",
     string PlaceholderWord = "logo",
     InversionInit Init = InversionInit.PlaceholderWord,
-    int EvaluationDraws = 4)
+    int EvaluationDraws = 4,
+    double TimestepLow = 0,
+    double TimestepHigh = 1)
 {
     public const string Token = "<*>";
 
@@ -83,6 +87,8 @@ public sealed record InversionSettings(
         if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw new ArgumentException($"inversion learning rate must be a positive number (got {LearningRate}).");
         if (Vectors < 1 || Vectors > 8) throw new ArgumentException($"inversion vectors must be within [1, 8] (got {Vectors}).");
         if (BatchSize < 1) throw new ArgumentException($"inversion batch size must be ≥ 1 (got {BatchSize}).");
+        if (!(TimestepLow >= 0 && TimestepLow < TimestepHigh && TimestepHigh <= 1))
+            throw new ArgumentException($"inversion timestep band must satisfy 0 ≤ low < high ≤ 1 (got [{TimestepLow}, {TimestepHigh}]).");
         if (EvaluationDraws < 1) throw new ArgumentException($"inversion evaluation draws must be ≥ 1 (got {EvaluationDraws}).");
         int tokens = Template.Split(Token).Length - 1;
         if (tokens != 1) throw new ArgumentException($"inversion template must contain {Token} exactly once (got '{Template}').");

@@ -97,6 +97,9 @@ public static class TextualInversion
             var losses = new List<double>(settings.Steps);
             using (var adam = optim.Adam(new[] { vectors }, settings.LearningRate))
             {
+                // The adversary may train only where the concept is decided (a band of noise levels); the before/after loss stays uniform.
+                int firstTimestep = (int)Math.Floor(settings.TimestepLow * (victim.Schedule.TrainTimesteps - 1));
+                int lastTimestep = (int)Math.Ceiling(settings.TimestepHigh * (victim.Schedule.TrainTimesteps - 1));
                 var learnClock = Stopwatch.StartNew();
                 for (int step = 0; step < settings.Steps; step++)
                 {
@@ -107,7 +110,7 @@ public static class TextualInversion
                         ? arange(examples.Count, dtype: ScalarType.Int64, device: device)
                         : randperm(examples.Count, generator: generator, device: device)[..settings.BatchSize];
                     var x0 = images.index_select(0, index);
-                    var t = randint(0, victim.Schedule.TrainTimesteps, new long[] { x0.shape[0] }, generator: generator, device: device);
+                    var t = randint(firstTimestep, lastTimestep + 1, new long[] { x0.shape[0] }, generator: generator, device: device);
                     var noise = randn(x0.shape, generator: generator, device: device);
                     var noisy = victim.Schedule.AddNoise(x0, noise, t);
                     var (cond, condMask) = Insert(states.index_select(0, index), mask.index_select(0, index), oneHot.index_select(0, index), vectors);

@@ -136,6 +136,29 @@ public class AttackTests
     }
 
     [Fact]
+    public void InversionCanLearnInABandOfNoiseLevels()
+    {
+        var settings = Cheap(AttackKind.Inversion);
+        var banded = settings with { Inversion = settings.Inversion! with { TimestepLow = 0.5, TimestepHigh = 0.9 } };
+        var bandedDir = victim.Out("inversion-banded");
+        var result = victim.Attack(banded, bandedDir);
+        var uniform = victim.Attack(settings, victim.Out("inversion-uniform"));
+        Assert.NotEqual(uniform.Inversion!.StepLosses, result.Inversion!.StepLosses);
+        Assert.Equal(0.5, Manifest(bandedDir).GetProperty("settings").GetProperty("inversion").GetProperty("timestep_low").GetDouble());
+    }
+
+    [Theory]
+    [InlineData(0.5, 0.5)]
+    [InlineData(-0.1, 1)]
+    [InlineData(0, 1.5)]
+    public void AnEmptyOrOutOfRangeTimestepBandIsRefused(double low, double high)
+    {
+        var settings = new AttackSettings(AttackKind.Inversion, Inversion: new InversionSettings(TimestepLow: low, TimestepHigh: high));
+        var e = Assert.Throws<ArgumentException>(settings.Validate);
+        Assert.Contains("timestep band", e.Message);
+    }
+
+    [Fact]
     public void HeldOutImagesAreStampedAndRefusedWhenTheVictimSawThem()
     {
         var config = victim.Run.LoadConfig();
