@@ -55,7 +55,7 @@ public static class ExperimentRunner
         log ??= _ => { };
         plan.Validate();
         var clock = Stopwatch.StartNew();
-        Directory.CreateDirectory(paths.Output);
+        using var outputLock = RunLock.Acquire(paths.Output, "experiment");
         TorchRuntime.ConfigureThreads(plan.Threads);
         var threadOverride = $"threads={plan.Threads}";
 

@@ -27,6 +27,7 @@ public static class TrainingJob
     {
         log ??= _ => { };
         config.Validate();
+        using var runLock = RunLock.Acquire(run.Root, "training run");
         var checkpoints = new CheckpointStore(run.CheckpointsDir);
         string? resumeFrom = null;
         if (resume)
@@ -38,7 +39,6 @@ public static class TrainingJob
             throw new InvalidOperationException($"{run.Root} already holds a training run. Use --resume to continue it, or choose another --out.");
         }
 
-        Directory.CreateDirectory(run.Root);
         TorchRuntime.ConfigureThreads(config.Threads);
         var device = TorchRuntime.ParseDevice(config.Device);
         var unetConfig = ResolveUNetConfig(config);
