@@ -94,6 +94,16 @@ public static class SafetensorsFile
 
     public static IReadOnlyList<SafetensorsEntry> ReadHeader(string path) => ReadHeader(path, out _, out _);
 
+    static InvalidDataException Pickle(string path, string format) => new(
+        $"{path} is a {format}, not safetensors. Excise does not load pickles: unpickling can run arbitrary code. Convert it once in a " +
+        "trusted Python environment (safetensors.torch.save_file(torch.load(f, weights_only=True), 'model.safetensors')) and pass the .safetensors file.");
+
+    /// <summary>Recognises PyTorch's pickle formats by their first bytes: the zip container of torch.save, or a bare pickle.</summary>
+    static string? PickleFormat(ReadOnlySpan<byte> start) =>
+        start[0] == (byte)'P' && start[1] == (byte)'K' && start[2] == 3 && start[3] == 4 ? "PyTorch zip checkpoint (torch.save: .pt/.pth/.ckpt/.bin, pickled)"
+        : start[0] == 0x80 && start[1] is >= 2 and <= 5 ? "Python pickle (protocol " + start[1] + ")"
+        : null;
+
     static IReadOnlyList<SafetensorsEntry> ReadHeader(string path, out Dictionary<string, string> metadata, out long payloadStart)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Safetensors file not found: {path}", path);
@@ -102,9 +112,10 @@ public static class SafetensorsFile
         if (fileLength < 8) throw Corrupt(path, $"only {fileLength} bytes; a safetensors file starts with an 8-byte header length");
         Span<byte> len = stackalloc byte[8];
         stream.ReadExactly(len);
+        var magic = PickleFormat(len);
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(len);
-        if (headerLength > (ulong)(fileLength - 8)) throw Corrupt(path, $"header length {headerLength} runs past the end of the file ({fileLength} bytes)");
-        if (headerLength > MaxHeaderBytes) throw Corrupt(path, $"header of {headerLength} bytes exceeds the {MaxHeaderBytes >> 20} MiB limit");
+        if (headerLength > (ulong)(fileLength - 8)) throw magic is not null ? Pickle(path, magic) : Corrupt(path, $"header length {headerLength} runs past the end of the file ({fileLength} bytes)");
+        if (headerLength > MaxHeaderBytes) throw magic is not null ? Pickle(path, magic) : Corrupt(path, $"header of {headerLength} bytes exceeds the {MaxHeaderBytes >> 20} MiB limit");
         var headerBytes = new byte[headerLength];
         stream.ReadExactly(headerBytes);
         payloadStart = 8 + (long)headerLength;
@@ -112,7 +123,7 @@ public static class SafetensorsFile
 
         JsonDocument doc;
         try { doc = JsonDocument.Parse(headerBytes); }
-        catch (JsonException e) { throw Corrupt(path, $"header is not valid JSON ({e.Message})"); }
+        catch (JsonException e) { throw magic is not null ? Pickle(path, magic) : Corrupt(path, $"header is not valid JSON ({e.Message})"); }
         using var _ = doc;
         if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Corrupt(path, "header is not a JSON object");
 

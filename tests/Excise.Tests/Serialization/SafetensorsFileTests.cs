@@ -7,6 +7,36 @@ namespace Excise.Tests.Serialization;
 
 public class SafetensorsFileTests
 {
+    [Theory]
+    [InlineData(new byte[] { (byte)'P', (byte)'K', 3, 4, 0, 0, 0, 0, (byte)'a', (byte)'r', (byte)'c', (byte)'h', (byte)'i', (byte)'v', (byte)'e', (byte)'/' }, "zip checkpoint")]
+    [InlineData(new byte[] { 0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e }, "pickle (protocol 2)")]
+    public void PyTorchPicklesAreRefusedWithTheReasonAndTheWayOut(byte[] start, string kind)
+    {
+        using var dir = new TempDir();
+        var path = dir.File("model.pth");
+        File.WriteAllBytes(path, start.Concat(new byte[64]).ToArray());
+        var e = Assert.Throws<InvalidDataException>(() => SafetensorsFile.ReadHeader(path));
+        Assert.Contains(kind, e.Message);
+        Assert.Contains("arbitrary code", e.Message);
+        Assert.Contains("save_file", e.Message);
+    }
+
+    [Fact]
+    public void AFileWhoseHeaderLengthLooksLikePickleMagicIsStillReadAsSafetensors()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("t.safetensors");
+        using var a = zeros(1);
+        // Pad the metadata so the header is exactly 0x0280 bytes: its length starts 0x80 0x02, like a pickle.
+        for (int padding = 0; padding < 700; padding++)
+        {
+            SafetensorsFile.Save(path, new Dictionary<string, Tensor> { ["a"] = a }, new Dictionary<string, string> { ["pad"] = new string('x', padding) });
+            if (BinaryPrimitives.ReadUInt64LittleEndian(File.ReadAllBytes(path)) == 0x280) break;
+        }
+        Assert.Equal(0x280UL, BinaryPrimitives.ReadUInt64LittleEndian(File.ReadAllBytes(path)));
+        Assert.Single(SafetensorsFile.ReadHeader(path));
+    }
+
     [Fact]
     public void RoundTripIsBitExactWithMetadataAndMixedDtypes()
     {
