@@ -80,14 +80,16 @@ public static class ExperimentPresets
                     Inversion: new InversionSettings(Images: 4, Steps: 4, BatchSize: 4, EvaluationDraws: 1)),
                 ReferenceImages: 200, ResNetImages: 0, MemorisationTrainImages: 512, QuickJudges: true, QualityMeaningful: false),
             // The README's main job: the real base model, short fine-tunes (a higher learning rate so 120 steps learn
-            // the logo), two images per prompt, a small inversion budget.
+            // the logo), two images per prompt.
             Default => new ExperimentPlan(Default,
                 Config("base"), [],
                 Config("finetune"), ["training.steps=120", "training.learning_rate=0.001", "training.warmup_steps=20",
                                      "training.checkpoint_every=40", "training.log_every=5", "preview.per_prompt=0"],
                 ExperimentPlan.AllArms, Seeds: 1, subspace, ExperimentPlan.AllAttacks,
                 new AttackSettings(AttackKind.Prompt, ImagesPerPrompt: 2, SamplingSteps: 20, BatchSize: 64,
-                    Inversion: new InversionSettings(Images: 16, Steps: 60, BatchSize: 8, EvaluationDraws: 2)),
+                    // A determined adversary: four vectors, a high rate, learning where the logo is decided.
+                    Inversion: new InversionSettings(Images: 16, Steps: 150, LearningRate: 0.03, Vectors: 4, BatchSize: 8, EvaluationDraws: 2,
+                                                     TimestepLow: 0.3, TimestepHigh: 0.9)),
                 ReferenceImages: 1000, ResNetImages: 100, MemorisationTrainImages: 0, QuickJudges: false, QualityMeaningful: true),
             // The published numbers: longer fine-tunes, three seeds, more images per prompt, the paper's inversion budget.
             Full => new ExperimentPlan(Full,
@@ -95,7 +97,8 @@ public static class ExperimentPresets
                 Config("finetune"), ["training.steps=600", "preview.per_prompt=0"],
                 ExperimentPlan.AllArms, Seeds: 3, subspace, ExperimentPlan.AllAttacks,
                 new AttackSettings(AttackKind.Prompt, ImagesPerPrompt: 8, SamplingSteps: 50, BatchSize: 64,
-                    Inversion: new InversionSettings(Images: 16, Steps: 300, BatchSize: 16)),
+                    Inversion: new InversionSettings(Images: 16, Steps: 300, LearningRate: 0.03, Vectors: 4, BatchSize: 16,
+                                                     TimestepLow: 0.3, TimestepHigh: 0.9)),
                 ReferenceImages: 2000, ResNetImages: 400, MemorisationTrainImages: 0, QuickJudges: false, QualityMeaningful: true),
             _ => throw new ArgumentException($"preset must be one of {string.Join(", ", Names)} (got '{name}')."),
         };
