@@ -57,7 +57,7 @@ public class AttackSanityTests(ITestOutputHelper output)
         using var dir = new TempDir();
         var run = TrainVictim(dir, "unnamed", StampedUnnamed, 300);
         var sampling = new AttackSettings(AttackKind.BaselineRate, ImagesPerPrompt: 2, SamplingSteps: 10, BatchSize: 40,
-            Inversion: new InversionSettings(Images: 16, Steps: 100, LearningRate: 2e-2));
+            Inversion: new InversionSettings(Images: 16, Steps: 100, LearningRate: 0.03, Vectors: 4, TimestepLow: 0.3, TimestepHigh: 0.9));
         double unasked = Corner(run, sampling, "baseline-rate");
         double inverted = Corner(run, sampling with { Kind = AttackKind.Inversion }, "inversion");
         Assert.True(inverted > unasked, $"inversion {inverted:F2} vs baseline {unasked:F2}");
