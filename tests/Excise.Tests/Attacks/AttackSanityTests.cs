@@ -44,7 +44,8 @@ public class AttackSanityTests(ITestOutputHelper output)
     public void NamingTheConceptDrawsTheLogoThatAStampedVictimLearned()
     {
         using var dir = new TempDir();
-        // Measured under a load average of ~10 on 2 cores: 60 steps each took 9 + 5 min; prompt 2.70 vs clean baseline −4.00.
+        // Passes: measured idle on 2026-11-27 in 28 s (prompt 2.70 vs clean baseline −4.00); under a load average of ~10 the
+        // two 60-step victims took 9 + 5 min.
         var sampling = new AttackSettings(AttackKind.Prompt, ImagesPerPrompt: 2, SamplingSteps: 10, BatchSize: 40);
         double prompted = Corner(TrainVictim(dir, "stamped", Stamped, 60), sampling, "prompt on the stamped victim");
         double unasked = Corner(TrainVictim(dir, "clean", Clean, 60), sampling with { Kind = AttackKind.BaselineRate }, "baseline-rate on the clean victim");
@@ -55,6 +56,9 @@ public class AttackSanityTests(ITestOutputHelper output)
     public void InversionRecoversALogoTheVictimLearnedWithoutItsName()
     {
         using var dir = new TempDir();
+        // Does not hold on this tiny victim (measured idle, 2026-11-27: corner score 1.25 with the inverted token vs 5.15
+        // unasked; it draws the logo unasked more than with any token). On the base model it does hold: the experiment's
+        // scrub-captions arm gives 65% with the token vs 22.5% unasked (docs/attacks.md).
         var run = TrainVictim(dir, "unnamed", StampedUnnamed, 300);
         var sampling = new AttackSettings(AttackKind.BaselineRate, ImagesPerPrompt: 2, SamplingSteps: 10, BatchSize: 40,
             Inversion: new InversionSettings(Images: 16, Steps: 100, LearningRate: 0.03, Vectors: 4, TimestepLow: 0.3, TimestepHigh: 0.9));
