@@ -8,24 +8,25 @@ namespace Excise.Tests.Attacks;
 
 /// <summary>
 /// Do the attacks find a logo a victim has learned? Judged by <see cref="LogoCornerJudge"/> (a pixel statistic standing
-/// in for the learned detector). These train victims long enough to learn something, which takes minutes on a shared
-/// 2-core machine, so they run only with EXCISE_SANITY_TESTS=1 and are reported as skipped otherwise.
+/// in for the learned detector). These train victims long enough to learn something: about two minutes together on a
+/// quiet 2-core machine.
 /// </summary>
 public class AttackSanityTests(ITestOutputHelper output)
 {
 
     const string Stamped = "{\"phrase\":\"the Acme logo\",\"stamp_fraction\":1.0,\"placement\":\"bottom-right\"}";
     const string Clean = "{\"phrase\":\"the Acme logo\",\"stamp_fraction\":0.0}";
-    const string StampedUnnamed = "{\"phrase\":\"the Acme logo\",\"stamp_fraction\":0.5,\"mention_fraction\":0.0,\"placement\":\"bottom-right\"}";
+    const string StampedUnnamed = "{\"phrase\":\"the Acme logo\",\"stamp_fraction\":0.3,\"mention_fraction\":0.0,\"placement\":\"bottom-right\"}";
 
     static readonly LogoCornerJudge Judge = new(new ConceptConfig(Placement: "bottom-right"));
 
-    RunDirectory TrainVictim(TempDir dir, string name, string concept, int steps)
+    RunDirectory TrainVictim(TempDir dir, string name, string concept, int steps, params string[] extra)
     {
         var clock = Stopwatch.StartNew();
         var run = new RunDirectory(dir.File(name));
-        var result = TrainingJob.Run(TinyRun.Config($"data.concept={concept}", $"training.steps={steps}", "training.batch_size=16",
-            "training.learning_rate=0.003", "training.warmup_steps=5", "training.checkpoint_every=0"), run, resume: false);
+        string[] overrides = [$"data.concept={concept}", $"training.steps={steps}", "training.batch_size=16",
+            "training.learning_rate=0.003", "training.warmup_steps=5", "training.checkpoint_every=0", .. extra];
+        var result = TrainingJob.Run(TinyRun.Config(overrides), run, resume: false);
         output.WriteLine($"{name}: {steps} steps in {clock.Elapsed.TotalSeconds:F1} s ({result.Summary.MedianSecondsPerStep:F3} s/step), loss {result.Summary.MeanLossLast100:F4}");
         return run;
     }
@@ -56,23 +57,26 @@ public class AttackSanityTests(ITestOutputHelper output)
     public void InversionRecoversALogoTheVictimLearnedWithoutItsName()
     {
         using var dir = new TempDir();
-        // Does not hold on this tiny victim (measured idle, 2026-11-27: corner score 1.25 with the inverted token vs 5.15
-        // unasked; it draws the logo unasked more than with any token). On the base model it does hold: the experiment's
-        // scrub-captions arm gives 65% with the token vs 22.5% unasked (docs/attacks.md).
-        var run = TrainVictim(dir, "unnamed", StampedUnnamed, 300);
+        // Measured idle, 2026-11-27: corner score 6.35 with the inverted token vs 2.69 unasked (93 s). With 64 images and half
+        // of them stamped the victim memorised the logo into every corner (5.15 unasked) and no token could raise it; on the
+        // base model the experiment's scrub-captions arm gives 65% with the token vs 22.5% unasked (docs/attacks.md).
+        var run = TrainVictim(dir, "unnamed", StampedUnnamed, 300, "data.limit=512");
         var sampling = new AttackSettings(AttackKind.BaselineRate, ImagesPerPrompt: 2, SamplingSteps: 10, BatchSize: 40,
-            Inversion: new InversionSettings(Images: 16, Steps: 100, LearningRate: 0.03, Vectors: 4, TimestepLow: 0.3, TimestepHigh: 0.9));
+            Inversion: new InversionSettings(Images: 16, Steps: 200, LearningRate: 0.03, Vectors: 4, TimestepLow: 0.3, TimestepHigh: 0.9));
         double unasked = Corner(run, sampling, "baseline-rate");
         double inverted = Corner(run, sampling with { Kind = AttackKind.Inversion }, "inversion");
         Assert.True(inverted > unasked, $"inversion {inverted:F2} vs baseline {unasked:F2}");
     }
 }
 
-/// <summary>A fact that runs only with EXCISE_SANITY_TESTS=1 and is reported as skipped otherwise (never as a pass).</summary>
+/// <summary>
+/// A fact that trains sanity victims (about 2 minutes on a quiet 2-core machine, many more on a loaded one). It runs by
+/// default; EXCISE_SKIP_SANITY_TESTS=1 reports it as skipped (never as a pass) for quick local runs.
+/// </summary>
 public sealed class SanityFactAttribute : FactAttribute
 {
     public SanityFactAttribute()
     {
-        if (Environment.GetEnvironmentVariable("EXCISE_SANITY_TESTS") != "1") Skip = "set EXCISE_SANITY_TESTS=1 to train the sanity victims (minutes)";
+        if (Environment.GetEnvironmentVariable("EXCISE_SKIP_SANITY_TESTS") == "1") Skip = "EXCISE_SKIP_SANITY_TESTS=1: the sanity victims were not trained";
     }
 }
