@@ -10,7 +10,7 @@ namespace Excise.Attacks;
 public static class AttackRunner
 {
     /// <summary>Opens the run, takes the concept from its data.concept.phrase unless given, attacks, writes <paramref name="outputDirectory"/>.</summary>
-    public static AttackResult Run(RunDirectory run, AttackSettings settings, string outputDirectory, string? concept = null,
+    public static AttackResult Run(RunDirectory run, AttackSettings settings, string? outputDirectory, string? concept = null,
         string? weightsPath = null, string? device = null, IProgress<AttackProgress>? progress = null, CancellationToken cancel = default)
     {
         using var victim = Victim.Open(run, weightsPath, device);
