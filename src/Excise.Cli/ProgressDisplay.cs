@@ -2,12 +2,6 @@ using Spectre.Console;
 
 namespace Excise.Cli;
 
-/// <summary>Calls back on the reporting thread (unlike <see cref="Progress{T}"/>, which posts to the thread pool).</summary>
-public sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-{
-    public void Report(T value) => report(value);
-}
-
 /// <summary>
 /// A progress bar with a live status line when the terminal is interactive; plain periodic lines otherwise
 /// (CI logs, pipes), so long jobs always show where they are and how long they have left.

@@ -97,7 +97,7 @@ public static class ExperimentRunner
         budget.Stage("judges");
         var evaluation = EvaluationFor(plan, paths);
         using var context = EvaluationContext.Create(evaluation, concept, log,
-            new InlineProgress<Excise.Evaluation.Judges.JudgeTrainingProgress>(p => budget.Status($"{p.Judge}: {p.Phase} {p.Step}/{p.TotalSteps}")));
+            new SyncProgress<Excise.Evaluation.Judges.JudgeTrainingProgress>(p => budget.Status($"{p.Judge}: {p.Phase} {p.Step}/{p.TotalSteps}")));
         budget.Advance(WorkBudget.JudgeUnits, "judges ready");
 
         // 4. Every arm × seed: fine-tune from the same base, then attack and judge.
@@ -115,7 +115,7 @@ public static class ExperimentRunner
         var attackNames = plan.Attacks.Select(AttackKinds.Name).ToList();
         foreach (var outcome in outcomes.Where(o => o.SeedIndex == 0))
             foreach (var attack in attackNames)
-                WriteReportGrid(outcome, attack, paths.GridPath(outcome.Arm, attack));
+                WriteReportGrid(paths.Output, outcome, attack, paths.GridPath(outcome.Arm, attack));
         var summary = armNames.Select(arm => Summarise(arm, outcomes.Where(o => o.Arm == arm).ToList())).ToList();
         var setup = Describe(plan, paths, command, probe, concept, baseRun, baseCached, baseSummary, basisInfo, context, outcomes, armNames, attackNames)
             with { BasisLeakage = leakage };
@@ -193,7 +193,7 @@ public static class ExperimentRunner
         var attackSeconds = new Dictionary<string, double>();
         var reports = new Dictionary<string, MetricsReport>();
         RunEvaluator.Evaluate(context, run, armEvaluation, evalDir, log,
-            new InlineProgress<AttackProgress>(p => budget.Status($"{label}: {p.Phase} {p.Done}/{p.Total}")), cancel,
+            new SyncProgress<AttackProgress>(p => budget.Status($"{label}: {p.Phase} {p.Done}/{p.Total}")), cancel,
             done =>
             {
                 var name = AttackKinds.Name(done.Kind);
@@ -257,9 +257,8 @@ public static class ExperimentRunner
     }
 
     /// <summary>One row per class (the first prompt template's ten prompts), every image of those prompts.</summary>
-    static void WriteReportGrid(ArmSeedOutcome outcome, string attack, string path)
+    static void WriteReportGrid(string experimentRoot, ArmSeedOutcome outcome, string attack, string path)
     {
-        var experimentRoot = Path.GetDirectoryName(Path.GetDirectoryName(path))!;
         var gridsDir = Path.Combine(experimentRoot, outcome.EvalDirectory, "attacks", attack, "grids");
         if (!Directory.Exists(gridsDir)) return;
         var rows = Directory.GetFiles(gridsDir, "p*.png").Order(StringComparer.Ordinal).Take(10).Select(f => PngIO.Load(f)).ToList();
@@ -334,10 +333,4 @@ public static class ExperimentRunner
 
     static long ModelParameterCount(RunDirectory run) =>
         SafetensorsFile.ReadHeader(run.ModelPath).Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b));
-}
-
-/// <summary>Reports on the calling thread (the stages run synchronously).</summary>
-sealed class InlineProgress<T>(Action<T> report) : IProgress<T>
-{
-    public void Report(T value) => report(value);
 }

@@ -38,12 +38,13 @@ sealed class WorkBudget
 
     public double AttackUnits(AttackKind kind)
     {
+        int classes = Data.FashionMnistClasses.Count;
         int prompts = kind switch
         {
-            AttackKind.Prompt => AttackPrompts.DirectTemplates("x").Count * 10,
-            AttackKind.BaselineRate => AttackPrompts.PlainTemplates.Count * 10,
-            AttackKind.Paraphrase => 60,
-            _ => 10,
+            AttackKind.Prompt => AttackPrompts.DirectTemplates("the concept").Count * classes,
+            AttackKind.BaselineRate => AttackPrompts.PlainTemplates.Count * classes,
+            AttackKind.Paraphrase => 6 * classes, // the built-in paraphrase templates; a user file adds more
+            _ => classes,
         };
         var attack = plan.Attack;
         double sampling = prompts * attack.ImagesPerPrompt * attack.SamplingSteps * 2 / 3.0 / 32;
@@ -69,7 +70,7 @@ sealed class WorkBudget
     public IProgress<TrainingProgress> Training(RunConfig config, string label)
     {
         double start = done, units = TrainingUnits(config);
-        return new InlineProgress<TrainingProgress>(p =>
+        return new SyncProgress<TrainingProgress>(p =>
             Report($"{label}: step {p.Step}/{p.TotalSteps} · loss {p.Loss:F4}", start + units * p.Step / Math.Max(1, p.TotalSteps) - done));
     }
 

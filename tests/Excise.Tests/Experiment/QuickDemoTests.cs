@@ -28,18 +28,13 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
         {
             Plan = ExperimentPresets.Get(ExperimentPresets.Quick, Path.Combine(RepositoryPaths.Root, "configs")) with { Threads = 1 };
             Paths = new ExperimentPaths(Dir.File("demo"), Dir.File("cache"), Dir.File("judges"));
-            Results = ExperimentRunner.Run(Plan, Paths, "excise demo --preset quick", new InlineProgressFor(Progress));
+            Results = ExperimentRunner.Run(Plan, Paths, "excise demo --preset quick", new SyncProgress<ExperimentProgress>(Progress.Add));
             var clock = Stopwatch.StartNew();
             Rerun = ExperimentRunner.Run(Plan, Paths, "excise demo --preset quick");
             RerunTime = clock.Elapsed;
         }
 
         public void Dispose() => Dir.Dispose();
-    }
-
-    sealed class InlineProgressFor(List<ExperimentProgress> sink) : IProgress<ExperimentProgress>
-    {
-        public void Report(ExperimentProgress value) => sink.Add(value);
     }
 
     readonly QuickDemo demo;
