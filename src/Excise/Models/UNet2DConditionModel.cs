@@ -66,7 +66,7 @@ public sealed partial class UNet2DConditionModel : nn.Module<Tensor, Tensor, Ten
         var timeFeatures = TimestepProjection.Sinusoidal(timesteps.reshape(-1).expand(batch), Config.TimestepFeatureDim,
             Config.FlipSinToCos, Config.FreqShift).to_type(sample.dtype);
         observer?.Invoke("time_proj", timeFeatures);
-        var timeEmbedding = time_embedding.forward(timeFeatures);
+        var timeEmbedding = time_embedding.call(timeFeatures);
         observer?.Invoke("time_embedding", timeEmbedding);
 
         var textMask = encoderAttentionMask is null
@@ -74,7 +74,7 @@ public sealed partial class UNet2DConditionModel : nn.Module<Tensor, Tensor, Ten
             : (1 - encoderAttentionMask.to_type(sample.dtype)).mul_(MaskedScoreBias).view(batch, 1, 1, -1);
         var context = new BlockContext(nn.functional.silu(timeEmbedding), encoderHiddenStates, textMask);
 
-        var hidden = conv_in.forward(sample);
+        var hidden = conv_in.call(sample);
         observer?.Invoke("conv_in", hidden);
         var skips = new List<Tensor> { hidden };
         for (var i = 0; i < down_blocks.Count; i++)
@@ -96,7 +96,7 @@ public sealed partial class UNet2DConditionModel : nn.Module<Tensor, Tensor, Ten
             observer?.Invoke($"up_blocks.{i}", hidden);
         }
 
-        return conv_out.forward(nn.functional.silu(conv_norm_out.forward(hidden)));
+        return conv_out.call(nn.functional.silu(conv_norm_out.call(hidden)));
     }
 
     private void CheckInputs(Tensor sample, Tensor timesteps, Tensor textStates, Tensor? textMask)

@@ -33,16 +33,16 @@ internal sealed class Attention : nn.Module
     public Tensor Forward(Tensor hidden, Tensor? context, Tensor? additiveMask)
     {
         context ??= hidden;
-        var q = SplitHeads(to_q.forward(hidden));
-        var k = SplitHeads(to_k.forward(context));
-        var v = SplitHeads(to_v.forward(context));
+        var q = SplitHeads(to_q.call(hidden));
+        var k = SplitHeads(to_k.call(context));
+        var v = SplitHeads(to_v.call(context));
         // SDPA's default scale is headDim^-0.5, as diffusers. Its fused CPU kernel never materialises the
         // [B, heads, N, N] score matrix, which at 32×32 tokens and batch 32 is 1 GiB per layer and made
         // training ~5× slower; parity with the golden data stays within float32 noise (checked by the tests).
         var attended = nn.functional.scaled_dot_product_attention(q, k, v, additiveMask);
         var (batch, tokens) = (hidden.shape[0], hidden.shape[1]);
         var merged = attended.transpose(1, 2).reshape(batch, tokens, -1);
-        return to_out[0].forward(merged);
+        return to_out[0].call(merged);
     }
 
     /// <summary>The projections that may be swapped, by state-dict name.</summary>

@@ -29,8 +29,8 @@ internal sealed class BasicTransformerBlock : nn.Module
 
     public Tensor Forward(Tensor hidden, Tensor context, Tensor? contextMask)
     {
-        hidden = attn1.Forward(norm1.forward(hidden), null, null) + hidden;
-        hidden = attn2.Forward(norm2.forward(hidden), context, contextMask) + hidden;
-        return ff.forward(norm3.forward(hidden)) + hidden;
+        hidden = attn1.Forward(norm1.call(hidden), null, null) + hidden;
+        hidden = attn2.Forward(norm2.call(hidden), context, contextMask) + hidden;
+        return ff.call(norm3.call(hidden)) + hidden;
     }
 }

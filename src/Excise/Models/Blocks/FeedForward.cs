@@ -18,7 +18,7 @@ internal sealed class Geglu : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input)
     {
-        var halves = proj.forward(input).chunk(2, -1);
+        var halves = proj.call(input).chunk(2, -1);
         return halves[0] * nn.functional.gelu(halves[1]);
     }
 }
@@ -37,5 +37,5 @@ internal sealed class FeedForward : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor input) => net[2].forward(net[0].forward(input));
+    public override Tensor forward(Tensor input) => net[2].call(net[0].call(input));
 }

@@ -16,7 +16,7 @@ internal sealed class Downsample2D : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor input) => conv.forward(input);
+    public override Tensor forward(Tensor input) => conv.call(input);
 }
 
 /// <summary>diffusers <c>Upsample2D</c> with use_conv: nearest-neighbour resize, then a 3×3 conv.</summary>
@@ -35,5 +35,5 @@ internal sealed class Upsample2D : nn.Module
     /// <param name="size">Target [H, W]: twice the input for even sizes; the matching skip's size when a
     /// sample side is not a multiple of the total downsampling, as diffusers' forward_upsample_size does.</param>
     public Tensor Forward(Tensor input, long[] size) =>
-        conv.forward(nn.functional.interpolate(input, size: size, mode: InterpolationMode.Nearest));
+        conv.call(nn.functional.interpolate(input, size: size, mode: InterpolationMode.Nearest));
 }

@@ -30,10 +30,10 @@ internal sealed class ResnetBlock2D : nn.Module
     /// <param name="activatedTimeEmbedding">SiLU(temb), computed once per forward and shared by every resnet.</param>
     public Tensor Forward(Tensor input, Tensor activatedTimeEmbedding)
     {
-        var hidden = conv1.forward(nn.functional.silu(norm1.forward(input)));
-        var time = time_emb_proj.forward(activatedTimeEmbedding).unsqueeze(-1).unsqueeze(-1);
-        hidden = conv2.forward(nn.functional.silu(norm2.forward(hidden + time)));
-        var shortcut = conv_shortcut?.forward(input) ?? input;
+        var hidden = conv1.call(nn.functional.silu(norm1.call(input)));
+        var time = time_emb_proj.call(activatedTimeEmbedding).unsqueeze(-1).unsqueeze(-1);
+        hidden = conv2.call(nn.functional.silu(norm2.call(hidden + time)));
+        var shortcut = conv_shortcut?.call(input) ?? input;
         return shortcut + hidden;
     }
 }

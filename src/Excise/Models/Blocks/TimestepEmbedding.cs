@@ -34,5 +34,5 @@ internal sealed class TimestepEmbedding : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor input) => linear_2.forward(nn.functional.silu(linear_1.forward(input)));
+    public override Tensor forward(Tensor input) => linear_2.call(nn.functional.silu(linear_1.call(input)));
 }

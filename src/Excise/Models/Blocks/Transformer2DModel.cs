@@ -31,14 +31,14 @@ internal sealed class Transformer2DModel : nn.Module
     public Tensor Forward(Tensor input, Tensor context, Tensor? contextMask)
     {
         var (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3]);
-        var hidden = norm.forward(input);
+        var hidden = norm.call(input);
         hidden = linearProjection
-            ? proj_in.forward(ToTokens(hidden, batch, channels, height, width))
-            : ToTokens(proj_in.forward(hidden), batch, channels, height, width);
+            ? proj_in.call(ToTokens(hidden, batch, channels, height, width))
+            : ToTokens(proj_in.call(hidden), batch, channels, height, width);
         foreach (var block in transformer_blocks) hidden = block.Forward(hidden, context, contextMask);
         hidden = linearProjection
-            ? FromTokens(proj_out.forward(hidden), batch, channels, height, width)
-            : proj_out.forward(FromTokens(hidden, batch, channels, height, width));
+            ? FromTokens(proj_out.call(hidden), batch, channels, height, width)
+            : proj_out.call(FromTokens(hidden, batch, channels, height, width));
         return hidden + input;
     }
 

@@ -43,7 +43,7 @@ internal sealed class DownBlock : nn.Module
         }
         if (downsamplers is not null)
         {
-            hidden = downsamplers[0].forward(hidden);
+            hidden = downsamplers[0].call(hidden);
             skips.Add(hidden);
         }
         return hidden;

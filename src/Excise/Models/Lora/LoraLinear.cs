@@ -66,7 +66,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         var result = nn.functional.linear(input, weight, bias);
-        var update = lora_B.forward(lora_A.forward(input));
+        var update = lora_B.call(lora_A.call(input));
         return result.add_(update, alpha: Scale);
     }
 
