@@ -26,6 +26,7 @@ try
         "attack" => AttackCommand.Run(rest),
         "eval" => EvalCommand.Run(rest),
         "demo" => DemoCommand.Run(rest),
+        "bench" => BenchCommand.Run(rest),
         "version" or "--version" => Help.Version(),
         _ => throw new UsageException($"Unknown command '{args[0]}'. Run 'excise help'."),
     };

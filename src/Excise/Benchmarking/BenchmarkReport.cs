@@ -1,0 +1,36 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Excise.Benchmarking;
+
+public sealed record MachineInfo(string Os, int LogicalCores, int TorchThreads, string TorchSharp, string Dotnet, string Processor);
+
+/// <summary>Training speed of one model config, with its FLOPs and the share of the machine's matmul peak it reaches.</summary>
+public sealed record ModelBenchmark(
+    string Name, long Parameters, int Batch, int Tokens,
+    double FirstStepSeconds, TimingSummary Step, TimingSummary Forward, TimingSummary Backward, TimingSummary Optimizer,
+    double ImagesPerSecond, double TrainingGflopPerStep, double AchievedGflops, double ModelFlopsUtilisation,
+    IReadOnlyList<BlockTime> ForwardProfile, double LastLoss);
+
+/// <summary>Resident memory over a long run of training steps: flat means nothing accumulates per step.</summary>
+public sealed record MemoryBenchmark(string Model, int Steps, double ResidentAtStep100Megabytes, double ResidentAtEndMegabytes,
+    double GrowthMegabytes, double PeakResidentMegabytes);
+
+public sealed record BenchmarkReport(
+    DateTimeOffset Date, MachineInfo Machine, MatmulPeakResult? MatmulPeak, IReadOnlyList<ModelBenchmark> Models,
+    IReadOnlyList<ProjectionOverhead> Projection, TextEncodingResult? TextEncoding, TrainingLoopComparison? TrainingLoop,
+    SamplingBenchmarkResult? Sampling, MemoryBenchmark? Memory)
+{
+    static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static BenchmarkReport FromJson(string json) =>
+        JsonSerializer.Deserialize<BenchmarkReport>(json, Json) ?? throw new InvalidDataException("The benchmark report is empty.");
+}

@@ -1,0 +1,188 @@
+using System.Runtime.InteropServices;
+using Excise.Diffusion;
+using Excise.Models;
+using Excise.Text;
+using Excise.Torch;
+using Excise.Training;
+using static TorchSharp.torch;
+
+namespace Excise.Benchmarking;
+
+/// <summary>What to benchmark. Sections: peak, train, profile, projection, text, loop, sampling, memory.</summary>
+public sealed record BenchmarkSettings
+{
+    public static IReadOnlyList<string> AllSections { get; } = ["peak", "train", "profile", "projection", "text", "loop", "sampling", "memory"];
+
+    /// <summary>Named run configs whose <c>model</c> section is benchmarked; the first one also runs every non-model section.</summary>
+    public required IReadOnlyList<(string Name, RunConfig Config)> Models { get; init; }
+    public IReadOnlySet<string> Sections { get; init; } = AllSections.ToHashSet();
+    public int Threads { get; init; }
+    public int? Batch { get; init; }
+    public int WarmupSteps { get; init; } = 3;
+    public int Steps { get; init; } = 10;
+    public int ProfileRepeats { get; init; } = 5;
+    public int ProjectionSteps { get; init; } = 5;
+    public int ProjectionRank { get; init; } = 27;
+    public int TextRepeats { get; init; } = 10;
+    public int LoopRounds { get; init; } = 3;
+    public int LoopStepsPerRound { get; init; } = 4;
+    public int SamplingSteps { get; init; } = 20;
+    public int SamplingCalls { get; init; } = 3;
+    public int MemorySteps { get; init; } = 1000;
+    public long Seed { get; init; }
+
+    public BenchmarkSettings Validate()
+    {
+        if (Models.Count == 0) throw new ArgumentException("Give at least one model config to benchmark.");
+        foreach (var s in Sections)
+            if (!AllSections.Contains(s)) throw new ArgumentException($"Unknown benchmark section '{s}'; sections are {string.Join(", ", AllSections)}.");
+        if (Steps < 1 || WarmupSteps < 0) throw new ArgumentException($"steps must be at least 1 and warm-up non-negative (got {Steps}, {WarmupSteps}).");
+        if (Batch is < 1) throw new ArgumentException($"batch must be at least 1 (got {Batch}).");
+        if (Sections.Contains("memory") && MemorySteps is > 0 and < 101)
+            throw new ArgumentException($"memory-steps must exceed 100 (growth is measured from step 100), or be 0 to skip; got {MemorySteps}.");
+        return this;
+    }
+}
+
+/// <summary>Runs the benchmark sections in order, reporting each measurement as it lands.</summary>
+public static class BenchmarkRunner
+{
+    public static BenchmarkReport Run(BenchmarkSettings settings, Action<string>? log = null)
+    {
+        settings.Validate();
+        log ??= _ => { };
+        var primary = settings.Models[0].Config;
+        TorchRuntime.ConfigureThreads(settings.Threads > 0 ? settings.Threads : primary.Threads);
+        bool Has(string section) => settings.Sections.Contains(section);
+
+        var machine = new MachineInfo(RuntimeInformation.OSDescription, Environment.ProcessorCount, get_num_threads(),
+            typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString() ?? "?", Environment.Version.ToString(), ProcessorName());
+        log($"{machine.Processor}, {machine.LogicalCores} logical cores, {machine.TorchThreads} torch threads.");
+
+        MatmulPeakResult? peak = null;
+        if (Has("peak"))
+        {
+            peak = MatmulPeak.Measure();
+            log($"float32 matmul peak ({peak.Size}²): {peak.Gflops:F1} GFLOP/s (median of {peak.Time.Count}).");
+        }
+
+        var models = new List<ModelBenchmark>();
+        if (Has("train") || Has("profile"))
+            foreach (var (name, config) in settings.Models)
+            {
+                var model = MeasureModel(name, config, settings, peak, Has("profile"));
+                models.Add(model);
+                log($"{name}: {model.Step.MedianSeconds:F3} s/step (min {model.Step.MinSeconds:F3}, max {model.Step.MaxSeconds:F3}; " +
+                    $"forward {model.Forward.MedianSeconds:F3}, backward {model.Backward.MedianSeconds:F3}, optimizer {model.Optimizer.MedianSeconds:F3}), " +
+                    $"{model.ImagesPerSecond:F1} images/s, first step {model.FirstStepSeconds:F2} s, " +
+                    $"{model.AchievedGflops:F1} GFLOP/s" + (peak is null ? "" : $" = {model.ModelFlopsUtilisation:P1} of peak") + ".");
+            }
+
+        var unetConfig = TrainingJob.ResolveUNetConfig(primary);
+        int batchSize = settings.Batch ?? primary.TrainingOrDefault.BatchSize;
+        int tokens = primary.TextOrDefault.MaxLength;
+
+        IReadOnlyList<ProjectionOverhead> projection = [];
+        if (Has("projection"))
+        {
+            using var batch = new SyntheticBatch(unetConfig, batchSize, tokens, settings.Seed);
+            projection = ProjectionBenchmark.Measure(unetConfig, batch, settings.ProjectionRank, settings.ProjectionSteps, settings.Seed);
+            foreach (var p in projection)
+                log($"projection {p.Mode}{(p.Lora ? " (LoRA)" : "")}: {p.ProjectionSecondsPerStep * 1e3:F2} ms/step on {p.Weights} weights, rank {p.Rank} = {p.ShareOfStep:P3} of a step.");
+        }
+
+        TextEncodingResult? text = null;
+        TrainingLoopComparison? loop = null;
+        if (Has("text") || Has("loop"))
+        {
+            using var encoder = MiniLmTextEncoder.Create(tokens);
+            if (Has("text"))
+            {
+                text = TextEncodingBenchmark.Measure(encoder, batchSize, settings.TextRepeats);
+                log($"text encoder: {text.CaptionsPerSecond:F0} captions/s ({text.Batch.MedianSeconds * 1e3:F0} ms per batch of {batchSize}).");
+            }
+            if (Has("loop"))
+            {
+                using var batch = new SyntheticBatch(unetConfig, batchSize, tokens, settings.Seed);
+                manual_seed(settings.Seed);
+                using var model = new UNet2DConditionModel(unetConfig);
+                using var steps = new TrainingStepLoop(model, batch);
+                for (int i = 0; i < settings.WarmupSteps; i++) steps.Step();
+                loop = TextEncodingBenchmark.CompareLoops(steps, batch, encoder, settings.LoopRounds, settings.LoopStepsPerRound);
+                log($"training loop: cached text states {loop.CachedStates.MedianSeconds:F3} s/step, encoding every batch {loop.EncodeEveryBatch.MedianSeconds:F3} s/step: {loop.Speedup:F2}× faster.");
+            }
+        }
+
+        SamplingBenchmarkResult? sampling = null;
+        if (Has("sampling"))
+        {
+            using var batch = new SyntheticBatch(unetConfig, batchSize, tokens, settings.Seed);
+            manual_seed(settings.Seed);
+            using var model = new UNet2DConditionModel(unetConfig);
+            sampling = SamplingBenchmark.Measure(model, new NoiseSchedule(primary.DiffusionOrDefault), batch, settings.SamplingSteps, settings.SamplingCalls);
+            log($"sampling ({sampling.Steps} DDIM steps, guidance {sampling.GuidanceScale}): {sampling.ImagesPerSecond:F2} images/s; " +
+                $"two guidance forwards take {sampling.SeparateOverBatched:F2}× one batched forward; " +
+                $"RSS {sampling.ResidentAfterFirstCallMegabytes:F0} → {sampling.ResidentAfterLastCallMegabytes:F0} MB over {settings.SamplingCalls} calls.");
+        }
+
+        MemoryBenchmark? memory = null;
+        if (Has("memory") && settings.MemorySteps > 0)
+        {
+            memory = MeasureMemory(settings.Models[0].Name, unetConfig, batchSize, tokens, settings, log);
+            log($"memory: RSS {memory.ResidentAtStep100Megabytes:F0} MB at step 100, {memory.ResidentAtEndMegabytes:F0} MB at step {memory.Steps} " +
+                $"({memory.GrowthMegabytes:+0;-0} MB); peak {memory.PeakResidentMegabytes:F0} MB.");
+        }
+
+        return new BenchmarkReport(DateTimeOffset.UtcNow, machine, peak, models, projection, text, loop, sampling, memory);
+    }
+
+    static ModelBenchmark MeasureModel(string name, RunConfig config, BenchmarkSettings settings, MatmulPeakResult? peak, bool profile)
+    {
+        var unetConfig = TrainingJob.ResolveUNetConfig(config);
+        int batchSize = settings.Batch ?? config.TrainingOrDefault.BatchSize;
+        int tokens = config.TextOrDefault.MaxLength;
+        using var batch = new SyntheticBatch(unetConfig, batchSize, tokens, settings.Seed);
+        manual_seed(settings.Seed);
+        using var model = new UNet2DConditionModel(unetConfig);
+        using var loop = new TrainingStepLoop(model, batch);
+
+        var first = loop.Step();
+        for (int i = 1; i < settings.WarmupSteps; i++) loop.Step();
+        var phases = Enumerable.Range(0, settings.Steps).Select(_ => loop.Step()).ToList();
+        var step = TimingSummary.Of(phases.Select(p => p.Total).ToList());
+
+        double stepFlops = ModelFlops.ForwardTotal(unetConfig, batchSize, tokens) * ModelFlops.TrainingStepMultiplier;
+        double achieved = stepFlops / step.MedianSeconds / 1e9;
+        var blocks = profile ? ForwardProfile.Measure(model, batch, settings.ProfileRepeats) : [];
+        return new ModelBenchmark(name, model.ParameterCount, batchSize, tokens, first.Total, step,
+            TimingSummary.Of(phases.Select(p => p.Forward).ToList()), TimingSummary.Of(phases.Select(p => p.Backward).ToList()),
+            TimingSummary.Of(phases.Select(p => p.Optimizer).ToList()), batchSize / step.MedianSeconds, stepFlops / 1e9, achieved,
+            peak is null ? double.NaN : achieved / peak.Gflops, blocks, phases[^1].Loss);
+    }
+
+    static MemoryBenchmark MeasureMemory(string name, UNetConfig config, int batchSize, int tokens, BenchmarkSettings settings, Action<string> log)
+    {
+        using var batch = new SyntheticBatch(config, batchSize, tokens, settings.Seed);
+        manual_seed(settings.Seed);
+        using var model = new UNet2DConditionModel(config);
+        using var loop = new TrainingStepLoop(model, batch);
+        double at100 = 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (int s = 1; s <= settings.MemorySteps; s++)
+        {
+            loop.Step();
+            if (s == 100) at100 = ProcessMemory.ResidentMegabytes();
+            if (s % 100 == 0) log($"memory: step {s}/{settings.MemorySteps}, RSS {ProcessMemory.ResidentMegabytes():F0} MB, {clock.Elapsed.TotalMinutes:F1} min.");
+        }
+        double end = ProcessMemory.ResidentMegabytes();
+        return new MemoryBenchmark(name, settings.MemorySteps, at100, end, end - at100, ProcessMemory.PeakResidentMegabytes());
+    }
+
+    static string ProcessorName()
+    {
+        const string cpuinfo = "/proc/cpuinfo";
+        if (!File.Exists(cpuinfo)) return RuntimeInformation.ProcessArchitecture.ToString();
+        var line = File.ReadLines(cpuinfo).FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
+        return line?.Split(':', 2)[1].Trim() ?? RuntimeInformation.ProcessArchitecture.ToString();
+    }
+}
