@@ -16,7 +16,7 @@ static class BenchCommand
 {
     public const string Usage =
         "excise bench [--out FILE.json] [--config base|large|FILE.json ...] [--only s1,s2] [--skip s1,s2] [--steps N] [--warmup N] " +
-        "[--batch N] [--threads N] [--memory-steps N] [--sampling-steps N] [--rank K] [--seed S]\n" +
+        "[--batch N] [--threads N] [--trainer-steps N] [--trainer-images N] [--sampling-steps N] [--sampling-calls N] [--rank K] [--seed S]\n" +
         "excise bench export --config base|large|FILE.json --out DIR [--batch N] [--seed S]";
 
     public static int Run(string[] args)
@@ -26,7 +26,7 @@ static class BenchCommand
         if (cl.Positionals.Count > 0) throw new UsageException($"Unknown bench subcommand '{cl.Positionals[0]}'. Usage: {Usage}");
 
         var configs = cl.All("config");
-        var models = (configs.Count > 0 ? configs : ["base", "large"]).Select(LoadConfig).ToList();
+        var models = (configs.Count > 0 ? configs : ["base", "large"]).Select(Resolve).ToList();
         var sections = BenchmarkSettings.AllSections.ToHashSet();
         if (cl.Option("only") is { } only) sections = Split(only).ToHashSet();
         if (cl.Option("skip") is { } skip) sections.ExceptWith(Split(skip));
@@ -38,8 +38,10 @@ static class BenchCommand
             WarmupSteps = cl.Int("warmup", defaults.WarmupSteps),
             Batch = cl.Option("batch") is null ? null : cl.Int("batch", 0),
             Threads = cl.Int("threads", 0),
-            MemorySteps = cl.Int("memory-steps", defaults.MemorySteps),
+            TrainerSteps = cl.Int("trainer-steps", defaults.TrainerSteps),
+            TrainerImages = cl.Int("trainer-images", defaults.TrainerImages),
             SamplingSteps = cl.Int("sampling-steps", defaults.SamplingSteps),
+            SamplingCalls = cl.Int("sampling-calls", defaults.SamplingCalls),
             ProjectionRank = cl.Int("rank", defaults.ProjectionRank),
             Seed = cl.Long("seed", 0),
         };
@@ -69,7 +71,8 @@ static class BenchCommand
 
     static int Export(CommandLine cl)
     {
-        var (name, config) = LoadConfig(cl.Required("config", "the model config to export (base, large or a file)"));
+        var benchModel = Resolve(cl.Required("config", "the model config to export (base, large or a file)"));
+        var (name, config) = (benchModel.Name, benchModel.Load());
         var outDir = cl.Required("out", "the folder to write unet_config.json, model.safetensors and inputs.safetensors into");
         int? batch = cl.Option("batch") is null ? null : cl.Int("batch", 0);
         long seed = cl.Long("seed", 0);
@@ -88,11 +91,10 @@ static class BenchCommand
         return 0;
     }
 
-    static (string Name, RunConfig Config) LoadConfig(string nameOrPath)
+    static BenchModel Resolve(string nameOrPath)
     {
-        var path = File.Exists(nameOrPath) ? nameOrPath : ProjectFiles.Config(nameOrPath);
-        var config = RunConfig.Load(path);
-        return (config.Name ?? Path.GetFileNameWithoutExtension(path), config);
+        var path = Path.GetFullPath(File.Exists(nameOrPath) ? nameOrPath : ProjectFiles.Config(nameOrPath));
+        return new BenchModel(RunConfig.Load(path).Name, path);
     }
 
     static IEnumerable<string> Split(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

@@ -12,14 +12,10 @@ public sealed record ModelBenchmark(
     double ImagesPerSecond, double TrainingGflopPerStep, double AchievedGflops, double ModelFlopsUtilisation,
     IReadOnlyList<BlockTime> ForwardProfile, double LastLoss);
 
-/// <summary>Resident memory over a long run of training steps: flat means nothing accumulates per step.</summary>
-public sealed record MemoryBenchmark(string Model, int Steps, double ResidentAtStep100Megabytes, double ResidentAtEndMegabytes,
-    double GrowthMegabytes, double PeakResidentMegabytes);
-
 public sealed record BenchmarkReport(
-    DateTimeOffset Date, MachineInfo Machine, MatmulPeakResult? MatmulPeak, IReadOnlyList<ModelBenchmark> Models,
+    DateTimeOffset Date, MachineInfo Machine, MatmulPeakResult? MatmulPeak, IReadOnlyList<ModelBenchmark> Models, TrainerBenchmark? Trainer,
     IReadOnlyList<ProjectionOverhead> Projection, TextEncodingResult? TextEncoding, TrainingLoopComparison? TrainingLoop,
-    SamplingBenchmarkResult? Sampling, MemoryBenchmark? Memory)
+    SamplingBenchmarkResult? Sampling)
 {
     static readonly JsonSerializerOptions Json = new()
     {

@@ -8,13 +8,23 @@ using static TorchSharp.torch;
 
 namespace Excise.Benchmarking;
 
-/// <summary>What to benchmark. Sections: peak, train, profile, projection, text, loop, sampling, memory.</summary>
+/// <summary>A run config to benchmark, by name and file (overrides are applied per section).</summary>
+public sealed record BenchModel(string Name, string ConfigPath)
+{
+    public RunConfig Load(IEnumerable<string>? overrides = null) => RunConfig.Load(ConfigPath, overrides);
+}
+
+/// <summary>
+/// What to benchmark. Sections: peak (matmul), train (synthetic step per model), profile (forward by block), trainer
+/// (the real training loop: first step, step times, memory growth), projection, text, loop (cached states vs encoding
+/// every batch), sampling.
+/// </summary>
 public sealed record BenchmarkSettings
 {
-    public static IReadOnlyList<string> AllSections { get; } = ["peak", "train", "profile", "projection", "text", "loop", "sampling", "memory"];
+    public static IReadOnlyList<string> AllSections { get; } = ["peak", "train", "profile", "trainer", "projection", "text", "loop", "sampling"];
 
-    /// <summary>Named run configs whose <c>model</c> section is benchmarked; the first one also runs every non-model section.</summary>
-    public required IReadOnlyList<(string Name, RunConfig Config)> Models { get; init; }
+    /// <summary>The models whose <c>model</c> section is benchmarked; the first one also runs every other section.</summary>
+    public required IReadOnlyList<BenchModel> Models { get; init; }
     public IReadOnlySet<string> Sections { get; init; } = AllSections.ToHashSet();
     public int Threads { get; init; }
     public int? Batch { get; init; }
@@ -28,7 +38,8 @@ public sealed record BenchmarkSettings
     public int LoopStepsPerRound { get; init; } = 4;
     public int SamplingSteps { get; init; } = 20;
     public int SamplingCalls { get; init; } = 3;
-    public int MemorySteps { get; init; } = 1000;
+    public int TrainerSteps { get; init; } = 1000;
+    public int TrainerImages { get; init; } = 8192;
     public long Seed { get; init; }
 
     public BenchmarkSettings Validate()
@@ -38,8 +49,8 @@ public sealed record BenchmarkSettings
             if (!AllSections.Contains(s)) throw new ArgumentException($"Unknown benchmark section '{s}'; sections are {string.Join(", ", AllSections)}.");
         if (Steps < 1 || WarmupSteps < 0) throw new ArgumentException($"steps must be at least 1 and warm-up non-negative (got {Steps}, {WarmupSteps}).");
         if (Batch is < 1) throw new ArgumentException($"batch must be at least 1 (got {Batch}).");
-        if (Sections.Contains("memory") && MemorySteps is > 0 and < 101)
-            throw new ArgumentException($"memory-steps must exceed 100 (growth is measured from step 100), or be 0 to skip; got {MemorySteps}.");
+        if (Sections.Contains("trainer") && TrainerSteps < 1) throw new ArgumentException($"trainer-steps must be at least 1 (got {TrainerSteps}).");
+        if (Sections.Contains("trainer") && TrainerImages < 1) throw new ArgumentException($"trainer-images must be at least 1 (got {TrainerImages}).");
         return this;
     }
 }
@@ -51,7 +62,7 @@ public static class BenchmarkRunner
     {
         settings.Validate();
         log ??= _ => { };
-        var primary = settings.Models[0].Config;
+        var primary = settings.Models[0].Load();
         TorchRuntime.ConfigureThreads(settings.Threads > 0 ? settings.Threads : primary.Threads);
         bool Has(string section) => settings.Sections.Contains(section);
 
@@ -68,11 +79,11 @@ public static class BenchmarkRunner
 
         var models = new List<ModelBenchmark>();
         if (Has("train") || Has("profile"))
-            foreach (var (name, config) in settings.Models)
+            foreach (var benchModel in settings.Models)
             {
-                var model = MeasureModel(name, config, settings, peak, Has("profile"));
+                var model = MeasureModel(benchModel.Name, benchModel.Load(), settings, peak, Has("profile"));
                 models.Add(model);
-                log($"{name}: {model.Step.MedianSeconds:F3} s/step (min {model.Step.MinSeconds:F3}, max {model.Step.MaxSeconds:F3}; " +
+                log($"{model.Name}: {model.Step.MedianSeconds:F3} s/step (min {model.Step.MinSeconds:F3}, max {model.Step.MaxSeconds:F3}; " +
                     $"forward {model.Forward.MedianSeconds:F3}, backward {model.Backward.MedianSeconds:F3}, optimizer {model.Optimizer.MedianSeconds:F3}), " +
                     $"{model.ImagesPerSecond:F1} images/s, first step {model.FirstStepSeconds:F2} s, " +
                     $"{model.AchievedGflops:F1} GFLOP/s" + (peak is null ? "" : $" = {model.ModelFlopsUtilisation:P1} of peak") + ".");
@@ -125,15 +136,17 @@ public static class BenchmarkRunner
                 $"RSS {sampling.ResidentAfterFirstCallMegabytes:F0} → {sampling.ResidentAfterLastCallMegabytes:F0} MB over {settings.SamplingCalls} calls.");
         }
 
-        MemoryBenchmark? memory = null;
-        if (Has("memory") && settings.MemorySteps > 0)
+        TrainerBenchmark? trainer = null;
+        if (Has("trainer"))
         {
-            memory = MeasureMemory(settings.Models[0].Name, unetConfig, batchSize, tokens, settings, log);
-            log($"memory: RSS {memory.ResidentAtStep100Megabytes:F0} MB at step 100, {memory.ResidentAtEndMegabytes:F0} MB at step {memory.Steps} " +
-                $"({memory.GrowthMegabytes:+0;-0} MB); peak {memory.PeakResidentMegabytes:F0} MB.");
+            trainer = TrainerBenchmark.Measure(settings.Models[0], settings.TrainerSteps, settings.TrainerImages, get_num_threads(), log);
+            log($"trainer ({trainer.Images} images): setup {trainer.SetupSeconds:F1} s, first step {trainer.FirstStepSeconds:F2} s, " +
+                $"{trainer.Step.MedianSeconds:F3} s/step (min {trainer.Step.MinSeconds:F3}, max {trainer.Step.MaxSeconds:F3}), {trainer.ImagesPerSecond:F1} images/s; " +
+                $"RSS {trainer.ResidentAtStep100Megabytes:F0} MB at step {TrainerBenchmark.MemoryBaselineStep}, {trainer.ResidentAtEndMegabytes:F0} MB at step {trainer.Steps} " +
+                $"({trainer.GrowthMegabytes:+0;-0} MB), peak {trainer.PeakResidentMegabytes:F0} MB.");
         }
 
-        return new BenchmarkReport(DateTimeOffset.UtcNow, machine, peak, models, projection, text, loop, sampling, memory);
+        return new BenchmarkReport(DateTimeOffset.UtcNow, machine, peak, models, trainer, projection, text, loop, sampling);
     }
 
     static ModelBenchmark MeasureModel(string name, RunConfig config, BenchmarkSettings settings, MatmulPeakResult? peak, bool profile)
@@ -158,24 +171,6 @@ public static class BenchmarkRunner
             TimingSummary.Of(phases.Select(p => p.Forward).ToList()), TimingSummary.Of(phases.Select(p => p.Backward).ToList()),
             TimingSummary.Of(phases.Select(p => p.Optimizer).ToList()), batchSize / step.MedianSeconds, stepFlops / 1e9, achieved,
             peak is null ? double.NaN : achieved / peak.Gflops, blocks, phases[^1].Loss);
-    }
-
-    static MemoryBenchmark MeasureMemory(string name, UNetConfig config, int batchSize, int tokens, BenchmarkSettings settings, Action<string> log)
-    {
-        using var batch = new SyntheticBatch(config, batchSize, tokens, settings.Seed);
-        manual_seed(settings.Seed);
-        using var model = new UNet2DConditionModel(config);
-        using var loop = new TrainingStepLoop(model, batch);
-        double at100 = 0;
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        for (int s = 1; s <= settings.MemorySteps; s++)
-        {
-            loop.Step();
-            if (s == 100) at100 = ProcessMemory.ResidentMegabytes();
-            if (s % 100 == 0) log($"memory: step {s}/{settings.MemorySteps}, RSS {ProcessMemory.ResidentMegabytes():F0} MB, {clock.Elapsed.TotalMinutes:F1} min.");
-        }
-        double end = ProcessMemory.ResidentMegabytes();
-        return new MemoryBenchmark(name, settings.MemorySteps, at100, end, end - at100, ProcessMemory.PeakResidentMegabytes());
     }
 
     static string ProcessorName()

@@ -141,7 +141,7 @@ public sealed class Trainer : IDisposable
         var sortedTimes = stepTimes.Skip(1).DefaultIfEmpty(stepTimes.FirstOrDefault()).OrderBy(x => x).ToList();
         double median = sortedTimes.Count > 0 ? sortedTimes[sortedTimes.Count / 2] : 0;
         return new TrainingSummary(Step, StartStep, losses.LastOrDefault(double.NaN), losses.TakeLast(100).DefaultIfEmpty(double.NaN).Average(),
-            clock.Elapsed, median, median > 0 ? opt.BatchSize / median : 0, Process.GetCurrentProcess().PeakWorkingSet64, losses);
+            clock.Elapsed, median, median > 0 ? opt.BatchSize / median : 0, Process.GetCurrentProcess().PeakWorkingSet64, losses, stepTimes);
     }
 
     double TrainStep(int step, double lr, out double gradNorm)

@@ -4,7 +4,8 @@ public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, dou
                                       double SecondsPerStep, TimeSpan Elapsed, TimeSpan Remaining);
 
 public sealed record TrainingSummary(int Steps, int ResumedFrom, double FinalLoss, double MeanLossLast100, TimeSpan Elapsed,
-                                     double MedianSecondsPerStep, double ImagesPerSecond, long PeakRssBytes, IReadOnlyList<double> Losses);
+                                     double MedianSecondsPerStep, double ImagesPerSecond, long PeakRssBytes, IReadOnlyList<double> Losses,
+                                     IReadOnlyList<double>? StepSeconds = null);
 
 /// <summary>
 /// Points where a training arm may change the update: after backward (the gradients), and after the

@@ -1,0 +1,60 @@
+using Excise.Benchmarking;
+using Xunit.Abstractions;
+
+namespace Excise.Tests.Benchmarking;
+
+/// <summary>Every benchmark section on the smoke model with tiny budgets: the figures exist, are consistent and survive JSON.</summary>
+public class BenchmarkRunnerTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void Every_section_reports_consistent_figures_that_round_trip_through_json()
+    {
+        var smoke = new BenchModel("smoke", RepositoryPaths.Config("smoke"));
+        var settings = new BenchmarkSettings
+        {
+            Models = [smoke], Threads = 1, WarmupSteps = 1, Steps = 3, ProfileRepeats = 2, ProjectionSteps = 2, ProjectionRank = 8,
+            TextRepeats = 2, LoopRounds = 1, LoopStepsPerRound = 2, SamplingSteps = 2, SamplingCalls = 2, TrainerSteps = 5, TrainerImages = 64,
+        };
+        var report = BenchmarkRunner.Run(settings, output.WriteLine);
+
+        Assert.NotNull(report.MatmulPeak);
+        Assert.True(report.MatmulPeak!.Gflops > 0);
+        var model = Assert.Single(report.Models);
+        Assert.Equal(16, model.Batch);
+        Assert.True(model.Step.MinSeconds <= model.Step.MedianSeconds && model.Step.MedianSeconds <= model.Step.MaxSeconds);
+        Assert.InRange(model.Forward.MedianSeconds + model.Backward.MedianSeconds, 0, 1.5 * model.Step.MaxSeconds);
+        Assert.True(model.ModelFlopsUtilisation is > 0 and < 2, $"MFU {model.ModelFlopsUtilisation}");
+        Assert.Equal(["time_embedding", "conv_in", "down_blocks.0", "down_blocks.1", "mid_block", "up_blocks.0", "up_blocks.1", "conv_out"],
+            model.ForwardProfile.Select(b => b.Block));
+        Assert.Equal(1.0, model.ForwardProfile.Sum(b => b.ShareOfForward), 6);
+
+        var trainer = report.Trainer!;
+        Assert.Equal(5, trainer.Steps);
+        Assert.Equal(64, trainer.Images);
+        Assert.True(trainer.FirstStepSeconds > 0 && trainer.Step.MedianSeconds > 0);
+        Assert.True(double.IsNaN(trainer.ResidentAtStep100Megabytes), "no step 100 in a 5-step run");
+
+        Assert.Equal(4, report.Projection.Count);
+        Assert.All(report.Projection, p => Assert.InRange(p.ShareOfStep, 0, 0.5));
+        Assert.Equal(2, report.Projection.Count(p => p.Lora));
+
+        Assert.True(report.TextEncoding!.CaptionsPerSecond > 0);
+        Assert.True(report.TrainingLoop!.Speedup > 0);
+        Assert.True(report.Sampling!.ImagesPerSecond > 0 && report.Sampling.SeparateOverBatched > 0);
+
+        var again = BenchmarkReport.FromJson(report.ToJson());
+        Assert.Equal(report.Models[0].Step, again.Models[0].Step);
+        Assert.Equal(report.Projection.Select(p => p.ShareOfStep), again.Projection.Select(p => p.ShareOfStep));
+        Assert.Contains("\"model_flops_utilisation\"", report.ToJson());
+    }
+
+    [Fact]
+    public void Settings_refuse_unknown_sections_and_empty_budgets()
+    {
+        var smoke = new BenchModel("smoke", RepositoryPaths.Config("smoke"));
+        Assert.Contains("Unknown benchmark section 'memroy'",
+            Assert.Throws<ArgumentException>(() => new BenchmarkSettings { Models = [smoke], Sections = new HashSet<string> { "memroy" } }.Validate()).Message);
+        Assert.Throws<ArgumentException>(() => new BenchmarkSettings { Models = [smoke], Steps = 0 }.Validate());
+        Assert.Throws<ArgumentException>(() => new BenchmarkSettings { Models = [] }.Validate());
+    }
+}
