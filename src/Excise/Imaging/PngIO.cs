@@ -9,6 +9,12 @@ public static class PngIO
 {
     private static ReadOnlySpan<byte> Signature => [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
 
+    /// <summary>
+    /// Largest image decoded, 8192×8192 pixels: far above any training image or logo, and it bounds what a forged header
+    /// can make the decoder allocate (SkiaSharp otherwise fails with a bare Exception once the allocation is refused).
+    /// </summary>
+    public const long MaxPixels = 8192L * 8192;
+
     public static bool HasPngSignature(ReadOnlySpan<byte> bytes) => bytes.Length >= 8 && bytes[..8].SequenceEqual(Signature);
 
     public static void Save(RasterImage image, string path)
@@ -40,6 +46,7 @@ public static class PngIO
         using var codec = SKCodec.Create(data)
             ?? throw new InvalidDataException($"{sourceName}: not a decodable image ({encoded.Length} bytes; PNG signature {(HasPngSignature(encoded) ? "present" : "absent")}).");
         var info = codec.Info;
+        RequireDecodableSize(info, sourceName);
         bool isGrey = info.ColorType == SKColorType.Gray8;
         var decodeInfo = new SKImageInfo(info.Width, info.Height, isGrey ? SKColorType.Gray8 : SKColorType.Rgba8888,
             isGrey ? SKAlphaType.Opaque : SKAlphaType.Premul);
@@ -58,6 +65,7 @@ public static class PngIO
         using var codec = SKCodec.Create(data)
             ?? throw new InvalidDataException($"{sourceName}: not a decodable image.");
         var info = codec.Info;
+        RequireDecodableSize(info, sourceName);
         bool isGrey = info.ColorType == SKColorType.Gray8;
         var decodeInfo = new SKImageInfo(info.Width, info.Height, isGrey ? SKColorType.Gray8 : SKColorType.Rgba8888,
             isGrey ? SKAlphaType.Opaque : SKAlphaType.Unpremul);
@@ -67,6 +75,12 @@ public static class PngIO
             throw new InvalidDataException($"{sourceName}: image decoding failed ({result}).");
         int channels = isGrey ? 1 : 4;
         return (info.Width, info.Height, channels, CopyTight(bitmap, channels));
+    }
+
+    static void RequireDecodableSize(SKImageInfo info, string sourceName)
+    {
+        if (info.Width <= 0 || info.Height <= 0 || (long)info.Width * info.Height > MaxPixels)
+            throw new InvalidDataException($"{sourceName}: the image declares {info.Width}x{info.Height} pixels; Excise decodes at most {MaxPixels:N0} pixels (8192x8192).");
     }
 
     internal static SKBitmap ToBitmap(RasterImage image)
