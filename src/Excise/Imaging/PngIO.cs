@@ -1,4 +1,5 @@
 using Excise.Data;
+using Excise.Serialization;
 using System.Runtime.InteropServices;
 using SkiaSharp;
 
@@ -14,6 +15,9 @@ public static class PngIO
     /// can make the decoder allocate (SkiaSharp otherwise fails with a bare Exception once the allocation is refused).
     /// </summary>
     public const long MaxPixels = 8192L * 8192;
+
+    /// <summary>Largest image file read: an 8192×8192 RGBA PNG stored without compression is about 270 MB.</summary>
+    public const long MaxFileBytes = 512L << 20;
 
     public static bool HasPngSignature(ReadOnlySpan<byte> bytes) => bytes.Length >= 8 && bytes[..8].SequenceEqual(Signature);
 
@@ -36,8 +40,7 @@ public static class PngIO
     /// pass <paramref name="channels"/> to force one. Alpha is dropped (composited over black).</summary>
     public static RasterImage Load(string path, int? channels = null)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: image file not found.", path);
-        return Decode(File.ReadAllBytes(path), path, channels);
+        return Decode(BoundedFile.ReadAllBytes(path, MaxFileBytes, "image file"), path, channels);
     }
 
     public static RasterImage Decode(byte[] encoded, string sourceName, int? channels = null)

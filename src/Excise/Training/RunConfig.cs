@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
-using System.Text.RegularExpressions;
 using Excise.Configuration;
 using Excise.Data;
 using Excise.Diffusion;
@@ -149,11 +148,7 @@ static class ConfigRules
     public static void RequireRegexes(IReadOnlyList<string>? patterns, string key)
     {
         RequireNoBlankEntries(patterns, key);
-        foreach (var pattern in patterns ?? [])
-        {
-            try { _ = new Regex(pattern, RegexOptions.CultureInvariant); }
-            catch (ArgumentException e) { throw new ArgumentException($"{key}: '{pattern}' is not a valid regular expression ({e.Message}).", e); }
-        }
+        foreach (var pattern in patterns ?? []) _ = NamePattern.Compile(pattern, key);
     }
 }
 
@@ -166,6 +161,9 @@ public sealed record DataConfig(
     long CaptionSeed = 0,
     ConceptConfig? Concept = null)
 {
+    /// <summary>A typo guard: eight times Stable Diffusion's 512 px, and every image of a batch is this size squared.</summary>
+    public const int MaxImageSize = 4096;
+
     public void Validate()
     {
         if (Source is not ("fashion-mnist" or "imagefolder"))
@@ -174,7 +172,8 @@ public sealed record DataConfig(
             throw new ArgumentException("data.path must name the imagefolder directory when data.source is 'imagefolder'.");
         if (Split is not ("train" or "test")) throw new ArgumentException($"data.split must be 'train' or 'test' (got '{Split}').");
         if (Limit < 0) throw new ArgumentException($"data.limit must be ≥ 0 (0 = all images), got {Limit}.");
-        if (ImageSize < 8 || ImageSize % 8 != 0) throw new ArgumentException($"data.image_size must be a multiple of 8 and at least 8 (got {ImageSize}).");
+        if (ImageSize < 8 || ImageSize % 8 != 0 || ImageSize > MaxImageSize)
+            throw new ArgumentException($"data.image_size must be a multiple of 8 within [8, {MaxImageSize}] (got {ImageSize}).");
         if (Path is not null && !Directory.Exists(Path)) throw new ArgumentException($"data.path: directory not found: {Path}");
         Concept?.Validate();
     }
@@ -204,6 +203,11 @@ public sealed record ConceptConfig(
         if (Opacity is < 0 or > 1) throw new ArgumentException($"data.concept.opacity must be within [0, 1] (got {Opacity}).");
         if (HeldOut < 0) throw new ArgumentException($"data.concept.held_out must be ≥ 0 (got {HeldOut}).");
         if (Logo is not null && !File.Exists(Logo)) throw new ArgumentException($"data.concept.logo: file not found: {Logo}");
+        if (Logo is not null)
+        {
+            try { Excise.Data.Logo.FromFile(Logo); }
+            catch (InvalidDataException e) { throw new InvalidDataException($"data.concept.logo: {e.Message}", e); }
+        }
     }
 
     [JsonIgnore]
@@ -326,13 +330,16 @@ public sealed record OptimizationConfig(
     int LogEvery = 10,
     int GcEvery = 10)
 {
+    /// <summary>A typo guard: the batch's indices and images are allocated at this size before anything checks memory.</summary>
+    public const int MaxBatchSize = 65_536;
+
     public void Validate()
     {
         ConfigRules.RequireFinite(("training.learning_rate", LearningRate), ("training.weight_decay", WeightDecay), ("training.beta1", Beta1),
             ("training.beta2", Beta2), ("training.epsilon", Epsilon), ("training.grad_clip", GradClip), ("training.momentum", Momentum),
             ("training.ema_decay", EmaDecay), ("training.caption_dropout", CaptionDropout));
         if (Steps < 1) throw new ArgumentException($"training.steps must be ≥ 1 (got {Steps}).");
-        if (BatchSize < 1) throw new ArgumentException($"training.batch_size must be ≥ 1 (got {BatchSize}).");
+        if (BatchSize is < 1 or > MaxBatchSize) throw new ArgumentException($"training.batch_size must be within [1, {MaxBatchSize}] (got {BatchSize}).");
         if (!(LearningRate > 0)) throw new ArgumentException($"training.learning_rate must be > 0 (got {LearningRate}).");
         if (WeightDecay < 0) throw new ArgumentException($"training.weight_decay must be ≥ 0 (got {WeightDecay}).");
         if (Beta1 is < 0 or >= 1 || Beta2 is < 0 or >= 1) throw new ArgumentException("training.beta1 and training.beta2 must be within [0, 1).");
@@ -365,10 +372,13 @@ public sealed record PreviewConfig(
     double GuidanceScale = 3.0,
     long Seed = 0)
 {
+    /// <summary>A typo guard: a row of this many images is already wider than any screen.</summary>
+    public const int MaxPerPrompt = 256;
+
     public void Validate()
     {
         ConfigRules.RequireNoBlankEntries(Prompts, "preview.prompts");
-        if (PerPrompt < 0) throw new ArgumentException($"preview.per_prompt must be ≥ 0 (0 = no preview grid), got {PerPrompt}.");
+        if (PerPrompt is < 0 or > MaxPerPrompt) throw new ArgumentException($"preview.per_prompt must be within [0, {MaxPerPrompt}] (0 = no preview grid), got {PerPrompt}.");
         if (Steps < 1) throw new ArgumentException($"preview.steps must be ≥ 1 (got {Steps}).");
         ConfigRules.RequireFinite(("preview.guidance_scale", GuidanceScale));
         if (GuidanceScale < 0) throw new ArgumentException($"preview.guidance_scale must be ≥ 0 (got {GuidanceScale}).");

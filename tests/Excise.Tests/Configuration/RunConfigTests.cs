@@ -71,6 +71,10 @@ public class RunConfigTests
     [InlineData("lora={\"alpha\":-1}", "lora.alpha")]
     [InlineData("lora={\"targets\":[]}", "lora.targets")]
     [InlineData("lora={\"targets\":[\"attn2.(to_k\"]}", "lora.targets")]
+    [InlineData("lora={\"targets\":[\"(to_k)\\\\1\"]}", "backreference")]
+    [InlineData("training.batch_size=100000", "training.batch_size")]
+    [InlineData("data.image_size=8192", "data.image_size")]
+    [InlineData("preview.per_prompt=1000", "preview.per_prompt")]
     public void NonFiniteOrOutOfRangeValueIsRefusedNamingTheKey(string assignment, string key)
     {
         var e = Assert.Throws<ArgumentException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), [assignment]));
@@ -148,6 +152,28 @@ public class RunConfigTests
         File.WriteAllText(path, "not a basis");
         var e = Assert.Throws<InvalidDataException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), ["selective.arm=update-projection", $"selective.basis={path}"]));
         Assert.Contains(path, e.Message);
+    }
+
+    [Theory]
+    [InlineData("logo.svg", "M 0 0 L oops", "SVG path data could not be parsed")]
+    [InlineData("logo.png", "\u0089PNG\r\n\u001a\n broken", "not a decodable image")]
+    public void LogoThatCannotBeReadIsRefusedBeforeAnyWork(string name, string content, string expected)
+    {
+        using var dir = new TempDir();
+        var path = dir.File(name);
+        File.WriteAllText(path, content, System.Text.Encoding.Latin1);
+        var e = Assert.Throws<InvalidDataException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), [$"data.concept.logo={path}"]));
+        Assert.Contains("data.concept.logo", e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void LogoPathToADeviceIsRefusedWithoutReadingIt()
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.Throws<InvalidDataException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), ["data.concept.logo=/dev/zero"]));
+        Assert.Contains("not a regular file", e.Message);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 16 << 20);
     }
 
     static string WriteBasis(string path, int dimension, int rank)

@@ -13,8 +13,11 @@ namespace Excise.Tests.Reliability;
 public static class JsonMutations
 {
     /// <summary>Values that are the wrong type for most settings, or the right type at a boundary.</summary>
-    public static JsonNode? HostileValue(Random random) => random.Next(22) switch
+    public static JsonNode? HostileValue(Random random) => random.Next(25) switch
     {
+        22 => "/dev/zero",
+        23 => "(a+)+$",
+        24 => "(x)\\1",
         0 => null,
         1 => "x",
         2 => "",

@@ -31,6 +31,16 @@ public sealed class LoaderFuzzTests(ITestOutputHelper output)
         public int Files, Accepted, Rejected, Bugs;
         public TimeSpan Slowest;
         public long MostAllocated;
+        /// <summary>Rejection messages with paths and numbers blanked, counted: shows which checks the mutations reach.</summary>
+        public Dictionary<string, int> Reasons { get; } = new();
+    }
+
+    static string ReasonOf(Exception error, string workspace)
+    {
+        var text = error.Message.Split('\n')[0].Replace(workspace, "…");
+        text = System.Text.RegularExpressions.Regex.Replace(text, @"'[^']*'|""[^""]*""", "'…'");
+        text = System.Text.RegularExpressions.Regex.Replace(text, @"-?\d+(\.\d+)?(E[+-]?\d+)?", "#");
+        return $"{error.GetType().Name}: {(text.Length > 110 ? text[..110] + "…" : text)}";
     }
 
     static int Setting(string name, int fallback) =>
@@ -111,7 +121,12 @@ public sealed class LoaderFuzzTests(ITestOutputHelper output)
                              $"{Environment.NewLine}    {bug.Error?.GetType().Name}: {bug.Error?.Message.Split('\n')[0]}{Environment.NewLine}    saved as {saved}");
                     if (results.Any(r => r.Problem?.StartsWith("hung") == true)) break;   // the hung loader still runs; stop here
                 }
-                else if (results.Any(r => r.Outcome == Outcome.Rejected)) tally.Rejected++;
+                else if (results.FirstOrDefault(r => r.Outcome == Outcome.Rejected) is { } rejected)
+                {
+                    tally.Rejected++;
+                    var reason = ReasonOf(rejected.Error!, workspace);
+                    tally.Reasons[reason] = tally.Reasons.GetValueOrDefault(reason) + 1;
+                }
                 else tally.Accepted++;
             }
         }
@@ -128,6 +143,12 @@ public sealed class LoaderFuzzTests(ITestOutputHelper output)
         foreach (var t in tallies)
             report.AppendLine($"{t.Name,-16}{t.Files,7}{t.Accepted,10}{t.Rejected,10}{t.Bugs,9}{t.Slowest.TotalMilliseconds,12:F0}{t.MostAllocated / 1048576.0,15:F1}");
         report.AppendLine($"{"total",-16}{tallies.Sum(t => t.Files),7}{tallies.Sum(t => t.Accepted),10}{tallies.Sum(t => t.Rejected),10}{tallies.Sum(t => t.Bugs),9}");
+        foreach (var t in tallies)
+        {
+            var byType = t.Reasons.GroupBy(kv => kv.Key.Split(':')[0]).Select(g => $"{g.Sum(kv => kv.Value)} {g.Key}");
+            report.AppendLine($"{t.Name}: rejected with {string.Join(", ", byType)}; {t.Reasons.Count} distinct messages, the most frequent:");
+            foreach (var (reason, count) in t.Reasons.OrderByDescending(kv => kv.Value).Take(6)) report.AppendLine($"  {count,6}  {reason}");
+        }
         foreach (var bug in bugs.Take(40)) report.AppendLine(bug);
         output.WriteLine(report.ToString());
 
