@@ -7,6 +7,7 @@ using Excise.Data;
 using Excise.Diffusion;
 using Excise.Models;
 using Excise.Projection;
+using Excise.Serialization;
 using Excise.Text;
 using Excise.Torch;
 
@@ -86,7 +87,18 @@ public sealed record RunConfig(
         Lora?.Validate();
         var unet = ResolveUNetConfig();
         ValidateModelFits(unet);
+        // Only the header: a pickle, a truncated or a corrupt file is refused now, not after the data is prepared.
+        if (InitWeightsPath() is { } initWeights) SafetensorsFile.ReadHeader(initWeights);
         SelectiveOrDefault.Validate(DataOrDefault, Lora, TextOrDefault.Width);
+    }
+
+    /// <summary>The weights a fine-tune starts from: a run directory's sampling weights, or a safetensors file.</summary>
+    public string? InitWeightsPath()
+    {
+        if (Init is null) return null;
+        if (File.Exists(Init)) return System.IO.Path.GetFullPath(Init);
+        var path = new RunDirectory(Init).ModelPath;
+        return File.Exists(path) ? path : throw new ArgumentException($"init: {Init} has no model.safetensors (has its training finished?).");
     }
 
     /// <summary>The UNet: the run's own 'model' section, or the config of the run it fine-tunes (init).</summary>

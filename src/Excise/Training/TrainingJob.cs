@@ -133,13 +133,7 @@ public static class TrainingJob
     }
 
     /// <summary>The weights a fine-tune starts from: a run directory's sampling weights, or a safetensors file.</summary>
-    public static string? InitWeightsPath(RunConfig config)
-    {
-        if (config.Init is null) return null;
-        if (File.Exists(config.Init)) return Path.GetFullPath(config.Init);
-        var path = new RunDirectory(config.Init).ModelPath;
-        return File.Exists(path) ? path : throw new FileNotFoundException($"init: {config.Init} has no model.safetensors (has its training finished?).", path);
-    }
+    public static string? InitWeightsPath(RunConfig config) => config.InitWeightsPath();
 
     /// <summary>
     /// What a projected run's certificate compares the trained weights with: the weights training started from —

@@ -168,6 +168,20 @@ public class RunConfigTests
     }
 
     [Fact]
+    public void InitWeightsThatAreAPickleOrMissingAreRefusedBeforeAnyWork()
+    {
+        using var dir = new TempDir();
+        var pickle = dir.File("model.pth");
+        File.WriteAllBytes(pickle, [(byte)'P', (byte)'K', 3, 4, .. new byte[60]]);
+        var e = Assert.Throws<InvalidDataException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), [$"init={pickle}"]));
+        Assert.Contains("arbitrary code", e.Message);
+
+        Directory.CreateDirectory(dir.File("unfinished-run"));
+        var unfinished = Assert.Throws<ArgumentException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), [$"init={dir.File("unfinished-run")}"]));
+        Assert.Contains("has no model.safetensors", unfinished.Message);
+    }
+
+    [Fact]
     public void LogoPathToADeviceIsRefusedWithoutReadingIt()
     {
         long before = GC.GetAllocatedBytesForCurrentThread();

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Excise.Models;
 using Excise.Projection;
+using Excise.Serialization;
 using Excise.Training;
 using static TorchSharp.torch;
 
@@ -29,7 +30,9 @@ public sealed class RunConfigFuzzFormat : FuzzFormat
         var initRun = Path.Combine(workspace, "init-run");
         Directory.CreateDirectory(initRun);
         var smokeNode = Parse(smoke);
-        File.WriteAllText(new RunDirectory(initRun).UNetConfigPath, UNetConfig.FromDiffusersJson(smokeNode["model"]!.ToJsonString()).ToDiffusersJson());
+        var unet = UNetConfig.FromDiffusersJson(smokeNode["model"]!.ToJsonString());
+        File.WriteAllText(new RunDirectory(initRun).UNetConfigPath, unet.ToDiffusersJson());
+        using (var model = new UNet2DConditionModel(unet)) ModuleWeights.Save(model, new RunDirectory(initRun).ModelPath);
         var finetune = Parse(File.ReadAllText(RepositoryPaths.Config("finetune")));
         finetune["init"] = initRun;
         seeds["finetune from a run"] = Encoding.UTF8.GetBytes(JsonMutations.Serialize(finetune));
