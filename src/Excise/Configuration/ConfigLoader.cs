@@ -23,6 +23,8 @@ public static class ConfigLoader
             WriteIndented = true,
             DefaultIgnoreCondition = JsonIgnoreCondition.Never,
             NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+            // "name": null would otherwise slip a null into a non-nullable setting and fail far from the config.
+            RespectNullableAnnotations = true,
         };
         o.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower));
         return o;

@@ -47,7 +47,7 @@ public static class FashionMnist
             throw new InvalidDataException($"{path}: wrong magic number {magic} for an IDX label file (expected {LabelMagic}).");
         int count = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(4));
         if (count < 0) throw new InvalidDataException($"{path}: negative label count {count}.");
-        var labels = ReadExactly(stream, count, path, $"{count} labels");
+        var labels = ReadDeclared(stream, count, path, $"{count} labels");
         EnsureEnd(stream, path, 8L + count);
         for (int i = 0; i < labels.Length; i++)
             if (labels[i] >= FashionMnistClasses.Count)
@@ -73,7 +73,8 @@ public static class FashionMnist
 
         int wanted = Math.Min(limit ?? count, perClassLimit is { } perClass ? perClass * FashionMnistClasses.Count : count);
         var taken = new int[FashionMnistClasses.Count];
-        var items = new List<FashionMnistItem>(Math.Min(wanted, count));
+        // The header's count is not trusted for allocation: the list grows as images actually arrive.
+        var items = new List<FashionMnistItem>(Math.Min(wanted, TrainCount));
         var buffer = new byte[ImageBytes];
         for (int index = 0; index < count && items.Count < wanted; index++)
         {
@@ -138,6 +139,29 @@ public static class FashionMnist
             throw new InvalidDataException($"{path}: images are {rows}x{columns}, expected {ImageSide}x{ImageSide}.");
         if (count < 0) throw new InvalidDataException($"{path}: negative image count {count}.");
         return count;
+    }
+
+    /// <summary>
+    /// Reads the <paramref name="length"/> bytes a header declares, in chunks, so a corrupt or hostile count costs only
+    /// as much memory as the file really holds before the truncation is reported.
+    /// </summary>
+    private static byte[] ReadDeclared(Stream stream, int length, string path, string what)
+    {
+        const int chunk = 1 << 16;
+        if (length <= chunk) return ReadExactly(stream, length, path, what);
+        using var collected = new MemoryStream();
+        var buffer = new byte[chunk];
+        while (collected.Length < length)
+        {
+            int wanted = (int)Math.Min(chunk, length - collected.Length);
+            int read;
+            try { read = stream.ReadAtLeast(buffer.AsSpan(0, wanted), wanted, throwOnEndOfStream: false); }
+            catch (InvalidDataException inner) { throw new InvalidDataException($"{path}: corrupt gzip data while reading {what}: {inner.Message}", inner); }
+            collected.Write(buffer, 0, read);
+            if (read < wanted)
+                throw new InvalidDataException($"{path}: file is truncated: ended after {collected.Length} of {length} bytes of {what}.");
+        }
+        return collected.ToArray();
     }
 
     private static byte[] ReadExactly(Stream stream, int length, string path, string what)

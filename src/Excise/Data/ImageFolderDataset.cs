@@ -41,7 +41,7 @@ public static class ImageFolderDataset
             if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{where}: expected a JSON object, got {root.ValueKind}.");
             var fileName = RequiredString(root, "file_name", where);
             var caption = RequiredString(root, "text", where);
-            var imagePath = Path.Combine(directory, fileName);
+            var imagePath = ImagePath(directory, fileName, where);
             if (!File.Exists(imagePath)) throw new InvalidDataException($"{where}: image file '{fileName}' not found ({imagePath}).");
             RasterImage image;
             try { image = PngIO.Load(imagePath); }
@@ -49,7 +49,8 @@ public static class ImageFolderDataset
 
             var id = OptionalString(root, "id", where) ?? Path.GetFileNameWithoutExtension(fileName);
             int? label = root.TryGetProperty("label", out var labelElement) && labelElement.ValueKind != JsonValueKind.Null
-                ? labelElement.TryGetInt32(out var parsed) ? parsed : throw new InvalidDataException($"{where}: \"label\" must be an integer or null.")
+                ? labelElement.ValueKind == JsonValueKind.Number && labelElement.TryGetInt32(out var parsed) ? parsed
+                    : throw new InvalidDataException($"{where}: \"label\" must be an integer or null (got {Shorten(labelElement.GetRawText())}).")
                 : null;
             var truth = new ConceptTruth(OptionalBool(root, "stamped", where), OptionalBool(root, "caption_mentions_concept", where));
             return new TrainingExample(id, image, caption, label, truth);
@@ -100,6 +101,20 @@ public static class ImageFolderDataset
         foreach (var c in id) builder.Append(invalid.Contains(c) || c == ' ' ? '_' : c);
         return builder.Length == 0 ? "_" : builder.ToString();
     }
+
+    /// <summary>Resolves a file_name inside the dataset folder; a metadata file may not point the reader at files elsewhere.</summary>
+    private static string ImagePath(string directory, string fileName, string where)
+    {
+        if (fileName.Length == 0 || fileName.Contains('\0'))
+            throw new InvalidDataException($"{where}: \"file_name\" is empty or contains a NUL character.");
+        var folder = Path.GetFullPath(directory);
+        var imagePath = Path.GetFullPath(Path.Combine(folder, fileName));
+        if (!imagePath.StartsWith(Path.TrimEndingDirectorySeparator(folder) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            throw new InvalidDataException($"{where}: file_name '{Shorten(fileName)}' points outside the dataset folder {folder}; file names are paths relative to it.");
+        return imagePath;
+    }
+
+    private static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "…";
 
     private static string RequiredString(JsonElement root, string name, string where) =>
         OptionalString(root, name, where) ?? throw new InvalidDataException($"{where}: missing required string field \"{name}\".");

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Excise.Imaging;
+using Excise.Serialization;
 using SkiaSharp;
 
 namespace Excise.Data;
@@ -67,9 +68,8 @@ public sealed partial class Logo
     /// <summary>Loads a .png (mask) or a .svg / path-data file (any other extension is sniffed).</summary>
     public static Logo FromFile(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: logo file not found.", path);
-        var bytes = File.ReadAllBytes(path);
-        return PngIO.HasPngSignature(bytes) ? FromPngBytes(bytes, path) : FromSvgText(File.ReadAllText(path), path);
+        var bytes = BoundedFile.ReadAllBytes(path, PngIO.MaxFileBytes, "logo file");
+        return PngIO.HasPngSignature(bytes) ? FromPngBytes(bytes, path) : FromSvgText(System.Text.Encoding.UTF8.GetString(bytes), path);
     }
 
     public static Logo FromSvgText(string text, string name)

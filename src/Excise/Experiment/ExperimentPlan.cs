@@ -52,7 +52,7 @@ public sealed record ExperimentPlan(
         if (ReferenceImages < 2) throw new ArgumentException($"reference images must be ≥ 2 (got {ReferenceImages}).");
         if (ResNetImages < 0) throw new ArgumentException($"ResNet images must be ≥ 0 (got {ResNetImages}).");
         if (Threads < 0) throw new ArgumentException($"threads must be ≥ 0 (got {Threads}).");
-        Subspace.Validate(384);
+        Subspace.Validate(Text.MiniLmTextEncoder.Width);
         foreach (var kind in Attacks) (Attack with { Kind = kind }).Validate();
     }
 }

@@ -1,4 +1,5 @@
 using Excise.Data;
+using Excise.Serialization;
 using System.Runtime.InteropServices;
 using SkiaSharp;
 
@@ -8,6 +9,15 @@ namespace Excise.Imaging;
 public static class PngIO
 {
     private static ReadOnlySpan<byte> Signature => [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
+
+    /// <summary>
+    /// Largest image decoded, 8192×8192 pixels: far above any training image or logo, and it bounds what a forged header
+    /// can make the decoder allocate (SkiaSharp otherwise fails with a bare Exception once the allocation is refused).
+    /// </summary>
+    public const long MaxPixels = 8192L * 8192;
+
+    /// <summary>Largest image file read: an 8192×8192 RGBA PNG stored without compression is about 270 MB.</summary>
+    public const long MaxFileBytes = 512L << 20;
 
     public static bool HasPngSignature(ReadOnlySpan<byte> bytes) => bytes.Length >= 8 && bytes[..8].SequenceEqual(Signature);
 
@@ -30,8 +40,7 @@ public static class PngIO
     /// pass <paramref name="channels"/> to force one. Alpha is dropped (composited over black).</summary>
     public static RasterImage Load(string path, int? channels = null)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: image file not found.", path);
-        return Decode(File.ReadAllBytes(path), path, channels);
+        return Decode(BoundedFile.ReadAllBytes(path, MaxFileBytes, "image file"), path, channels);
     }
 
     public static RasterImage Decode(byte[] encoded, string sourceName, int? channels = null)
@@ -40,6 +49,7 @@ public static class PngIO
         using var codec = SKCodec.Create(data)
             ?? throw new InvalidDataException($"{sourceName}: not a decodable image ({encoded.Length} bytes; PNG signature {(HasPngSignature(encoded) ? "present" : "absent")}).");
         var info = codec.Info;
+        RequireDecodableSize(info, sourceName);
         bool isGrey = info.ColorType == SKColorType.Gray8;
         var decodeInfo = new SKImageInfo(info.Width, info.Height, isGrey ? SKColorType.Gray8 : SKColorType.Rgba8888,
             isGrey ? SKAlphaType.Opaque : SKAlphaType.Premul);
@@ -58,6 +68,7 @@ public static class PngIO
         using var codec = SKCodec.Create(data)
             ?? throw new InvalidDataException($"{sourceName}: not a decodable image.");
         var info = codec.Info;
+        RequireDecodableSize(info, sourceName);
         bool isGrey = info.ColorType == SKColorType.Gray8;
         var decodeInfo = new SKImageInfo(info.Width, info.Height, isGrey ? SKColorType.Gray8 : SKColorType.Rgba8888,
             isGrey ? SKAlphaType.Opaque : SKAlphaType.Unpremul);
@@ -67,6 +78,12 @@ public static class PngIO
             throw new InvalidDataException($"{sourceName}: image decoding failed ({result}).");
         int channels = isGrey ? 1 : 4;
         return (info.Width, info.Height, channels, CopyTight(bitmap, channels));
+    }
+
+    static void RequireDecodableSize(SKImageInfo info, string sourceName)
+    {
+        if (info.Width <= 0 || info.Height <= 0 || (long)info.Width * info.Height > MaxPixels)
+            throw new InvalidDataException($"{sourceName}: the image declares {info.Width}x{info.Height} pixels; Excise decodes at most {MaxPixels:N0} pixels (8192x8192).");
     }
 
     internal static SKBitmap ToBitmap(RasterImage image)

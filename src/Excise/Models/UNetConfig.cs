@@ -60,6 +60,13 @@ public sealed partial record UNetConfig
 
     private static int PerBlock(IReadOnlyList<int> values, int block) => values.Count == 1 ? values[0] : values[block];
 
+    /// <summary>Whether level <paramref name="block"/> has transformers: its down block, its mirrored up block, or the mid block (last level).</summary>
+    public bool UsesAttention(int block) =>
+        DownBlockTypes[block] == CrossAttnDownBlock || UpBlockTypes[BlockCount - 1 - block] == CrossAttnUpBlock || block == BlockCount - 1;
+
+    /// <summary>Channels of the narrowest level with attention: every q/k/v projection there has this many outputs.</summary>
+    public int NarrowestAttentionChannels => Enumerable.Range(0, BlockCount).Where(UsesAttention).Min(block => BlockOutChannels[block]);
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first inconsistent setting.</summary>
     public UNetConfig Validate()
     {
@@ -95,10 +102,7 @@ public sealed partial record UNetConfig
         var headsKey = NumAttentionHeads is null ? "attention_head_dim" : "num_attention_heads";
         for (var block = 0; block < blocks; block++)
         {
-            var usesAttention = DownBlockTypes[block] == CrossAttnDownBlock
-                || UpBlockTypes[blocks - 1 - block] == CrossAttnUpBlock
-                || block == blocks - 1;
-            if (!usesAttention) continue;
+            if (!UsesAttention(block)) continue;
             var heads = HeadsForDownBlock(block);
             Require(BlockOutChannels[block] % heads == 0, headsKey,
                 $"{heads} heads do not divide block {block}'s {BlockOutChannels[block]} channels (diffusers reads attention_head_dim as the head count)");

@@ -64,9 +64,7 @@ public sealed class ConceptProjector : ITrainingHook, IDisposable
         var selected = new List<(string, Parameter)>();
         foreach (var pattern in patterns)
         {
-            Regex regex;
-            try { regex = new Regex(pattern, RegexOptions.CultureInvariant); }
-            catch (ArgumentException e) { throw new ArgumentException($"Projection pattern '{pattern}' is not a valid regular expression: {e.Message}", e); }
+            var regex = Configuration.NamePattern.Compile(pattern, "Projection pattern");
             var matches = all.Where(p => regex.IsMatch(p.name)).ToList();
             if (matches.Count == 0)
                 throw new ArgumentException($"Projection pattern '{pattern}' matches no parameter of the model (e.g. '{all.FirstOrDefault(p => p.name.Contains("attn2")).name}').");

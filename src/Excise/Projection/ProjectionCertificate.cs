@@ -50,7 +50,7 @@ public sealed record ProjectionCertificate(string WeightsPath, string BasePath, 
     public static ProjectionCertificate Compute(IReadOnlyDictionary<string, Tensor> trained, IReadOnlyDictionary<string, Tensor> baseWeights,
         Tensor basis, IReadOnlyList<string> patterns, double tolerance, string weightsPath = "", string basePath = "")
     {
-        var regexes = patterns.Select(p => new Regex(p, RegexOptions.CultureInvariant)).ToList();
+        var regexes = patterns.Select(p => Configuration.NamePattern.Compile(p, "Certificate pattern")).ToList();
         using var u = basis.detach().cpu().to(ScalarType.Float64);
         var results = new List<WeightCertificate>();
         foreach (var name in trained.Keys.Where(n => regexes.Any(r => r.IsMatch(n))).Order())

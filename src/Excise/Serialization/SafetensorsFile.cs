@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -27,7 +28,10 @@ public sealed class SafetensorsContents : IDisposable
 /// </summary>
 public static class SafetensorsFile
 {
-    const long MaxHeaderBytes = 100L << 20;
+    /// <summary>The reference implementation's cap: no real header comes near it, and it bounds what a hostile length can make us allocate.</summary>
+    public const long MaxHeaderBytes = 100L << 20;
+    /// <summary>Far above any real tensor's rank; keeps a hostile shape list from reaching libtorch.</summary>
+    public const int MaxDimensions = 32;
 
     static readonly Dictionary<string, (ScalarType Type, int Size)> DTypes = new()
     {
@@ -121,6 +125,8 @@ public static class SafetensorsFile
         payloadStart = 8 + (long)headerLength;
         long payloadLength = fileLength - payloadStart;
 
+        // System.Text.Json checks UTF-8 only when a string is read, and then throws InvalidOperationException: check it here.
+        if (!Utf8.IsValid(headerBytes)) throw magic is not null ? Pickle(path, magic) : Corrupt(path, "header is not valid UTF-8");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(headerBytes); }
         catch (JsonException e) { throw magic is not null ? Pickle(path, magic) : Corrupt(path, $"header is not valid JSON ({e.Message})"); }
@@ -130,6 +136,7 @@ public static class SafetensorsFile
         metadata = new Dictionary<string, string>();
         var entries = new List<SafetensorsEntry>();
         var seen = new HashSet<string>();
+        // JSON allows duplicate keys and System.Text.Json keeps them all; which one wins would be up to the reader, so refuse them.
         foreach (var prop in doc.RootElement.EnumerateObject())
         {
             if (!seen.Add(prop.Name)) throw Corrupt(path, $"tensor '{prop.Name}' is listed twice");
@@ -137,63 +144,105 @@ public static class SafetensorsFile
             {
                 if (prop.Value.ValueKind != JsonValueKind.Object) throw Corrupt(path, "__metadata__ is not an object");
                 foreach (var m in prop.Value.EnumerateObject())
-                    metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : throw Corrupt(path, $"__metadata__ value '{m.Name}' is not a string");
+                {
+                    if (m.Value.ValueKind != JsonValueKind.String) throw Corrupt(path, $"__metadata__ value '{m.Name}' is not a string");
+                    if (!metadata.TryAdd(m.Name, m.Value.GetString()!)) throw Corrupt(path, $"__metadata__ key '{m.Name}' is listed twice");
+                }
                 continue;
             }
             entries.Add(ParseEntry(path, prop, payloadLength));
         }
-        var sorted = entries.OrderBy(e => e.Begin).ToList();
-        for (int i = 1; i < sorted.Count; i++)
-            if (sorted[i].Begin < sorted[i - 1].End)
-                throw Corrupt(path, $"tensors '{sorted[i - 1].Name}' and '{sorted[i].Name}' overlap");
+        RequireTiledPayload(path, entries, payloadLength);
         return entries;
+    }
+
+    /// <summary>
+    /// As the reference implementation requires: the tensors' byte ranges, sorted, follow each other without overlap
+    /// or gap and end exactly at the end of the file, so every payload byte belongs to exactly one tensor.
+    /// </summary>
+    static void RequireTiledPayload(string path, IReadOnlyList<SafetensorsEntry> entries, long payloadLength)
+    {
+        long expectedBegin = 0;
+        SafetensorsEntry? previous = null;
+        foreach (var entry in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
+        {
+            if (entry.Begin < expectedBegin)
+                throw Corrupt(path, $"tensors '{previous!.Name}' and '{entry.Name}' overlap (bytes [{previous.Begin}, {previous.End}] and [{entry.Begin}, {entry.End}])");
+            if (entry.Begin > expectedBegin)
+                throw Corrupt(path, $"payload bytes [{expectedBegin}, {entry.Begin}] before tensor '{entry.Name}' belong to no tensor");
+            expectedBegin = entry.End;
+            previous = entry;
+        }
+        if (expectedBegin != payloadLength)
+            throw Corrupt(path, $"the tensors end at payload byte {expectedBegin} but the payload has {payloadLength} bytes (truncated, or extra bytes appended)");
     }
 
     static SafetensorsEntry ParseEntry(string path, JsonProperty prop, long payloadLength)
     {
         var v = prop.Value;
-        if (v.ValueKind != JsonValueKind.Object
-            || !v.TryGetProperty("dtype", out var dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String
+        if (v.ValueKind != JsonValueKind.Object) throw Corrupt(path, $"entry '{prop.Name}' is not an object with dtype, shape and data_offsets");
+        var fields = new HashSet<string>();
+        foreach (var field in v.EnumerateObject())
+            if (!fields.Add(field.Name)) throw Corrupt(path, $"entry '{prop.Name}' lists '{field.Name}' twice");
+        if (!v.TryGetProperty("dtype", out var dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String
             || !v.TryGetProperty("shape", out var shapeEl) || shapeEl.ValueKind != JsonValueKind.Array
             || !v.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array || offEl.GetArrayLength() != 2)
             throw Corrupt(path, $"entry '{prop.Name}' needs dtype, shape and data_offsets [begin, end]");
         var dtypeName = dtypeEl.GetString()!;
         if (!DTypes.TryGetValue(dtypeName, out var dtype)) throw Corrupt(path, $"tensor '{prop.Name}' has unsupported dtype '{dtypeName}'");
+        if (shapeEl.GetArrayLength() > MaxDimensions)
+            throw Corrupt(path, $"tensor '{prop.Name}' has {shapeEl.GetArrayLength()} dimensions (at most {MaxDimensions} are supported)");
         var shape = new long[shapeEl.GetArrayLength()];
         long count = 1;
         int i = 0;
         foreach (var d in shapeEl.EnumerateArray())
         {
-            if (!d.TryGetInt64(out var dim) || dim < 0) throw Corrupt(path, $"tensor '{prop.Name}' has an invalid dimension");
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out var dim) || dim < 0)
+                throw Corrupt(path, $"tensor '{prop.Name}' has an invalid dimension {d.GetRawText()} (dimensions are non-negative integers)");
             shape[i++] = dim;
-            count = dim == 0 ? 0 : (count > long.MaxValue / dim ? throw Corrupt(path, $"tensor '{prop.Name}' is impossibly large") : count * dim);
+            count = dim == 0 || count == 0 ? 0 : (count > long.MaxValue / dim ? throw ImpossiblyLarge(path, prop.Name, shapeEl) : count * dim);
         }
-        var offsets = offEl.EnumerateArray().Select(o => o.TryGetInt64(out var x) ? x : -1).ToArray();
+        if (count > long.MaxValue / dtype.Size) throw ImpossiblyLarge(path, prop.Name, shapeEl);
+        long bytes = count * dtype.Size;
+        var offsets = offEl.EnumerateArray().Select(o => o.ValueKind == JsonValueKind.Number && o.TryGetInt64(out var x) ? x : -1).ToArray();
         long begin = offsets[0], end = offsets[1];
         if (begin < 0 || end < begin || end > payloadLength)
-            throw Corrupt(path, $"tensor '{prop.Name}' has data offsets [{begin}, {end}] outside the {payloadLength}-byte payload");
-        if (end - begin != count * dtype.Size)
-            throw Corrupt(path, $"tensor '{prop.Name}' has {end - begin} bytes but shape [{string.Join(", ", shape)}] of {dtypeName} needs {count * dtype.Size}");
+            throw Corrupt(path, $"tensor '{prop.Name}' has data offsets [{offEl[0].GetRawText()}, {offEl[1].GetRawText()}] outside the {payloadLength}-byte payload");
+        if (end - begin != bytes)
+            throw Corrupt(path, $"tensor '{prop.Name}' has {end - begin} bytes but shape [{string.Join(", ", shape)}] of {dtypeName} needs {bytes}");
         return new SafetensorsEntry(prop.Name, dtype.Type, shape, begin, end);
     }
+
+    static InvalidDataException ImpossiblyLarge(string path, string name, JsonElement shape) =>
+        Corrupt(path, $"tensor '{name}' has shape {shape.GetRawText()}, whose size overflows 64 bits");
 
     public static SafetensorsContents Load(string path, Func<string, bool>? include = null)
     {
         var entries = ReadHeader(path, out var metadata, out long payloadStart);
         var tensors = new Dictionary<string, Tensor>();
         var names = new List<string>();
-        using var stream = File.OpenRead(path);
-        foreach (var e in entries)
+        try
         {
-            if (include is not null && !include(e.Name)) continue;
-            var t = empty(e.Shape, dtype: e.DType);
-            if (e.End > e.Begin)
+            using var stream = File.OpenRead(path);
+            foreach (var e in entries)
             {
+                if (include is not null && !include(e.Name)) continue;
+                var t = empty(e.Shape, dtype: e.DType);
+                tensors[e.Name] = t;
+                names.Add(e.Name);
+                if (e.End == e.Begin) continue;
                 stream.Position = payloadStart + e.Begin;
-                stream.ReadExactly(t.bytes);
+                try { stream.ReadExactly(t.bytes); }
+                catch (EndOfStreamException) { throw Corrupt(path, $"the file ended while reading tensor '{e.Name}' (it changed while being read)"); }
+                // libtorch assumes a bool is stored as 0 or 1; other bytes are undefined behaviour in its kernels.
+                if (e.DType == ScalarType.Bool && t.bytes.IndexOfAnyExcept((byte)0, (byte)1) >= 0)
+                    throw Corrupt(path, $"BOOL tensor '{e.Name}' holds bytes other than 0 and 1");
             }
-            tensors[e.Name] = t;
-            names.Add(e.Name);
+        }
+        catch
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+            throw;
         }
         return new SafetensorsContents { Names = names, Tensors = tensors, Metadata = metadata };
     }

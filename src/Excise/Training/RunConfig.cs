@@ -3,7 +3,13 @@ using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Excise.Configuration;
+using Excise.Data;
 using Excise.Diffusion;
+using Excise.Models;
+using Excise.Projection;
+using Excise.Serialization;
+using Excise.Text;
+using Excise.Torch;
 
 namespace Excise.Training;
 
@@ -57,17 +63,104 @@ public sealed record RunConfig(
         return Convert.ToHexString(bytes)[..16].ToLowerInvariant();
     }
 
+    /// <summary>More intra-op threads than this is a typo, and libtorch would try to start them all.</summary>
+    public const int MaxThreads = 1024;
+
+    /// <summary>
+    /// Refuses a config before any work starts: every value in range (NaN and infinities included, which JSON configs
+    /// can spell "NaN" and "Infinity"), every referenced file present, and the sections consistent with each other —
+    /// the UNet with the data and the text encoder, LoRA's rank with the layers it adapts, the arm with its basis.
+    /// Malformed files it reads throw <see cref="InvalidDataException"/>; every other problem <see cref="ArgumentException"/>
+    /// naming the key.
+    /// </summary>
     public void Validate()
     {
-        if (Threads < 0) throw new ArgumentException("threads must be ≥ 0 (0 = all cores).");
-        if (Model is null && Init is null) _ = ModelConfig;
+        if (Threads is < 0 or > MaxThreads) throw new ArgumentException($"threads must be within [0, {MaxThreads}] (0 = all cores), got {Threads}.");
+        try { TorchRuntime.ParseDevice(Device); }
+        catch (ArgumentException e) { throw new ArgumentException($"device: {e.Message}", e); }
         if (Init is not null && !File.Exists(Init) && !Directory.Exists(Init)) throw new ArgumentException($"init: no run directory or weights file at '{Init}'.");
-        SelectiveOrDefault.Validate(DataOrDefault);
-        Lora?.Validate();
         DataOrDefault.Validate();
         TextOrDefault.Validate();
         DiffusionOrDefault.Validate();
         TrainingOrDefault.Validate();
+        PreviewOrDefault.Validate();
+        Lora?.Validate();
+        var unet = ResolveUNetConfig();
+        ValidateModelFits(unet);
+        // Only the header: a pickle, a truncated or a corrupt file is refused now, not after the data is prepared.
+        if (InitWeightsPath() is { } initWeights) SafetensorsFile.ReadHeader(initWeights);
+        SelectiveOrDefault.Validate(DataOrDefault, Lora, TextOrDefault.Width);
+    }
+
+    /// <summary>The weights a fine-tune starts from: a run directory's sampling weights, or a safetensors file.</summary>
+    public string? InitWeightsPath()
+    {
+        if (Init is null) return null;
+        if (File.Exists(Init)) return System.IO.Path.GetFullPath(Init);
+        var path = new RunDirectory(Init).ModelPath;
+        return File.Exists(path) ? path : throw new ArgumentException($"init: {Init} has no model.safetensors (has its training finished?).");
+    }
+
+    /// <summary>The UNet: the run's own 'model' section, or the config of the run it fine-tunes (init).</summary>
+    public UNetConfig ResolveUNetConfig()
+    {
+        if (Model is not null) return ReadUNetConfig(Model.ToJsonString(), "model");
+        var initRun = Init is not null && Directory.Exists(Init) ? new RunDirectory(Init) : null;
+        if (initRun is null || !File.Exists(initRun.UNetConfigPath))
+            throw new InvalidDataException("The config has no 'model' section (the UNet's diffusers config), and 'init' is not a run directory with a unet_config.json to take it from.");
+        return ReadUNetConfig(File.ReadAllText(initRun.UNetConfigPath), $"init: {initRun.UNetConfigPath}");
+    }
+
+    static UNetConfig ReadUNetConfig(string json, string source)
+    {
+        try { return UNetConfig.FromDiffusersJson(json); }
+        catch (Exception e) when (e is NotSupportedException or InvalidDataException) { throw new ArgumentException($"{source}: {e.Message}", e); }
+    }
+
+    void ValidateModelFits(UNetConfig unet)
+    {
+        if (unet.SampleSize != DataOrDefault.ImageSize)
+            throw new ArgumentException($"model.sample_size ({unet.SampleSize}) must equal data.image_size ({DataOrDefault.ImageSize}).");
+        if (unet.CrossAttentionDim != TextOrDefault.Width)
+            throw new ArgumentException($"model.cross_attention_dim ({unet.CrossAttentionDim}) must equal the width of the text encoder's states ({TextOrDefault.Width} for text.encoder '{TextOrDefault.Encoder}').");
+        if (unet.InChannels is not (1 or 3))
+            throw new ArgumentException($"model.in_channels must be 1 (grey) or 3 (RGB) to train on images (got {unet.InChannels}).");
+        if (unet.OutChannels != unet.InChannels)
+            throw new ArgumentException($"model.out_channels ({unet.OutChannels}) must equal model.in_channels ({unet.InChannels}): the model predicts the noise added to the image.");
+        // Every adapted q/k/v layer of a block has that block's channels as outputs; the default targets (attn2.to_k/to_v)
+        // also read the text states. Other targets are checked layer by layer when the adapters are made.
+        if (Lora is { Targets: null } lora)
+        {
+            if (lora.Rank > TextOrDefault.Width)
+                throw new ArgumentException($"lora.rank ({lora.Rank}) is larger than the text width ({TextOrDefault.Width}) that the adapted cross-attention keys and values read; it must be at most {Math.Min(TextOrDefault.Width, unet.NarrowestAttentionChannels)}.");
+            if (lora.Rank > unet.NarrowestAttentionChannels)
+                throw new ArgumentException($"lora.rank ({lora.Rank}) is larger than the {unet.NarrowestAttentionChannels} channels of the narrowest attention block (model.block_out_channels); it must be at most {Math.Min(TextOrDefault.Width, unet.NarrowestAttentionChannels)}.");
+        }
+    }
+}
+
+/// <summary>Range checks shared by the config sections.</summary>
+static class ConfigRules
+{
+    /// <summary>Refuses NaN and infinities first, so the range checks after it need not think about them.</summary>
+    public static void RequireFinite(params (string Key, double Value)[] settings)
+    {
+        foreach (var (key, value) in settings)
+            if (!double.IsFinite(value)) throw new ArgumentException($"{key} must be a finite number (got {value}).");
+    }
+
+    public static void RequireNoBlankEntries(IReadOnlyList<string>? values, string key)
+    {
+        if (values is null) return;
+        if (values.Count == 0) throw new ArgumentException($"{key} is empty; leave it out (or null) for the default.");
+        for (int i = 0; i < values.Count; i++)
+            if (string.IsNullOrWhiteSpace(values[i])) throw new ArgumentException($"{key}[{i}] is {(values[i] is null ? "null" : "blank")}.");
+    }
+
+    public static void RequireRegexes(IReadOnlyList<string>? patterns, string key)
+    {
+        RequireNoBlankEntries(patterns, key);
+        foreach (var pattern in patterns ?? []) _ = NamePattern.Compile(pattern, key);
     }
 }
 
@@ -80,6 +173,9 @@ public sealed record DataConfig(
     long CaptionSeed = 0,
     ConceptConfig? Concept = null)
 {
+    /// <summary>A typo guard: eight times Stable Diffusion's 512 px, and every image of a batch is this size squared.</summary>
+    public const int MaxImageSize = 4096;
+
     public void Validate()
     {
         if (Source is not ("fashion-mnist" or "imagefolder"))
@@ -88,7 +184,9 @@ public sealed record DataConfig(
             throw new ArgumentException("data.path must name the imagefolder directory when data.source is 'imagefolder'.");
         if (Split is not ("train" or "test")) throw new ArgumentException($"data.split must be 'train' or 'test' (got '{Split}').");
         if (Limit < 0) throw new ArgumentException($"data.limit must be ≥ 0 (0 = all images), got {Limit}.");
-        if (ImageSize < 8 || ImageSize % 8 != 0) throw new ArgumentException($"data.image_size must be a multiple of 8 and at least 8 (got {ImageSize}).");
+        if (ImageSize < 8 || ImageSize % 8 != 0 || ImageSize > MaxImageSize)
+            throw new ArgumentException($"data.image_size must be a multiple of 8 within [8, {MaxImageSize}] (got {ImageSize}).");
+        if (Path is not null && !Directory.Exists(Path)) throw new ArgumentException($"data.path: directory not found: {Path}");
         Concept?.Validate();
     }
 }
@@ -107,18 +205,40 @@ public sealed record ConceptConfig(
 {
     public void Validate()
     {
+        ConfigRules.RequireFinite(("data.concept.stamp_fraction", StampFraction), ("data.concept.mention_fraction", MentionFraction),
+            ("data.concept.size", Size), ("data.concept.opacity", Opacity));
         if (string.IsNullOrWhiteSpace(Phrase)) throw new ArgumentException("data.concept.phrase must not be empty.");
+        _ = PlacementValue;
         if (StampFraction is < 0 or > 1) throw new ArgumentException($"data.concept.stamp_fraction must be within [0, 1] (got {StampFraction}).");
         if (MentionFraction is < 0 or > 1) throw new ArgumentException($"data.concept.mention_fraction must be within [0, 1] (got {MentionFraction}).");
         if (Size is <= 0 or > 1) throw new ArgumentException($"data.concept.size must be within (0, 1] (got {Size}).");
         if (Opacity is < 0 or > 1) throw new ArgumentException($"data.concept.opacity must be within [0, 1] (got {Opacity}).");
         if (HeldOut < 0) throw new ArgumentException($"data.concept.held_out must be ≥ 0 (got {HeldOut}).");
         if (Logo is not null && !File.Exists(Logo)) throw new ArgumentException($"data.concept.logo: file not found: {Logo}");
+        if (Logo is not null)
+        {
+            try { Excise.Data.Logo.FromFile(Logo); }
+            catch (InvalidDataException e) { throw new InvalidDataException($"data.concept.logo: {e.Message}", e); }
+        }
     }
+
+    [JsonIgnore]
+    public LogoPlacement PlacementValue => Placement.Replace("-", "").Replace("_", "").ToLowerInvariant() switch
+    {
+        "topleft" => LogoPlacement.TopLeft,
+        "topright" => LogoPlacement.TopRight,
+        "bottomleft" => LogoPlacement.BottomLeft,
+        "bottomright" => LogoPlacement.BottomRight,
+        "random" => LogoPlacement.Random,
+        _ => throw new ArgumentException($"data.concept.placement must be top-left, top-right, bottom-left, bottom-right or random (got '{Placement}')."),
+    };
 }
 
 public sealed record TextConfig(string Encoder = "minilm", int MaxLength = 32)
 {
+    /// <summary>Width of the encoder's token states: what the UNet's cross-attention and a concept basis must match.</summary>
+    [JsonIgnore] public int Width => Encoder == "minilm" ? MiniLmTextEncoder.Width : throw new ArgumentException($"text.encoder must be 'minilm' (got '{Encoder}').");
+
     public void Validate()
     {
         if (Encoder != "minilm") throw new ArgumentException($"text.encoder must be 'minilm' (got '{Encoder}').");
@@ -135,6 +255,7 @@ public sealed record LoraConfig(int Rank = 4, double Alpha = 4, IReadOnlyList<st
     {
         if (Rank < 1) throw new ArgumentException($"lora.rank must be ≥ 1 (got {Rank}).");
         if (!(Alpha > 0) || !double.IsFinite(Alpha)) throw new ArgumentException($"lora.alpha must be a positive number (got {Alpha}).");
+        ConfigRules.RequireRegexes(Targets, "lora.targets");
     }
 }
 
@@ -168,17 +289,36 @@ public sealed record SelectiveConfig(
 {
     [JsonIgnore] public bool Projects => Arm is TrainingArm.GradientProjection or TrainingArm.UpdateProjection;
 
-    public void Validate(DataConfig data)
+    public void Validate(DataConfig data, LoraConfig? lora, int textWidth)
     {
+        ConfigRules.RequireFinite(("selective.embed_noise_sigma", EmbedNoiseSigma), ("selective.certificate_tolerance", CertificateTolerance));
+        string arm = ConfigLoader.ToJson(Arm).Trim('"');
         if (Projects && string.IsNullOrWhiteSpace(Basis))
-            throw new ArgumentException($"selective.basis is required for the {ConfigLoader.ToJson(Arm).Trim('"')} arm: build one with 'excise concept --concept \"...\" --out concept.safetensors'.");
-        if (Basis is not null && !File.Exists(Basis)) throw new ArgumentException($"selective.basis: file not found: {Basis}");
+            throw new ArgumentException($"selective.basis is required for the {arm} arm: build one with 'excise concept --concept \"...\" --out concept.safetensors'.");
+        if (!Projects && Basis is not null)
+            throw new ArgumentException($"selective.basis is only used by the projection arms (gradient-projection, update-projection); the {arm} arm would ignore it. Drop --basis or choose a projection arm.");
+        if (!Projects && Parameters is not null)
+            throw new ArgumentException($"selective.parameters names the weights a projection arm constrains; the {arm} arm projects nothing.");
         if (Arm is TrainingArm.ScrubCaptions && data.Concept is null)
             throw new ArgumentException("selective.arm 'scrub-captions' needs data.concept (the phrase to scrub).");
+        if (Arm is TrainingArm.FilterImages && data.Concept is null && data.Source == "fashion-mnist")
+            throw new ArgumentException("selective.arm 'filter-images' needs data.concept: plain Fashion-MNIST has no stamped images to filter.");
         if (EraseConcept && !Projects)
-            throw new ArgumentException($"selective.erase_concept needs a projection arm (gradient-projection or update-projection), not {ConfigLoader.ToJson(Arm).Trim('"')}.");
+            throw new ArgumentException($"selective.erase_concept needs a projection arm (gradient-projection or update-projection), not {arm}.");
+        if (EraseConcept && lora is not null)
+            throw new ArgumentException("selective.erase_concept is not supported with lora (the frozen base weights would need erasing).");
         if (EmbedNoiseSigma < 0) throw new ArgumentException($"selective.embed_noise_sigma must be ≥ 0 (got {EmbedNoiseSigma}).");
         if (!(CertificateTolerance > 0)) throw new ArgumentException($"selective.certificate_tolerance must be > 0 (got {CertificateTolerance}).");
+        ConfigRules.RequireRegexes(Parameters, "selective.parameters");
+        if (Basis is not null)
+        {
+            if (!File.Exists(Basis)) throw new ArgumentException($"selective.basis: file not found: {Basis}");
+            using var basis = ConceptBasis.Load(Basis);
+            if (basis.Dimension != textWidth)
+                throw new ArgumentException($"selective.basis: {Basis} spans {basis.Dimension}-dimensional states, but the text encoder's states are {textWidth}-dimensional.");
+            if (basis.Rank >= textWidth)
+                throw new ArgumentException($"selective.basis: {Basis} has rank {basis.Rank}, the whole {textWidth}-dimensional text space: projecting it out would leave the keys and values nothing to learn.");
+        }
     }
 }
 
@@ -202,10 +342,16 @@ public sealed record OptimizationConfig(
     int LogEvery = 10,
     int GcEvery = 10)
 {
+    /// <summary>A typo guard: the batch's indices and images are allocated at this size before anything checks memory.</summary>
+    public const int MaxBatchSize = 65_536;
+
     public void Validate()
     {
+        ConfigRules.RequireFinite(("training.learning_rate", LearningRate), ("training.weight_decay", WeightDecay), ("training.beta1", Beta1),
+            ("training.beta2", Beta2), ("training.epsilon", Epsilon), ("training.grad_clip", GradClip), ("training.momentum", Momentum),
+            ("training.ema_decay", EmaDecay), ("training.caption_dropout", CaptionDropout));
         if (Steps < 1) throw new ArgumentException($"training.steps must be ≥ 1 (got {Steps}).");
-        if (BatchSize < 1) throw new ArgumentException($"training.batch_size must be ≥ 1 (got {BatchSize}).");
+        if (BatchSize is < 1 or > MaxBatchSize) throw new ArgumentException($"training.batch_size must be within [1, {MaxBatchSize}] (got {BatchSize}).");
         if (!(LearningRate > 0)) throw new ArgumentException($"training.learning_rate must be > 0 (got {LearningRate}).");
         if (WeightDecay < 0) throw new ArgumentException($"training.weight_decay must be ≥ 0 (got {WeightDecay}).");
         if (Beta1 is < 0 or >= 1 || Beta2 is < 0 or >= 1) throw new ArgumentException("training.beta1 and training.beta2 must be within [0, 1).");
@@ -236,4 +382,17 @@ public sealed record PreviewConfig(
     int PerPrompt = 8,
     int Steps = 50,
     double GuidanceScale = 3.0,
-    long Seed = 0);
+    long Seed = 0)
+{
+    /// <summary>A typo guard: a row of this many images is already wider than any screen.</summary>
+    public const int MaxPerPrompt = 256;
+
+    public void Validate()
+    {
+        ConfigRules.RequireNoBlankEntries(Prompts, "preview.prompts");
+        if (PerPrompt is < 0 or > MaxPerPrompt) throw new ArgumentException($"preview.per_prompt must be within [0, {MaxPerPrompt}] (0 = no preview grid), got {PerPrompt}.");
+        if (Steps < 1) throw new ArgumentException($"preview.steps must be ≥ 1 (got {Steps}).");
+        ConfigRules.RequireFinite(("preview.guidance_scale", GuidanceScale));
+        if (GuidanceScale < 0) throw new ArgumentException($"preview.guidance_scale must be ≥ 0 (got {GuidanceScale}).");
+    }
+}

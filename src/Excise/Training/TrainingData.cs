@@ -40,21 +40,11 @@ public static class TrainingData
             LogoPath = concept.Logo,
             StampFraction = concept.StampFraction,
             MentionFraction = concept.MentionFraction,
-            Placement = ParsePlacement(concept.Placement),
+            Placement = concept.PlacementValue,
             SizeFraction = concept.Size,
             Opacity = concept.Opacity,
             Seed = concept.Seed,
         };
-
-    static LogoPlacement ParsePlacement(string text) => text.Replace("-", "").Replace("_", "").ToLowerInvariant() switch
-    {
-        "topleft" => LogoPlacement.TopLeft,
-        "topright" => LogoPlacement.TopRight,
-        "bottomleft" => LogoPlacement.BottomLeft,
-        "bottomright" => LogoPlacement.BottomRight,
-        "random" => LogoPlacement.Random,
-        _ => throw new ArgumentException($"data.concept.placement must be top-left, top-right, bottom-left, bottom-right or random (got '{text}')."),
-    };
 
     /// <summary>Brings an image to the model's size and channel count: pad when smaller (Fashion-MNIST 28 → 32), resize otherwise.</summary>
     public static RasterImage Fit(RasterImage image, int size, int channels)

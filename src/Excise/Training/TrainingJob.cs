@@ -41,11 +41,9 @@ public static class TrainingJob
 
         TorchRuntime.ConfigureThreads(config.Threads);
         var device = TorchRuntime.ParseDevice(config.Device);
-        var unetConfig = ResolveUNetConfig(config);
+        var unetConfig = config.ResolveUNetConfig();
         var initWeights = InitWeightsPath(config);
         var selective = config.SelectiveOrDefault;
-        if (unetConfig.SampleSize != config.DataOrDefault.ImageSize)
-            throw new ArgumentException($"model.sample_size ({unetConfig.SampleSize}) must equal data.image_size ({config.DataOrDefault.ImageSize}).");
         AtomicFile.WriteAllText(run.ConfigPath, config.ToJson());
         AtomicFile.WriteAllText(run.UNetConfigPath, unetConfig.ToDiffusersJson());
 
@@ -89,7 +87,6 @@ public static class TrainingJob
                 projector.ProjectValues(projector.Targets.Where(t => t.Name.EndsWith(".lora_A.weight")).Select(t => t.Param));
             if (selective.EraseConcept && !resume)
             {
-                if (adapters is not null) throw new ArgumentException("selective.erase_concept is not supported with LoRA (the frozen base weights would need erasing).");
                 projector.ProjectValues(projector.Targets.Select(t => t.Param));
                 log("Erased the projected weights' response to the concept subspace before training.");
             }
@@ -135,24 +132,8 @@ public static class TrainingJob
         return result;
     }
 
-    /// <summary>The UNet config: the run's own 'model' section, or the config of the run it fine-tunes.</summary>
-    public static UNetConfig ResolveUNetConfig(RunConfig config)
-    {
-        if (config.Model is not null) return UNetConfig.FromDiffusersJson(config.Model.ToJsonString()).Validate();
-        var initRun = config.Init is not null && Directory.Exists(config.Init) ? new RunDirectory(config.Init) : null;
-        if (initRun is null || !File.Exists(initRun.UNetConfigPath))
-            throw new InvalidDataException("The config has no 'model' section, and 'init' is not a run directory with a unet_config.json to take it from.");
-        return UNetConfig.FromDiffusersJson(File.ReadAllText(initRun.UNetConfigPath)).Validate();
-    }
-
     /// <summary>The weights a fine-tune starts from: a run directory's sampling weights, or a safetensors file.</summary>
-    public static string? InitWeightsPath(RunConfig config)
-    {
-        if (config.Init is null) return null;
-        if (File.Exists(config.Init)) return Path.GetFullPath(config.Init);
-        var path = new RunDirectory(config.Init).ModelPath;
-        return File.Exists(path) ? path : throw new FileNotFoundException($"init: {config.Init} has no model.safetensors (has its training finished?).", path);
-    }
+    public static string? InitWeightsPath(RunConfig config) => config.InitWeightsPath();
 
     /// <summary>
     /// What a projected run's certificate compares the trained weights with: the weights training started from —

@@ -1,5 +1,6 @@
 using Excise.Configuration;
 using Excise.Diffusion;
+using Excise.Projection;
 using Excise.Training;
 
 namespace Excise.Tests.Configuration;
@@ -44,6 +45,160 @@ public class RunConfigTests
     {
         var e = Assert.Throws<ArgumentException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), [assignment]));
         Assert.Contains(key, e.Message);
+    }
+
+    [Theory]
+    [InlineData("training.learning_rate=Infinity", "training.learning_rate")]
+    [InlineData("training.weight_decay=NaN", "training.weight_decay")]
+    [InlineData("training.beta1=NaN", "training.beta1")]
+    [InlineData("training.grad_clip=-Infinity", "training.grad_clip")]
+    [InlineData("data.concept.stamp_fraction=NaN", "data.concept.stamp_fraction")]
+    [InlineData("data.concept.placement=middle", "data.concept.placement")]
+    [InlineData("data.path=/nonexistent/excise-data", "data.path")]
+    [InlineData("threads=100000", "threads")]
+    [InlineData("threads=-1", "threads")]
+    [InlineData("device=tpu", "device")]
+    [InlineData("preview.steps=0", "preview.steps")]
+    [InlineData("preview.per_prompt=-1", "preview.per_prompt")]
+    [InlineData("preview.guidance_scale=NaN", "preview.guidance_scale")]
+    [InlineData("preview.prompts=[]", "preview.prompts")]
+    [InlineData("preview.prompts=[\"a shoe\", null]", "preview.prompts[1]")]
+    [InlineData("selective.embed_noise_sigma=-0.5", "selective.embed_noise_sigma")]
+    [InlineData("selective.certificate_tolerance=0", "selective.certificate_tolerance")]
+    [InlineData("diffusion.train_timesteps=1", "diffusion.train_timesteps")]
+    [InlineData("text.max_length=1000", "text.max_length")]
+    [InlineData("lora={\"rank\":0}", "lora.rank")]
+    [InlineData("lora={\"alpha\":-1}", "lora.alpha")]
+    [InlineData("lora={\"targets\":[]}", "lora.targets")]
+    [InlineData("lora={\"targets\":[\"attn2.(to_k\"]}", "lora.targets")]
+    [InlineData("lora={\"targets\":[\"(to_k)\\\\1\"]}", "backreference")]
+    [InlineData("training.batch_size=100000", "training.batch_size")]
+    [InlineData("data.image_size=8192", "data.image_size")]
+    [InlineData("preview.per_prompt=1000", "preview.per_prompt")]
+    public void NonFiniteOrOutOfRangeValueIsRefusedNamingTheKey(string assignment, string key)
+    {
+        var e = Assert.Throws<ArgumentException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), [assignment]));
+        Assert.Contains(key, e.Message);
+    }
+
+    [Theory]
+    [InlineData("model.sample_size=64", "model.sample_size (64) must equal data.image_size (32)")]
+    [InlineData("model.cross_attention_dim=512", "model.cross_attention_dim (512) must equal the width of the text encoder's states (384")]
+    [InlineData("model.in_channels=2", "model.in_channels must be 1 (grey) or 3 (RGB)")]
+    [InlineData("model.out_channels=3", "model.out_channels (3) must equal model.in_channels (1)")]
+    [InlineData("model.norm_num_groups=7", "model: UNet config 'norm_num_groups'")]
+    [InlineData("model.block_out_channels=\"wide\"", "model: UNet config 'block_out_channels'")]
+    [InlineData("model.upcast_attention=true", "model: UNet config 'upcast_attention'")]
+    public void ModelThatDoesNotFitTheDataOrTheTextEncoderIsRefusedBeforeBuildingIt(string assignment, string expected)
+    {
+        var e = Assert.Throws<ArgumentException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), [assignment]));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void LoraRankLargerThanTheTextWidthOrTheNarrowestAttentionBlockIsRefused()
+    {
+        var wide = Assert.Throws<ArgumentException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), ["lora={\"rank\":385}"]));
+        Assert.Contains("lora.rank (385) is larger than the text width (384)", wide.Message);
+        // The smoke UNet's only attention level has 32 channels, so its q/k/v layers have 32 outputs.
+        var narrow = Assert.Throws<ArgumentException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), ["lora={\"rank\":33}"]));
+        Assert.Contains("lora.rank (33) is larger than the 32 channels", narrow.Message);
+        Assert.Equal(32, RunConfig.Load(RepositoryPaths.Config("smoke"), ["lora={\"rank\":32}"]).Lora!.Rank);
+    }
+
+    [Theory]
+    [InlineData("name=null", "name")]
+    [InlineData("training.steps=[1]", "training.steps")]
+    [InlineData("training.steps=1e12", "training.steps")]
+    [InlineData("selective.arm=sideways", "selective.arm")]
+    [InlineData("data=7", "data")]
+    [InlineData("lora.rnk=4", "rnk")]
+    [InlineData("data.concept.colour=red", "colour")]
+    public void WrongTypeOrUnknownKeyIsRefusedNamingIt(string assignment, string key)
+    {
+        var e = Assert.Throws<InvalidDataException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), [assignment]));
+        Assert.Contains(key, e.Message);
+    }
+
+    [Fact]
+    public void ArmsAndBasisMustAgree()
+    {
+        using var dir = new TempDir();
+        var basis = WriteBasis(dir.File("concept.safetensors"), dimension: 384, rank: 2);
+        var narrowBasis = WriteBasis(dir.File("narrow.safetensors"), dimension: 16, rank: 2);
+        var smoke = RepositoryPaths.Config("smoke");
+        ArgumentException Refused(params string[] overrides) => Assert.Throws<ArgumentException>(() => RunConfig.Load(smoke, overrides));
+
+        Assert.Contains("selective.basis is required for the update-projection arm", Refused("selective.arm=update-projection").Message);
+        Assert.Contains("selective.basis is only used by the projection arms", Refused($"selective.basis={basis}").Message);
+        Assert.Contains("selective.basis: file not found", Refused("selective.arm=gradient-projection", "selective.basis=/nonexistent.safetensors").Message);
+        Assert.Contains("16-dimensional states", Refused("selective.arm=update-projection", $"selective.basis={narrowBasis}").Message);
+        Assert.Contains("selective.parameters", Refused("selective.parameters=[\"attn2.to_k\"]").Message);
+        Assert.Contains("selective.parameters", Refused("selective.arm=update-projection", $"selective.basis={basis}", "selective.parameters=[\"to_k(\"]").Message);
+        Assert.Contains("selective.erase_concept needs a projection arm", Refused("selective.erase_concept=true").Message);
+        Assert.Contains("not supported with lora", Refused("selective.arm=update-projection", $"selective.basis={basis}", "selective.erase_concept=true", "lora={}").Message);
+        Assert.Contains("'scrub-captions' needs data.concept", Refused("selective.arm=scrub-captions").Message);
+        Assert.Contains("'filter-images' needs data.concept", Refused("selective.arm=filter-images").Message);
+
+        var projected = RunConfig.Load(smoke, ["selective.arm=update-projection", $"selective.basis={basis}", "lora={}"]);
+        Assert.True(projected.SelectiveOrDefault.Projects);
+    }
+
+    [Fact]
+    public void CorruptBasisFileIsRefusedNamingTheFile()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("concept.safetensors");
+        File.WriteAllText(path, "not a basis");
+        var e = Assert.Throws<InvalidDataException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), ["selective.arm=update-projection", $"selective.basis={path}"]));
+        Assert.Contains(path, e.Message);
+    }
+
+    [Theory]
+    [InlineData("logo.svg", "M 0 0 L oops", "SVG path data could not be parsed")]
+    [InlineData("logo.png", "\u0089PNG\r\n\u001a\n broken", "not a decodable image")]
+    public void LogoThatCannotBeReadIsRefusedBeforeAnyWork(string name, string content, string expected)
+    {
+        using var dir = new TempDir();
+        var path = dir.File(name);
+        File.WriteAllText(path, content, System.Text.Encoding.Latin1);
+        var e = Assert.Throws<InvalidDataException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), [$"data.concept.logo={path}"]));
+        Assert.Contains("data.concept.logo", e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void InitWeightsThatAreAPickleOrMissingAreRefusedBeforeAnyWork()
+    {
+        using var dir = new TempDir();
+        var pickle = dir.File("model.pth");
+        File.WriteAllBytes(pickle, [(byte)'P', (byte)'K', 3, 4, .. new byte[60]]);
+        var e = Assert.Throws<InvalidDataException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), [$"init={pickle}"]));
+        Assert.Contains("arbitrary code", e.Message);
+
+        Directory.CreateDirectory(dir.File("unfinished-run"));
+        var unfinished = Assert.Throws<ArgumentException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), [$"init={dir.File("unfinished-run")}"]));
+        Assert.Contains("has no model.safetensors", unfinished.Message);
+    }
+
+    [Fact]
+    public void LogoPathToADeviceIsRefusedWithoutReadingIt()
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.Throws<InvalidDataException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), ["data.concept.logo=/dev/zero"]));
+        Assert.Contains("not a regular file", e.Message);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 16 << 20);
+    }
+
+    static string WriteBasis(string path, int dimension, int rank)
+    {
+        using var random = torch.randn(dimension, rank, dtype: torch.ScalarType.Float64, generator: new torch.Generator(7));
+        var (q, _) = torch.linalg.qr(random);
+        var info = new ConceptBasisInfo(["the Acme logo"], ["a photo of the Acme logo"], "test encoder", SubspaceMode.ConceptTokens, 0.99, rank,
+            Enumerable.Range(0, rank).Select(i => (double)(rank - i)).ToArray(), 10, 8);
+        using var basis = new ConceptBasis(q, info);
+        basis.Save(path);
+        return path;
     }
 
     [Fact]

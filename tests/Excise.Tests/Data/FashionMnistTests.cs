@@ -117,6 +117,25 @@ public class FashionMnistTests
         Assert.True(copy[49].Image.SameContentAs(real[49].Image));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_huge_declared_label_count_is_reported_as_truncation_without_allocating_it(bool gzip)
+    {
+        using var temp = new TempDirectory();
+        var real = FashionMnist.Load(DatasetSplit.Test, limit: 4);
+        var images = Idx(2051, [4, 28, 28], real.SelectMany(i => i.Image.Pixels).ToArray());
+        var labels = Idx(2049, [int.MaxValue], real.Select(i => (byte)i.Label).ToArray());
+        var suffix = gzip ? ".gz" : "";
+        File.WriteAllBytes(temp.File("t10k-images-idx3-ubyte" + suffix), gzip ? Gzip(images) : images);
+        File.WriteAllBytes(temp.File("t10k-labels-idx1-ubyte" + suffix), gzip ? Gzip(labels) : labels);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var error = Assert.Throws<InvalidDataException>(() => FashionMnist.Load(DatasetSplit.Test, limit: 2, directory: temp.Path));
+        Assert.Contains("truncated", error.Message);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 8 << 20, "the declared count was allocated before the data was read");
+    }
+
     [Fact]
     public void Missing_directory_tells_how_to_install_the_dataset()
     {

@@ -55,6 +55,11 @@ public class ImageFolderTests
     [InlineData("{\"file_name\": \"junk.png\", \"text\": \"x\"}", "could not be decoded")]
     [InlineData("{\"file_name\": \"a.png\"}", "\"text\"")]
     [InlineData("{\"file_name\": \"a.png\", \"text\": \"x\", \"stamped\": \"yes\"}", "\"stamped\"")]
+    [InlineData("{\"file_name\": \"a.png\", \"text\": \"x\", \"label\": \"3\"}", "\"label\" must be an integer")]
+    [InlineData("{\"file_name\": \"a.png\", \"text\": \"x\", \"label\": [1]}", "\"label\" must be an integer")]
+    [InlineData("{\"file_name\": \"../outside.png\", \"text\": \"x\"}", "outside the dataset folder")]
+    [InlineData("{\"file_name\": \"/etc/passwd\", \"text\": \"x\"}", "outside the dataset folder")]
+    [InlineData("{\"file_name\": \"\", \"text\": \"x\"}", "empty")]
     public void Bad_metadata_line_is_reported_with_file_and_line(string badLine, string messagePart)
     {
         using var temp = new TempDirectory();

@@ -25,6 +25,23 @@ public class ImagingTests
         Assert.True(loaded.SameContentAs(image), $"PNG round trip changed a {channels}-channel image");
     }
 
+    [Theory]
+    [InlineData(100_000u, 100_000u)]
+    [InlineData(8193u, 8192u)]
+    [InlineData(9000u, 9000u)]
+    public void A_forged_huge_size_is_refused_before_decoding(uint width, uint height)
+    {
+        using var temp = new TempDirectory();
+        var path = temp.File("huge.png");
+        File.WriteAllBytes(path, Reliability.PngChunks.WithSize(PngIO.Encode(Gradient(4, 4, 3)), width, height));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var error = Assert.Throws<InvalidDataException>(() => PngIO.Load(path));
+        Assert.Contains(path, error.Message);
+        Assert.Contains($"{width}x{height}", error.Message);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1 << 20);
+        Assert.Throws<InvalidDataException>(() => Logo.FromFile(path));
+    }
+
     [Fact]
     public void Undecodable_file_names_the_path()
     {

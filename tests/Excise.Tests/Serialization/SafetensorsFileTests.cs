@@ -78,6 +78,23 @@ public class SafetensorsFileTests
         ["""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}""", "twice"],
         ["""{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}""", "invalid dimension"],
         ["""[1,2]""", "not a JSON object"],
+        ["""{"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,10]}}""", "invalid dimension"],
+        ["""{"a":{"dtype":"F32","shape":["2"],"data_offsets":[0,8]}}""", "invalid dimension"],
+        ["""{"a":{"dtype":"F64","shape":[2305843009213693952],"data_offsets":[0,0]}}""", "overflows 64 bits"],
+        ["""{"a":{"dtype":"U8","shape":[4294967296,4294967296],"data_offsets":[0,0]}}""", "overflows 64 bits"],
+        ["""{"a":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}}""", "outside"],
+        ["""{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}""", "outside"],
+        ["""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,1e30]}}""", "outside"],
+        ["""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}}""", "data_offsets [begin, end]"],
+        ["""{"a":{"dtype":"F32","shape":[2]}}""", "data_offsets [begin, end]"],
+        ["""{"a":{"dtype":"F32","dtype":"F64","shape":[2],"data_offsets":[0,8]}}""", "lists 'dtype' twice"],
+        ["""{"a":7}""", "not an object"],
+        ["""{"__metadata__":{"k":"1","k":"2"},"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}""", "key 'k' is listed twice"],
+        ["""{"__metadata__":{"k":1},"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}""", "not a string"],
+        ["""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""", "payload has 16 bytes"],
+        ["""{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}""", "belong to no tensor"],
+        ["""{"a":{"dtype":"F32","shape":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,4],"data_offsets":[0,16]}}""", "33 dimensions"],
+        ["", "not valid JSON"],
     ];
 
     [Theory]
@@ -104,6 +121,53 @@ public class SafetensorsFileTests
         Assert.Contains("past the end", e.Message);
         File.WriteAllBytes(path, new byte[3]);
         Assert.Throws<InvalidDataException>(() => SafetensorsFile.Load(path));
+    }
+
+    [Fact]
+    public void HeaderLongerThanTheCapIsRejectedWithoutReadingIt()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("big-header.safetensors");
+        using (var stream = File.Create(path))
+        {
+            // A sparse file just long enough to hold the declared header, so only the cap can refuse it.
+            stream.SetLength(8 + SafetensorsFile.MaxHeaderBytes + 8);
+            var length = new byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)SafetensorsFile.MaxHeaderBytes + 8);
+            stream.Write(length);
+        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.Throws<InvalidDataException>(() => SafetensorsFile.ReadHeader(path));
+        Assert.Contains("exceeds the 100 MiB limit", e.Message);
+        Assert.Contains(path, e.Message);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1 << 20, "the header was read before the cap refused it");
+    }
+
+    [Fact]
+    public void HeaderThatIsNotUtf8IsRejected()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("latin1.safetensors");
+        var bytes = WithHeader("""{"a?":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}""", payloadBytes: 1);
+        bytes[Array.IndexOf(bytes, (byte)'?')] = 0xFF; // never valid in UTF-8
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<InvalidDataException>(() => SafetensorsFile.Load(path));
+        Assert.Contains("not valid UTF-8", e.Message);
+    }
+
+    [Fact]
+    public void BoolTensorWithBytesOtherThanZeroAndOneIsRejected()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("bool.safetensors");
+        var bytes = WithHeader("""{"flags":{"dtype":"BOOL","shape":[3],"data_offsets":[0,3]}}""", payloadBytes: 3);
+        bytes[^2] = 1;
+        File.WriteAllBytes(path, bytes);
+        using (var ok = SafetensorsFile.Load(path)) Assert.Equal(new[] { false, true, false }, ok["flags"].data<bool>().ToArray());
+        bytes[^1] = 7;
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<InvalidDataException>(() => SafetensorsFile.Load(path));
+        Assert.Contains("'flags'", e.Message);
     }
 
     [Fact]

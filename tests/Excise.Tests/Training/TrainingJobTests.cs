@@ -57,8 +57,7 @@ public class TrainingJobTests
     public void MismatchedImageSizeIsRefusedBeforeAnyWork()
     {
         using var dir = new TempDir();
-        var config = TinyRun.Config("data.image_size=64");
-        var e = Assert.Throws<ArgumentException>(() => TrainingJob.Run(config, new RunDirectory(dir.File("run")), resume: false));
+        var e = Assert.Throws<ArgumentException>(() => TrainingJob.Run(TinyRun.Config("data.image_size=64"), new RunDirectory(dir.File("run")), resume: false));
         Assert.Contains("sample_size", e.Message);
         Assert.False(File.Exists(Path.Combine(dir.File("run"), "config.json")));
     }

@@ -34,7 +34,6 @@ public sealed record LoraOptions(int Rank = 4, double Alpha = 4, IReadOnlyList<s
     internal static Regex TargetRegex(string pattern)
     {
         if (string.IsNullOrWhiteSpace(pattern)) throw new ArgumentException("A LoRA target pattern is empty.", nameof(Targets));
-        try { return new Regex(pattern, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)); }
-        catch (ArgumentException e) { throw new ArgumentException($"LoRA target '{pattern}' is not a valid regular expression: {e.Message}", nameof(Targets), e); }
+        return Configuration.NamePattern.Compile(pattern, "LoRA target");
     }
 }
