@@ -78,7 +78,7 @@ static class BenchCommand
         long seed = cl.Long("seed", 0);
         cl.EnsureAllUsed();
 
-        var unetConfig = TrainingJob.ResolveUNetConfig(config);
+        var unetConfig = config.ResolveUNetConfig();
         Directory.CreateDirectory(outDir);
         manual_seed(seed);
         using var model = new UNet2DConditionModel(unetConfig);

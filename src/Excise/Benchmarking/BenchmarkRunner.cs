@@ -89,7 +89,7 @@ public static class BenchmarkRunner
                     $"{model.AchievedGflops:F1} GFLOP/s" + (peak is null ? "" : $" = {model.ModelFlopsUtilisation:P1} of peak") + ".");
             }
 
-        var unetConfig = TrainingJob.ResolveUNetConfig(primary);
+        var unetConfig = primary.ResolveUNetConfig();
         int batchSize = settings.Batch ?? primary.TrainingOrDefault.BatchSize;
         int tokens = primary.TextOrDefault.MaxLength;
 
@@ -151,7 +151,7 @@ public static class BenchmarkRunner
 
     static ModelBenchmark MeasureModel(string name, RunConfig config, BenchmarkSettings settings, MatmulPeakResult? peak, bool profile)
     {
-        var unetConfig = TrainingJob.ResolveUNetConfig(config);
+        var unetConfig = config.ResolveUNetConfig();
         int batchSize = settings.Batch ?? config.TrainingOrDefault.BatchSize;
         int tokens = config.TextOrDefault.MaxLength;
         using var batch = new SyntheticBatch(unetConfig, batchSize, tokens, settings.Seed);

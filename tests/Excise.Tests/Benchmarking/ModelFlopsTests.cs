@@ -40,7 +40,7 @@ public class ModelFlopsTests
     {
         var config = source.StartsWith("golden:")
             ? GoldenData.Config(source["golden:".Length..])
-            : TrainingJob.ResolveUNetConfig(RunConfig.Load(RepositoryPaths.Config(source)));
+            : RunConfig.Load(RepositoryPaths.Config(source)).ResolveUNetConfig();
         manual_seed(0);
         using var model = new UNet2DConditionModel(config);
         using var batch = new SyntheticBatch(config, batchSize, tokens, seed: 1);

@@ -38,7 +38,7 @@ public class ReferenceParityTests(ITestOutputHelper output)
     [PyTorchReferenceFact]
     public void Same_weights_and_batch_give_the_same_loss_gradients_and_AdamW_trajectory_as_PyTorch()
     {
-        var config = TrainingJob.ResolveUNetConfig(RunConfig.Load(RepositoryPaths.Config("base")));
+        var config = RunConfig.Load(RepositoryPaths.Config("base")).ResolveUNetConfig();
         using var dir = new TempDir();
         manual_seed(5);
         using var model = new UNet2DConditionModel(config);
