@@ -62,9 +62,13 @@ public sealed class Trainer : IDisposable
     /// <summary>Facts recorded in every checkpoint and required to match on resume (e.g. the concept basis hash).</summary>
     public Dictionary<string, string> ExtraState { get; } = new();
 
-    /// <summary>Restores weights, optimizer and EMA from a checkpoint folder and continues after its step.</summary>
+    /// <summary>
+    /// Restores weights, optimizer and EMA from a checkpoint folder and continues after its step. The folder must
+    /// verify against its manifest (<see cref="CheckpointStore.Verify"/>); pick one with <see cref="CheckpointStore.FindLatestGood"/>.
+    /// </summary>
     public void Resume(string checkpointDir)
     {
+        CheckpointStore.Verify(checkpointDir);
         var state = CheckpointStore.ReadState(checkpointDir);
         if (state.ConfigHash != config.Hash())
             throw new InvalidOperationException($"{checkpointDir} was written with a different config (hash {state.ConfigHash}, this run {config.Hash()}); resuming would mix two runs.");

@@ -32,9 +32,15 @@ public static class TrainingJob
         string? resumeFrom = null;
         if (resume)
         {
-            resumeFrom = checkpoints.Latest() ?? throw new InvalidOperationException($"{run.Root} has no complete checkpoint to resume from.");
+            var search = checkpoints.FindLatestGood();
+            foreach (var rejection in search.Rejections) log(rejection);
+            if (search.Warning is not null) log(search.Warning);
+            resumeFrom = search.Path ?? throw new InvalidOperationException(search.Rejections.Count == 0
+                ? $"{run.Root} has no complete checkpoint to resume from."
+                : $"{run.Root} has no intact checkpoint to resume from. {string.Join(" ", search.Rejections)}");
+            if (search.Rejections.Count > 0) log($"Using the previous good checkpoint {resumeFrom} (step {search.Step}) instead.");
         }
-        else if (checkpoints.Latest() is not null || File.Exists(run.ModelPath))
+        else if (checkpoints.CompleteCheckpoints().Count > 0 || File.Exists(run.ModelPath))
         {
             throw new InvalidOperationException($"{run.Root} already holds a training run. Use --resume to continue it, or choose another --out.");
         }
