@@ -75,6 +75,7 @@ public static class TrainingJob
         if (adapters is not null) log($"Training rank-{config.Lora!.Rank} LoRA adapters on {adapters.Adapters.Count} layers; the base weights are frozen.");
         model.to(device);
         using var trainer = new Trainer(config, model, Predictor(model), data.Batches, run, device);
+        trainer.Log = log;
         if (selective.Arm == TrainingArm.EmbedNoise) trainer.TextNoiseSigma = selective.EmbedNoiseSigma;
 
         using var basis = selective.Projects ? LoadRunBasis(config, run, resume) : null;
@@ -191,6 +192,7 @@ public static class TrainingJob
             config_hash = config.Hash(),
             steps = s.Steps,
             resumed_from_step = s.ResumedFrom,
+            skipped_nonfinite_steps = s.SkippedSteps,
             final_loss = s.FinalLoss,
             mean_loss_last_100 = s.MeanLossLast100,
             elapsed_seconds = s.Elapsed.TotalSeconds,
