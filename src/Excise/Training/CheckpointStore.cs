@@ -45,6 +45,7 @@ public sealed class CheckpointStore
 {
     readonly string dir;
     public CheckpointStore(string checkpointsDir) => dir = checkpointsDir;
+    public string Dir => dir;
 
     public const string TrainingStateFile = "training_state.safetensors";
     public const string StateFile = "state.json";
@@ -81,7 +82,7 @@ public sealed class CheckpointStore
             CheckpointManifest.Create(temp, state.Step, state.ConfigHash, files).Write(temp);
 
             current = final;
-            if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
+            if (Directory.Exists(final)) DeleteCheckpointFolder(final);   // a resumed run re-saving a step it already had
             Directory.Move(temp, final);
             AtomicFile.SyncDirectory(dir);
             current = LatestPath;
@@ -117,7 +118,19 @@ public sealed class CheckpointStore
         bool keptOneIsGood = all.TakeLast(keep).Reverse().Any(c => c.Path == justSaved || Problems(c.Path, out _).Count == 0);
         if (!keptOneIsGood && doomed.LastOrDefault(c => Problems(c.Path, out _).Count == 0) is { Path: not null } spare) doomed.Remove(spare);
         foreach (var old in doomed)
-            try { Directory.Delete(old.Path, recursive: true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            try { DeleteCheckpointFolder(old.Path); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
+
+    /// <summary>
+    /// Renames the folder out of the checkpoint namespace first, so a kill half-way through the recursive delete leaves
+    /// an abandoned temporary (cleaned by the next save), never a step folder with some of its files gone.
+    /// </summary>
+    void DeleteCheckpointFolder(string path)
+    {
+        var doomed = Path.Combine(dir, $".{Path.GetFileName(path)}.deleting.{Environment.ProcessId}{TempSuffix}");
+        if (Directory.Exists(doomed)) Directory.Delete(doomed, recursive: true);
+        Directory.Move(path, doomed);
+        Directory.Delete(doomed, recursive: true);
     }
 
     /// <summary>Temporary folders of checkpoint writes whose process is gone (killed mid-write): they would only fill the disk.</summary>

@@ -44,6 +44,8 @@ public static class TrainingJob
         {
             throw new InvalidOperationException($"{run.Root} already holds a training run. Use --resume to continue it, or choose another --out.");
         }
+        // Metrics from an attempt killed before its first checkpoint: the run starts over, so they would be duplicated.
+        if (!resume) File.Delete(run.MetricsPath);
 
         TorchRuntime.ConfigureThreads(config.Threads);
         var device = TorchRuntime.ParseDevice(config.Device);
