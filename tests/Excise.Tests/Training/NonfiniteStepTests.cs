@@ -74,6 +74,19 @@ public class NonfiniteStepTests
     }
 
     [Fact]
+    public void TheSkipCountAndTheStreakSurviveAResume()
+    {
+        using var dir = new TempDir();
+        string[] skip = ["training.on_nonfinite=skip", "training.max_consecutive_skips=2"];
+        var first = TinyRun.Train(TinyRun.Config([.. skip, "training.steps=3"]), dir.Path, setup: t => t.AddHook(new NaNGradientAt(t, 2)));
+        Assert.Equal(1, first.SkippedSteps);
+        // Step 3 was skipped just before the checkpoint; skipping step 4 after the resume makes two in a row, as without the restart.
+        var e = Assert.Throws<TrainingDivergedException>(() =>
+            TinyRun.Train(TinyRun.Config(skip), dir.Path, resume: true, setup: t => t.AddHook(new NaNGradientAt(t, 3))));
+        Assert.Contains("Steps 3–4: 2 consecutive steps", e.Message);
+    }
+
+    [Fact]
     public void TheOptionIsValidatedAndLeftOutOfTheConfigHash()
     {
         var unknown = Assert.Throws<InvalidDataException>(() => TinyRun.Config("training.on_nonfinite=ignore"));
