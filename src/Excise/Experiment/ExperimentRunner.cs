@@ -69,7 +69,7 @@ public static class ExperimentRunner
         {
             budget.Stage("base model");
             log($"Training the base model ({baseConfig.TrainingOrDefault.Steps} steps) into {baseRun.Root}…");
-            bool resume = new CheckpointStore(baseRun.CheckpointsDir).Latest() is not null;
+            bool resume = new CheckpointStore(baseRun.CheckpointsDir).CompleteCheckpoints().Count > 0;
             TrainingJob.Run(baseConfig, baseRun, resume, budget.Training(baseConfig, "base model"), log, cancel);
         }
         else log($"Reusing the cached base model {baseRun.Root}.");

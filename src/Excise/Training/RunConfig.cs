@@ -57,7 +57,9 @@ public sealed record RunConfig(
         var node = ConfigLoader.ToNode(this);
         foreach (var key in new[] { "name", "device", "threads", "preview" }) node.Remove(key);
         if (node["training"] is System.Text.Json.Nodes.JsonObject training)
-            foreach (var key in new[] { "steps", "checkpoint_every", "keep_checkpoints", "log_every", "gc_every" })
+            // on_nonfinite and max_consecutive_skips change nothing until a step diverges, and a run stopped by a NaN
+            // must be resumable with on_nonfinite = skip; leaving them out also keeps the hashes of existing runs.
+            foreach (var key in new[] { "steps", "checkpoint_every", "keep_checkpoints", "log_every", "gc_every", "on_nonfinite", "max_consecutive_skips" })
                 if (key != "steps" || !includeStepBudget) training.Remove(key);
         var bytes = SHA256.HashData(Encoding.UTF8.GetBytes(node.ToJsonString()));
         return Convert.ToHexString(bytes)[..16].ToLowerInvariant();
@@ -248,6 +250,12 @@ public sealed record TextConfig(string Encoder = "minilm", int MaxLength = 32)
 
 public enum LearningRateSchedule { Constant, Cosine }
 
+/// <summary>
+/// What training does when a step's loss or gradient norm is NaN or infinite: stop (the last checkpoint is the last
+/// good state), or skip that batch's update and go on, stopping only after training.max_consecutive_skips in a row.
+/// </summary>
+public enum NonfinitePolicy { Stop, Skip }
+
 /// <summary>Train low-rank adapters on the selected linear layers instead of the full weights (the base stays frozen).</summary>
 public sealed record LoraConfig(int Rank = 4, double Alpha = 4, IReadOnlyList<string>? Targets = null)
 {
@@ -340,7 +348,9 @@ public sealed record OptimizationConfig(
     int CheckpointEvery = 500,
     int KeepCheckpoints = 2,
     int LogEvery = 10,
-    int GcEvery = 10)
+    int GcEvery = 10,
+    NonfinitePolicy OnNonfinite = NonfinitePolicy.Stop,
+    int MaxConsecutiveSkips = 10)
 {
     /// <summary>A typo guard: the batch's indices and images are allocated at this size before anything checks memory.</summary>
     public const int MaxBatchSize = 65_536;
@@ -365,6 +375,7 @@ public sealed record OptimizationConfig(
         if (KeepCheckpoints < 1) throw new ArgumentException($"training.keep_checkpoints must be ≥ 1 (got {KeepCheckpoints}).");
         if (LogEvery < 1) throw new ArgumentException($"training.log_every must be ≥ 1 (got {LogEvery}).");
         if (GcEvery < 1) throw new ArgumentException($"training.gc_every must be ≥ 1 (got {GcEvery}).");
+        if (MaxConsecutiveSkips < 1) throw new ArgumentException($"training.max_consecutive_skips must be ≥ 1 (got {MaxConsecutiveSkips}).");
     }
 
     public double LearningRateAt(int step)

@@ -33,6 +33,12 @@ public sealed class Trainer : IDisposable
 
     public int Step { get; private set; }
     public int StartStep { get; private set; }
+    /// <summary>Steps whose update was dropped because the loss or gradient norm was not finite (training.on_nonfinite = skip), since step 0.</summary>
+    public long SkippedSteps { get; private set; }
+    /// <summary>How many of the latest steps were skipped in a row; reaching training.max_consecutive_skips stops the run.</summary>
+    public int ConsecutiveSkips { get; private set; }
+    /// <summary>Where skipped steps are reported (the job's log); silent when unset.</summary>
+    public Action<string>? Log { get; set; }
     public IReadOnlyList<(string Name, Parameter Param)> Parameters => parameters;
     public IOptimizer Optimizer => optimizer;
     /// <summary>Standard deviation of Gaussian noise added to the text states of every batch (the embed-noise baseline).</summary>
@@ -62,9 +68,13 @@ public sealed class Trainer : IDisposable
     /// <summary>Facts recorded in every checkpoint and required to match on resume (e.g. the concept basis hash).</summary>
     public Dictionary<string, string> ExtraState { get; } = new();
 
-    /// <summary>Restores weights, optimizer and EMA from a checkpoint folder and continues after its step.</summary>
+    /// <summary>
+    /// Restores weights, optimizer and EMA from a checkpoint folder and continues after its step. The folder must
+    /// verify against its manifest (<see cref="CheckpointStore.Verify"/>); pick one with <see cref="CheckpointStore.FindLatestGood"/>.
+    /// </summary>
     public void Resume(string checkpointDir)
     {
+        CheckpointStore.Verify(checkpointDir);
         var state = CheckpointStore.ReadState(checkpointDir);
         if (state.ConfigHash != config.Hash())
             throw new InvalidOperationException($"{checkpointDir} was written with a different config (hash {state.ConfigHash}, this run {config.Hash()}); resuming would mix two runs.");
@@ -81,6 +91,8 @@ public sealed class Trainer : IDisposable
             ema.Load(e.Tensors, state.EmaUpdates, emaPath);
         }
         Step = StartStep = state.Step;
+        SkippedSteps = state.SkippedSteps;
+        ConsecutiveSkips = state.ConsecutiveSkips;
         TruncateMetrics(state.Step);
     }
 
@@ -112,28 +124,38 @@ public sealed class Trainer : IDisposable
             var stepClock = Stopwatch.StartNew();
             double lr = opt.LearningRateAt(Step);
             double loss;
+            bool applied;
             using (var scope = NewDisposeScope())
             {
-                loss = TrainStep(Step, lr, out lastGradNorm);
+                applied = TrainStep(Step, lr, out loss, out lastGradNorm);
             }
             Step++;
             stepTimes.Add(stepClock.Elapsed.TotalSeconds);
-            losses.Add(loss);
-            windowLoss += loss; windowCount++;
+            if (applied)
+            {
+                ConsecutiveSkips = 0;
+                losses.Add(loss);
+                windowLoss += loss; windowCount++;
+            }
+            else RecordSkip(loss, lastGradNorm);
 
             if (Step % opt.GcEvery == 0) GC.Collect();
 
             var recent = stepTimes.TakeLast(20).OrderBy(x => x).ToList();
             double secPerStep = recent[recent.Count / 2];
-            if (Step % opt.LogEvery == 0 || Step == total)
+            if (Step % opt.LogEvery == 0 || Step == total || !applied)
             {
-                WriteMetrics(metrics, windowLoss / windowCount, loss, lr, lastGradNorm, secPerStep, clock.Elapsed);
+                WriteMetrics(metrics, windowCount > 0 ? windowLoss / windowCount : null, applied ? loss : null, lr, lastGradNorm, secPerStep, clock.Elapsed);
                 windowLoss = 0; windowCount = 0;
             }
             progress?.Report(new TrainingProgress(Step, total, loss, lr, lastGradNorm, secPerStep, clock.Elapsed,
                 TimeSpan.FromSeconds(secPerStep * (total - Step))));
 
             if (opt.CheckpointEvery > 0 && Step % opt.CheckpointEvery == 0 && Step < total) SaveCheckpoint();
+            if (ConsecutiveSkips >= opt.MaxConsecutiveSkips)
+                throw new TrainingDivergedException($"Steps {Step - ConsecutiveSkips + 1}–{Step}: {ConsecutiveSkips} consecutive steps had a non-finite loss or gradient " +
+                    $"and were skipped (training.max_consecutive_skips = {opt.MaxConsecutiveSkips}); stopping. The weights are those of the last applied step; " +
+                    $"the last checkpoint in {run.CheckpointsDir} holds them. Lower training.learning_rate or raise training.warmup_steps.");
         }
         SaveCheckpoint();
         SaveFinalWeights();
@@ -141,10 +163,19 @@ public sealed class Trainer : IDisposable
         var sortedTimes = stepTimes.Skip(1).DefaultIfEmpty(stepTimes.FirstOrDefault()).OrderBy(x => x).ToList();
         double median = sortedTimes.Count > 0 ? sortedTimes[sortedTimes.Count / 2] : 0;
         return new TrainingSummary(Step, StartStep, losses.LastOrDefault(double.NaN), losses.TakeLast(100).DefaultIfEmpty(double.NaN).Average(),
-            clock.Elapsed, median, median > 0 ? opt.BatchSize / median : 0, Process.GetCurrentProcess().PeakWorkingSet64, losses, stepTimes);
+            clock.Elapsed, median, median > 0 ? opt.BatchSize / median : 0, Process.GetCurrentProcess().PeakWorkingSet64, losses, stepTimes, SkippedSteps);
     }
 
-    double TrainStep(int step, double lr, out double gradNorm)
+    void RecordSkip(double loss, double gradNorm)
+    {
+        SkippedSteps++;
+        ConsecutiveSkips++;
+        Log?.Invoke($"Step {Step}: {(double.IsFinite(loss) ? $"gradient norm is {gradNorm}" : $"loss is {loss}")}; skipped its update " +
+                    $"({SkippedSteps} skipped so far, {ConsecutiveSkips} in a row of at most {opt.MaxConsecutiveSkips}).");
+    }
+
+    /// <summary>One step; false when its loss or gradient norm was not finite and training.on_nonfinite = skip dropped the update.</summary>
+    bool TrainStep(int step, double lr, out double value, out double gradNorm)
     {
         var generator = new Generator(SeedMixer.Derive(config.Seed, 2, step), device);
         var indices = data.BatchIndices(config.Seed, step, opt.BatchSize);
@@ -168,9 +199,14 @@ public sealed class Trainer : IDisposable
 
         var prediction = predict(noisy, t.to(ScalarType.Float32), states, mask);
         var loss = nn.functional.mse_loss(prediction, noise);
-        double value = loss.ToDouble();
+        value = loss.ToDouble();
+        gradNorm = double.NaN;
         if (!double.IsFinite(value))
-            throw new TrainingDivergedException($"Loss is {value} at step {step + 1}. The last checkpoint in {run.CheckpointsDir} is the last good state; lower training.learning_rate or raise training.warmup_steps.");
+        {
+            if (opt.OnNonfinite == NonfinitePolicy.Skip) { optimizer.ZeroGrad(); return false; }
+            throw new TrainingDivergedException($"Loss is {value} at step {step + 1}. The last checkpoint in {run.CheckpointsDir} is the last good state; lower training.learning_rate " +
+                "or raise training.warmup_steps, or set training.on_nonfinite=skip to drop such batches.");
+        }
 
         optimizer.ZeroGrad();
         loss.backward();
@@ -179,12 +215,17 @@ public sealed class Trainer : IDisposable
             ? nn.utils.clip_grad_norm_(parameters.Select(p => p.Param), opt.GradClip)
             : TotalGradNorm();
         if (!double.IsFinite(gradNorm))
-            throw new TrainingDivergedException($"Gradient norm is {gradNorm} at step {step + 1}. The last checkpoint in {run.CheckpointsDir} is the last good state.");
+        {
+            // Before any optimizer hook: the update is dropped whole (no optimizer or EMA step) and the bad gradients with it.
+            if (opt.OnNonfinite == NonfinitePolicy.Skip) { optimizer.ZeroGrad(); return false; }
+            throw new TrainingDivergedException($"Gradient norm is {gradNorm} at step {step + 1}. The last checkpoint in {run.CheckpointsDir} is the last good state; " +
+                "set training.on_nonfinite=skip to drop such batches.");
+        }
         foreach (var h in hooks) h.BeforeOptimizerStep(step);
         optimizer.Step(lr);
         foreach (var h in hooks) h.AfterOptimizerStep(step);
         ema?.Update();
-        return value;
+        return true;
     }
 
     double TotalGradNorm()
@@ -195,7 +236,8 @@ public sealed class Trainer : IDisposable
         return Math.Sqrt(sum);
     }
 
-    void WriteMetrics(StreamWriter writer, double meanLoss, double lastLoss, double lr, double gradNorm, double secPerStep, TimeSpan elapsed)
+    /// <param name="meanLoss">Mean loss of the applied steps since the last line; null when all of them were skipped.</param>
+    void WriteMetrics(StreamWriter writer, double? meanLoss, double? lastLoss, double lr, double gradNorm, double secPerStep, TimeSpan elapsed)
     {
         var record = new
         {
@@ -203,7 +245,8 @@ public sealed class Trainer : IDisposable
             loss = meanLoss,
             loss_last = lastLoss,
             lr,
-            grad_norm = gradNorm,
+            grad_norm = double.IsFinite(gradNorm) ? gradNorm : (double?)null,   // JSON has no NaN
+            skipped_steps = SkippedSteps,
             sec_per_step = secPerStep,
             images_per_sec = secPerStep > 0 ? opt.BatchSize / secPerStep : 0,
             rss_mb = Environment.WorkingSet / (1024.0 * 1024.0),
@@ -216,7 +259,8 @@ public sealed class Trainer : IDisposable
     public string SaveCheckpoint()
     {
         var state = new CheckpointState(Step, config.Hash(), optimizer.StepCount, ema?.Updates ?? 0, config.Seed,
-            "per-step generators seeded from (seed, step); no state to restore", DateTimeOffset.UtcNow, new Dictionary<string, string>(ExtraState));
+            "per-step generators seeded from (seed, step); no state to restore", DateTimeOffset.UtcNow, new Dictionary<string, string>(ExtraState),
+            SkippedSteps: SkippedSteps, ConsecutiveSkips: ConsecutiveSkips);
         return checkpoints.Save(state, model.state_dict(), ema?.Weights(), optimizer.StateTensors(), opt.KeepCheckpoints);
     }
 

@@ -32,12 +32,20 @@ public static class TrainingJob
         string? resumeFrom = null;
         if (resume)
         {
-            resumeFrom = checkpoints.Latest() ?? throw new InvalidOperationException($"{run.Root} has no complete checkpoint to resume from.");
+            var search = checkpoints.FindLatestGood();
+            foreach (var rejection in search.Rejections) log(rejection);
+            if (search.Warning is not null) log(search.Warning);
+            resumeFrom = search.Path ?? throw new InvalidOperationException(search.Rejections.Count == 0
+                ? $"{run.Root} has no complete checkpoint to resume from."
+                : $"{run.Root} has no intact checkpoint to resume from. {string.Join(" ", search.Rejections)}");
+            if (search.Rejections.Count > 0) log($"Using the previous good checkpoint {resumeFrom} (step {search.Step}) instead.");
         }
-        else if (checkpoints.Latest() is not null || File.Exists(run.ModelPath))
+        else if (checkpoints.CompleteCheckpoints().Count > 0 || File.Exists(run.ModelPath))
         {
             throw new InvalidOperationException($"{run.Root} already holds a training run. Use --resume to continue it, or choose another --out.");
         }
+        // Metrics from an attempt killed before its first checkpoint: the run starts over, so they would be duplicated.
+        if (!resume) File.Delete(run.MetricsPath);
 
         TorchRuntime.ConfigureThreads(config.Threads);
         var device = TorchRuntime.ParseDevice(config.Device);
@@ -69,6 +77,7 @@ public static class TrainingJob
         if (adapters is not null) log($"Training rank-{config.Lora!.Rank} LoRA adapters on {adapters.Adapters.Count} layers; the base weights are frozen.");
         model.to(device);
         using var trainer = new Trainer(config, model, Predictor(model), data.Batches, run, device);
+        trainer.Log = log;
         if (selective.Arm == TrainingArm.EmbedNoise) trainer.TextNoiseSigma = selective.EmbedNoiseSigma;
 
         using var basis = selective.Projects ? LoadRunBasis(config, run, resume) : null;
@@ -185,6 +194,7 @@ public static class TrainingJob
             config_hash = config.Hash(),
             steps = s.Steps,
             resumed_from_step = s.ResumedFrom,
+            skipped_nonfinite_steps = s.SkippedSteps,
             final_loss = s.FinalLoss,
             mean_loss_last_100 = s.MeanLossLast100,
             elapsed_seconds = s.Elapsed.TotalSeconds,

@@ -3,9 +3,11 @@ namespace Excise.Training;
 public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double LearningRate, double GradNorm,
                                       double SecondsPerStep, TimeSpan Elapsed, TimeSpan Remaining);
 
+/// <param name="Losses">The loss of every step whose update was applied (skipped non-finite steps are left out).</param>
+/// <param name="SkippedSteps">Steps whose update was dropped for a non-finite loss or gradient since step 0, resumed runs included.</param>
 public sealed record TrainingSummary(int Steps, int ResumedFrom, double FinalLoss, double MeanLossLast100, TimeSpan Elapsed,
                                      double MedianSecondsPerStep, double ImagesPerSecond, long PeakRssBytes, IReadOnlyList<double> Losses,
-                                     IReadOnlyList<double>? StepSeconds = null);
+                                     IReadOnlyList<double>? StepSeconds = null, long SkippedSteps = 0);
 
 /// <summary>
 /// Points where a training arm may change the update: after backward (the gradients), and after the

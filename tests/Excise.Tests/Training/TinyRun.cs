@@ -1,3 +1,4 @@
+using Excise.Diffusion;
 using Excise.Models;
 using Excise.Text;
 using Excise.Training;
@@ -22,5 +23,20 @@ internal static class TinyRun
     {
         manual_seed(config.Seed);
         return new UNet2DConditionModel(UNetConfig.FromDiffusersJson(config.ModelConfig.ToJsonString()));
+    }
+
+    /// <summary>Trains in <paramref name="runDir"/> with a bare Trainer (no job, no lock), resuming from the newest good checkpoint if asked.</summary>
+    public static TrainingSummary Train(RunConfig config, string runDir, bool resume = false, Action<Trainer>? setup = null,
+                                        Func<NoisePredictor, NoisePredictor>? wrapPredictor = null)
+    {
+        using var data = TrainingData.Prepare(config, Encoder, 1);
+        using var model = Model(config);
+        var run = new RunDirectory(runDir);
+        Directory.CreateDirectory(runDir);
+        NoisePredictor predict = (x, t, s, m) => model.forward(x, t, s, m);
+        using var trainer = new Trainer(config, model, wrapPredictor is null ? predict : wrapPredictor(predict), data.Batches, run, CPU);
+        setup?.Invoke(trainer);
+        if (resume) trainer.Resume(new CheckpointStore(run.CheckpointsDir).Latest()!);
+        return trainer.Train();
     }
 }
