@@ -24,6 +24,7 @@ static class Help
         table.AddRow("eval --run RUN_DIR [[--attacks prompt,paraphrase,baseline-rate,inversion]] [[--n 8]] [[--inversion-steps 300]] [[--threads N]] [[--out DIR]]", "Attack a run and judge it: extraction rate with CIs, FD/KID, ResNet18 FID, semantic fidelity, memorisation.");
         table.AddRow("bench [[--out FILE.json]] [[--config base|large ...]] [[--only train,profile,...]] [[--trainer-steps N]]", "Training/sampling speed, FLOPs utilisation, projection overhead, text encoding, memory growth (see docs/performance.md).");
         table.AddRow("bench export --config base --out DIR", "Write a model's config, seeded weights and one batch for the PyTorch reference in bench/reference.");
+        table.AddRow("convert --from model.pth --to model.safetensors --allow-pickle", "Convert a PyTorch pickle checkpoint you trust to safetensors (pickles are never read without this opt-in).");
         table.AddRow("version", "Print the version.");
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine("\nConfigs are JSON files (see [blue]configs/[/]); every field can be overridden, e.g. [grey]--set training.steps=500 --set data.limit=2000[/].");

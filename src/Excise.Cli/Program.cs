@@ -27,6 +27,7 @@ try
         "eval" => EvalCommand.Run(rest),
         "demo" => DemoCommand.Run(rest),
         "bench" => BenchCommand.Run(rest),
+        "convert" => ConvertCommand.Run(rest),
         "version" or "--version" => Help.Version(),
         _ => throw new UsageException($"Unknown command '{args[0]}'. Run 'excise help'."),
     };

@@ -99,8 +99,9 @@ public static class SafetensorsFile
     public static IReadOnlyList<SafetensorsEntry> ReadHeader(string path) => ReadHeader(path, out _, out _);
 
     static InvalidDataException Pickle(string path, string format) => new(
-        $"{path} is a {format}, not safetensors. Excise does not load pickles: unpickling can run arbitrary code. Convert it once in a " +
-        "trusted Python environment (safetensors.torch.save_file(torch.load(f, weights_only=True), 'model.safetensors')) and pass the .safetensors file.");
+        $"{path} is a {format}, not safetensors. Excise does not load pickles: unpickling can run arbitrary code. If you trust the file, " +
+        $"convert it once with 'excise convert --from {path} --to model.safetensors --allow-pickle', or in a trusted Python environment " +
+        "(safetensors.torch.save_file(torch.load(f, weights_only=True), 'model.safetensors')), and pass the .safetensors file.");
 
     /// <summary>Recognises PyTorch's pickle formats by their first bytes: the zip container of torch.save, or a bare pickle.</summary>
     static string? PickleFormat(ReadOnlySpan<byte> start) =>
