@@ -578,10 +578,7 @@ class DownBlock(nn.Module):
             if cross:
                 attentions.append(Transformer2DModel(heads, out_channels // heads, out_channels, int(layers_per[i]),
                                                      cross_attention_dim, groups, use_linear_projection))
-        if cross:
-            self.attentions = nn.ModuleList(attentions)
-        else:
-            self.attentions = None
+        self.attentions = nn.ModuleList(attentions) if cross else None
         self.resnets = nn.ModuleList(resnets)
         self.downsamplers = nn.ModuleList([Downsample2D(out_channels, downsample_padding)]) if add_downsample else None
 
@@ -639,10 +636,7 @@ class UpBlock(nn.Module):
             if cross:
                 attentions.append(Transformer2DModel(heads, out_channels // heads, out_channels, int(layers_per[i]),
                                                      cross_attention_dim, groups, use_linear_projection))
-        if cross:
-            self.attentions = nn.ModuleList(attentions)
-        else:
-            self.attentions = None
+        self.attentions = nn.ModuleList(attentions) if cross else None
         self.resnets = nn.ModuleList(resnets)
         self.upsamplers = nn.ModuleList([Upsample2D(out_channels)]) if add_upsample else None
 

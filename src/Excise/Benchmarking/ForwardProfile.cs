@@ -25,10 +25,10 @@ public static class ForwardProfile
             double last = 0;
             void Lap(string name)
             {
+                if (name == "time_proj") return; // counted with time_embedding, which follows it
                 double now = clock.Elapsed.TotalSeconds;
-                var key = name == "time_proj" ? null : name;
-                if (key is not null) (samples.TryGetValue(key, out var list) ? list : samples[key] = new()).Add(now - last);
-                if (key is not null) last = now;
+                (samples.TryGetValue(name, out var list) ? list : samples[name] = new()).Add(now - last);
+                last = now;
             }
             model.Forward(batch.Sample, batch.Timesteps, batch.TextStates, batch.TextMask, (name, _) => Lap(name));
             Lap("conv_out");

@@ -37,12 +37,12 @@ public static class SamplingBenchmark
         var perCall = TimingSummary.Of(times);
 
         // The guided pair as one forward of 2n rows, against two forwards of n rows (what a sampler without batching does).
-        using var pairSample = cat([batch.Sample, batch.Sample], 0);
-        using var pairTime = cat([batch.Timesteps, batch.Timesteps], 0);
-        using var pairStates = cat([unconditional.expand(n, -1, -1), batch.TextStates], 0);
-        using var pairMask = cat([unconditionalMask.expand(n, -1), batch.TextMask], 0);
         using var uncondStates = unconditional.expand(n, -1, -1).contiguous();
         using var uncondMask = unconditionalMask.expand(n, -1).contiguous();
+        using var pairSample = cat([batch.Sample, batch.Sample], 0);
+        using var pairTime = cat([batch.Timesteps, batch.Timesteps], 0);
+        using var pairStates = cat([uncondStates, batch.TextStates], 0);
+        using var pairMask = cat([uncondMask, batch.TextMask], 0);
         int repeats = Math.Max(3, calls);
         TimingSummary batched, separate;
         using (no_grad())
