@@ -16,7 +16,7 @@ static class DemoCommand
     public const string Usage =
         "excise demo [--preset quick|default|full] [--out DIR] [--concept TEXT] [--logo FILE.svg|FILE.png] [--dataset IMAGEFOLDER] " +
         "[--arms a,b,c] [--seeds N] [--attacks prompt,paraphrase,inversion,baseline-rate] [--steps N] [--n IMAGES_PER_PROMPT] " +
-        "[--subspace-mode concept-tokens|contrastive|all-tokens] [--energy E | --rank K] [--threads N] [--set key=value (fine-tuning)] " +
+        "[--subspace-mode concept-tokens|contrastive|all-tokens] [--energy E | --rank K] [--threads N] [--arm-workers N] [--set key=value (fine-tuning)] " +
         "[--base-set key=value] [--projection-set key=value (projection arms only)] [--cache DIR] [--judges DIR]";
 
     public static int Run(string[] args)
@@ -64,6 +64,7 @@ static class DemoCommand
             Subspace = subspace,
             Attack = plan.Attack with { ImagesPerPrompt = cl.Int("n", plan.Attack.ImagesPerPrompt) },
             Threads = cl.Int("threads", plan.Threads),
+            ArmWorkers = cl.Int("arm-workers", plan.ArmWorkers),
             ProjectionOverrides = cl.All("projection-set"),
         };
         cl.EnsureAllUsed();

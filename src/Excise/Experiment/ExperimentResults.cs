@@ -83,7 +83,9 @@ public sealed record ExperimentSetup(
     bool QualityMeaningful,
     string Machine,
     int Threads,
-    Projection.ConceptLeakage? BasisLeakage = null);
+    Projection.ConceptLeakage? BasisLeakage = null,
+    int ArmWorkers = 1,
+    int ThreadsPerArm = 0);
 
 /// <summary>Everything the experiment measured: results.json is this record.</summary>
 /// <param name="Reading">Plain-language sentences generated from the figures (see <see cref="ExperimentReading"/>).</param>

@@ -73,7 +73,7 @@ public static class ExperimentRunner
             TrainingJob.Run(baseConfig, baseRun, resume, budget.Training(baseConfig, "base model"), log, cancel);
         }
         else log($"Reusing the cached base model {baseRun.Root}.");
-        budget.Advance(budget.BaseUnits, "base model ready");
+        budget.Advance(budget.BaseUnits, "base model ready", job: "base model");
         var baseSummary = JsonDocument.Parse(File.ReadAllText(baseRun.SummaryPath)).RootElement;
 
         // 2. The concept basis, built once for every projected arm.
@@ -100,15 +100,18 @@ public static class ExperimentRunner
             new SyncProgress<Excise.Evaluation.Judges.JudgeTrainingProgress>(p => budget.Status($"{p.Judge}: {p.Phase} {p.Step}/{p.TotalSteps}")));
         budget.Advance(WorkBudget.JudgeUnits, "judges ready");
 
-        // 4. Every arm × seed: fine-tune from the same base, then attack and judge.
-        var outcomes = new List<ArmSeedOutcome>();
-        for (int seed = 0; seed < plan.Seeds; seed++)
-            foreach (var arm in plan.Arms)
-            {
-                cancel.ThrowIfCancellationRequested();
-                var config = LoadArmConfig(plan, baseRun, arm, seed, paths.BasisPath, threadOverride);
-                outcomes.Add(RunArm(plan, paths, config, arm, seed, evaluation, context, budget, log, cancel));
-            }
+        // 4. Every arm × seed: fine-tune from the same base, then attack and judge; side by side when the machine allows.
+        var jobs = Enumerable.Range(0, plan.Seeds).SelectMany(seed => plan.Arms.Select(arm => (Arm: arm, Seed: seed))).ToList();
+        var schedule = ArmSchedule.For(plan.ArmWorkers, plan.Threads, jobs.Count, onCpu: probe.Device.Trim().ToLowerInvariant() == "cpu",
+                                       GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
+        if (schedule.Workers > 1)
+            log($"Running {schedule.Workers} arms at a time, {schedule.ThreadsPerArm} thread{(schedule.ThreadsPerArm == 1 ? "" : "s")} each.");
+        var outcomes = schedule.Run(jobs.Count, (i, token) =>
+        {
+            var (arm, seed) = jobs[i];
+            var config = LoadArmConfig(plan, baseRun, arm, seed, paths.BasisPath, $"threads={schedule.ThreadsPerArm}");
+            return RunArm(plan, paths, config, arm, seed, evaluation, context, budget, log, token);
+        }, cancel).ToList();
 
         // 5. Summaries, grids, the reading, the report.
         var armNames = plan.Arms.Select(ArmNames.Name).ToList();
@@ -118,7 +121,7 @@ public static class ExperimentRunner
                 WriteReportGrid(paths.Output, outcome, attack, paths.GridPath(outcome.Arm, attack));
         var summary = armNames.Select(arm => Summarise(arm, outcomes.Where(o => o.Arm == arm).ToList())).ToList();
         var setup = Describe(plan, paths, command, probe, concept, baseRun, baseCached, baseSummary, basisInfo, context, outcomes, armNames, attackNames)
-            with { BasisLeakage = leakage };
+            with { BasisLeakage = leakage, ArmWorkers = schedule.Workers, ThreadsPerArm = schedule.ThreadsPerArm };
         var results = new ExperimentResults(setup, summary, outcomes, [], clock.Elapsed.TotalSeconds, DateTime.UtcNow);
         results = results with { Reading = ExperimentReading.Read(results) };
         AtomicFile.WriteAllText(Path.Combine(paths.Output, "results.json"), results.ToJson());
@@ -169,11 +172,12 @@ public static class ExperimentRunner
         if (TryLoadOutcome(outcomePath, fingerprint) is { } cached && File.Exists(run.ModelPath))
         {
             log($"{label}: reusing the finished fine-tune and evaluation in {directory}.");
-            budget.Advance(trainUnits + evalUnits, $"{label} reused");
+            budget.Advance(trainUnits + evalUnits, $"{label} reused", job: label);
             return cached;
         }
 
-        budget.Stage($"fine-tune {label}");
+        var armLog = (string message) => log($"{label}: {message}");
+        budget.Status($"{label}: fine-tuning", job: label);
         TrainingSummary? trained = null;
         if (File.Exists(run.ModelPath) && run.HasConfig && run.LoadConfig().Hash(includeStepBudget: true) == config.Hash(includeStepBudget: true))
             log($"{label}: reusing the finished fine-tune in {run.Root}.");
@@ -183,17 +187,16 @@ public static class ExperimentRunner
                 && run.LoadConfig().Hash() == config.Hash();
             if (!resume && Directory.Exists(run.Root)) Directory.Delete(run.Root, recursive: true);
             log($"{label}: fine-tuning {config.TrainingOrDefault.Steps} steps{(resume ? " (resuming)" : "")}…");
-            trained = TrainingJob.Run(config, run, resume, budget.Training(config, $"fine-tune {label}"), log, cancel).Summary;
+            trained = TrainingJob.Run(config, run, resume, budget.Training(config, label), armLog, cancel).Summary;
         }
-        budget.Advance(trainUnits, $"{label} trained");
-
-        budget.Stage($"attack {label}");
+        budget.Advance(trainUnits, $"{label} trained", job: label);
+        budget.Status($"{label}: attacking", job: label);
         if (Directory.Exists(evalDir)) Directory.Delete(evalDir, recursive: true); // an evaluation without a matching outcome is stale or partial
         double attackUnitsDone = 0;
         var attackSeconds = new Dictionary<string, double>();
         var reports = new Dictionary<string, MetricsReport>();
-        RunEvaluator.Evaluate(context, run, armEvaluation, evalDir, log,
-            new SyncProgress<AttackProgress>(p => budget.Status($"{label}: {p.Phase} {p.Done}/{p.Total}")), cancel,
+        RunEvaluator.Evaluate(context, run, armEvaluation, evalDir, armLog,
+            new SyncProgress<AttackProgress>(p => budget.Status($"{label}: {p.Phase} {p.Done}/{p.Total}", job: label)), cancel,
             done =>
             {
                 var name = AttackKinds.Name(done.Kind);
@@ -203,7 +206,7 @@ public static class ExperimentRunner
                 attackUnitsDone += units;
                 budget.Advance(units, $"{label}: {name} done");
             });
-        budget.Advance(Math.Max(0, evalUnits - attackUnitsDone), $"{label} evaluated");
+        budget.Advance(Math.Max(0, evalUnits - attackUnitsDone), $"{label} evaluated", job: label);
 
         var summary = JsonDocument.Parse(File.ReadAllText(run.SummaryPath)).RootElement;
         var outcome = new ArmSeedOutcome(armName, seedIndex, config.Seed, Relative(paths.Output, run.Root), Relative(paths.Output, evalDir),

@@ -8,7 +8,7 @@ namespace Excise.Experiment;
 /// The experiment's work in one currency — a training step at batch 32 on the run's model — so one progress bar
 /// spans training, sampling and inversion, and the ETA comes from the speed measured so far in this run.
 /// The unit costs are estimates (a sampling forward costs about a third of a training step); the ETA corrects
-/// itself as work is done.
+/// itself as work is done. Arms fine-tuned side by side report through it from their own threads.
 /// </summary>
 sealed class WorkBudget
 {
@@ -16,6 +16,8 @@ sealed class WorkBudget
     readonly ExperimentPlan plan;
     readonly Stopwatch clock;
     readonly IProgress<ExperimentProgress>? progress;
+    readonly object gate = new();
+    readonly Dictionary<string, (double Units, string Status)> running = new(); // jobs in flight: their share done so far
     double done;
     string stage = "starting";
 
@@ -54,33 +56,56 @@ sealed class WorkBudget
 
     public void Stage(string name)
     {
-        stage = name;
-        Report(name);
+        lock (gate)
+        {
+            stage = name;
+            Report(name);
+        }
     }
 
-    public void Advance(double units, string status)
+    /// <summary>Adds finished work; <paramref name="job"/>'s in-flight share, if any, is replaced by it in the same move.</summary>
+    public void Advance(double units, string status, string? job = null)
     {
-        done = Math.Min(Total, done + units);
-        Report(status);
+        lock (gate)
+        {
+            if (job is not null) running.Remove(job);
+            done = Math.Min(Total, done + units);
+            Report(status);
+        }
     }
 
-    public void Status(string status) => Report(status, 0);
-
-    /// <summary>Training progress within a stage, moving the bar step by step.</summary>
-    public IProgress<TrainingProgress> Training(RunConfig config, string label)
+    public void Status(string status, string? job = null)
     {
-        double start = done, units = TrainingUnits(config);
+        lock (gate)
+        {
+            if (job is not null) running[job] = (running.GetValueOrDefault(job).Units, status);
+            Report(status);
+        }
+    }
+
+    /// <summary>Training progress of <paramref name="job"/>, moving the bar step by step.</summary>
+    public IProgress<TrainingProgress> Training(RunConfig config, string job)
+    {
+        double units = TrainingUnits(config);
         return new SyncProgress<TrainingProgress>(p =>
-            Report($"{label}: step {p.Step}/{p.TotalSteps} · loss {p.Loss:F4}", start + units * p.Step / Math.Max(1, p.TotalSteps) - done));
+        {
+            lock (gate)
+            {
+                running[job] = (units * p.Step / Math.Max(1, p.TotalSteps), $"{job}: step {p.Step}/{p.TotalSteps} · loss {p.Loss:F4}");
+                Report(running[job].Status);
+            }
+        });
     }
 
-    void Report(string status, double extra = 0)
+    // Callers hold the gate, so reports reach the consumer in order and the position never moves back.
+    void Report(string status)
     {
         if (progress is null) return;
-        double position = Math.Min(Total, done + Math.Max(0, extra));
+        if (running.Count > 1) status = string.Join(" | ", running.Values.Select(r => r.Status));
+        double position = Math.Min(Total, done + running.Values.Sum(r => r.Units));
         TimeSpan? remaining = position > 0 && clock.Elapsed.TotalSeconds > 5
             ? TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds * (Total - position) / position)
             : null;
-        progress.Report(new ExperimentProgress(stage, position, Total, status, clock.Elapsed, remaining));
+        progress.Report(new ExperimentProgress(running.Count > 1 ? string.Join(", ", running.Keys) : stage, position, Total, status, clock.Elapsed, remaining));
     }
 }

@@ -40,7 +40,7 @@ public static partial class HtmlReport
                                     + "(judges semantic fidelity)" + QuickJudgesNote(s));
         Entry("Logo detector", $"{s.DetectorId}: precision {Decimal(s.DetectorPrecision, 3)}, recall {Decimal(s.DetectorRecall, 3)} "
                                + "on held-out images (judges extraction)" + QuickJudgesNote(s));
-        Entry("Machine", $"{s.Machine}, {Count(s.Threads, "thread")}");
+        Entry("Machine", $"{s.Machine}, {Threading(s)}");
         page.Append("<dt>Command</dt><dd><code>").Append(Html.Escape(s.Command)).Append("</code></dd>\n");
         Entry("Elapsed", Duration(results.ElapsedSeconds));
         // An unspecified kind (as JSON may give back) is taken at its word: the field is UTC.

@@ -25,8 +25,12 @@ internal static class ReportText
         return $"Preset {s.Preset}: {Count(s.Arms.Count, "arm")} × {Count(s.Seeds, "seed")} fine-tuned for "
                + $"{Count(s.FinetuneSteps, "step")} (batch {Integer(s.FinetuneBatch)}) on {Integer(s.FinetuneImages)} images, "
                + $"{Integer(s.StampedImages)} of them stamped with the logo; {Count(s.ImagesPerPrompt, "image")} per prompt, "
-               + $"attacks {string.Join(", ", s.AttackNames)}; {Duration(results.ElapsedSeconds)} on {s.Machine} ({Count(s.Threads, "thread")}).";
+               + $"attacks {string.Join(", ", s.AttackNames)}; {Duration(results.ElapsedSeconds)} on {s.Machine} ({Threading(s)}).";
     }
+
+    /// <summary>"2 threads" or "2 threads, 2 arms at a time with 1 thread each".</summary>
+    public static string Threading(ExperimentSetup s) =>
+        Count(s.Threads, "thread") + (s.ArmWorkers > 1 ? $", {Integer(s.ArmWorkers)} arms at a time with {Count(s.ThreadsPerArm, "thread")} each" : "");
 
     /// <summary>"1 h 02 min", "3 min 07 s", "12.4 s".</summary>
     public static string Duration(double seconds)

@@ -23,6 +23,9 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
         public ExperimentResults Rerun { get; }
         public TimeSpan RerunTime { get; }
         public List<ExperimentProgress> Progress { get; } = new();
+        /// <summary>The same plan with two arms side by side into a fresh output folder.</summary>
+        public ExperimentResults SideBySide { get; }
+        public List<ExperimentProgress> SideBySideProgress { get; } = new();
 
         public QuickDemo()
         {
@@ -32,6 +35,10 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
             var clock = Stopwatch.StartNew();
             Rerun = ExperimentRunner.Run(Plan, Paths, "excise demo --preset quick");
             RerunTime = clock.Elapsed;
+            // Still one thread per arm and for the shared stages (basis, reference features), so only the scheduling differs.
+            var sideBySide = Plan with { ArmWorkers = 2 };
+            SideBySide = ExperimentRunner.Run(sideBySide, Paths with { Output = Dir.File("demo-side-by-side") }, "excise demo --preset quick --threads 1 --arm-workers 2",
+                new SyncProgress<ExperimentProgress>(p => { lock (SideBySideProgress) SideBySideProgress.Add(p); }));
         }
 
         public void Dispose() => Dir.Dispose();
@@ -124,4 +131,28 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
         Assert.Equal(1.0, positions[^1], 3);
         Assert.Contains(demo.Progress, p => p.Remaining is not null);
     }
+
+    [Fact]
+    public void Arms_side_by_side_give_exactly_the_figures_of_arms_one_after_another()
+    {
+        Assert.Equal(1, demo.Results.Setup.ArmWorkers);
+        Assert.Equal(2, demo.SideBySide.Setup.ArmWorkers);
+        Assert.Equal(1, demo.SideBySide.Setup.ThreadsPerArm);
+        Assert.Equal(demo.Results.Runs.Select(r => (r.Arm, r.SeedIndex)), demo.SideBySide.Runs.Select(r => (r.Arm, r.SeedIndex)));
+        foreach (var (alone, together) in demo.Results.Runs.Zip(demo.SideBySide.Runs))
+        {
+            Assert.Equal(alone.Losses, together.Losses);
+            Assert.Equal(alone.CertificateWorstShare, together.CertificateWorstShare);
+            Assert.Equal(alone.Attacks.Keys.Order(), together.Attacks.Keys.Order());
+            foreach (var (attack, report) in alone.Attacks)
+                Assert.Equal(Figures(report), Figures(together.Attacks[attack]));
+        }
+        var positions = demo.SideBySideProgress.Select(p => p.Done / p.Total).ToList();
+        for (int i = 1; i < positions.Count; i++) Assert.True(positions[i] >= positions[i - 1] - 1e-9, $"progress went back at {i}");
+        Assert.Equal(1.0, positions[^1], 3);
+        Assert.Contains(demo.SideBySideProgress, p => p.Status.Contains(" | ")); // both arms' statuses at once
+    }
+
+    /// <summary>Every figure of an attack's report; its settings name the run's folder, which differs between the two runs.</summary>
+    static string Figures(Excise.Evaluation.Metrics.MetricsReport report) => (report with { Settings = new Dictionary<string, string>() }).ToJson();
 }
