@@ -4,30 +4,22 @@ using System.Runtime.ExceptionServices;
 namespace Excise.Experiment;
 
 /// <summary>
-/// How many arms are fine-tuned and evaluated side by side, and with how many libtorch threads each. On a small CPU
-/// two one-thread arms do more work per second than one two-thread arm (this model's layers are too narrow for the
-/// second thread to pay off fully: docs/performance.md), and every arm's random draws come from its own seeded
-/// generators, so running arms together changes no figure beyond the float rounding that the thread count sets.
+/// How many arms are fine-tuned and evaluated side by side, and with how many libtorch threads each. Every arm draws
+/// its randomness from its own seeded generators, so the schedule changes no figure: arms side by side give exactly
+/// what they give one after another with the same threads. One at a time is the default because on this project's
+/// 2-core machine two one-thread arms were no faster than one two-thread arm (docs/performance.md); a machine with
+/// more cores than this small model can use is where side-by-side arms should pay.
 /// </summary>
 public sealed record ArmSchedule(int Workers, int ThreadsPerArm)
 {
-    /// <summary>More side-by-side arms than this only adds memory: each holds its data, model and optimizer.</summary>
-    public const int MaxAutomaticWorkers = 4;
-
-    /// <summary>What one arm of the default experiment holds at its peak (measured: 2.1 GiB), with headroom.</summary>
-    public const long BytesPerArm = 3L << 30;
-
-    /// <param name="requestedWorkers">0 chooses: one arm per core up to <see cref="MaxAutomaticWorkers"/>, as memory allows, one on a GPU.</param>
-    /// <param name="threads">All libtorch threads the experiment may use; 0 means one per core.</param>
-    public static ArmSchedule For(int requestedWorkers, int threads, int jobs, bool onCpu, long availableBytes)
+    /// <param name="workers">Arms at a time (≥ 1); never more than there are jobs.</param>
+    /// <param name="threads">All libtorch threads the experiment may use (0 = one per core), shared out evenly, at least one per arm.</param>
+    public static ArmSchedule For(int workers, int threads, int jobs)
     {
-        if (requestedWorkers < 0) throw new ArgumentException($"arm workers must be ≥ 0 (got {requestedWorkers}).");
+        if (workers < 1) throw new ArgumentException($"arm workers must be ≥ 1 (got {workers}).");
         int total = threads > 0 ? threads : Environment.ProcessorCount;
-        int workers = requestedWorkers > 0
-            ? requestedWorkers
-            : onCpu ? Math.Min(Math.Min(total, MaxAutomaticWorkers), (int)Math.Max(1, availableBytes / BytesPerArm)) : 1;
         workers = Math.Max(1, Math.Min(workers, jobs));
-        return new ArmSchedule(workers, workers == 1 ? total : Math.Max(1, total / workers));
+        return new ArmSchedule(workers, Math.Max(1, total / workers));
     }
 
     /// <summary>

@@ -15,7 +15,7 @@ namespace Excise.Experiment;
 /// <param name="Seeds">Repeats of fine-tuning and evaluation; seed k fine-tunes with config seed + k and attacks with seed k.</param>
 /// <param name="ProjectionOverrides"><c>key=value</c> overrides for the projection arms only (e.g. selective.erase_concept=true).</param>
 /// <param name="Threads">libtorch threads for the whole experiment (0 = one per core); side-by-side arms share them.</param>
-/// <param name="ArmWorkers">Arms fine-tuned and evaluated side by side (0 = chosen from cores and memory: <see cref="ArmSchedule"/>).</param>
+/// <param name="ArmWorkers">Arms fine-tuned and evaluated side by side (<see cref="ArmSchedule"/>).</param>
 /// <param name="QualityMeaningful">False for presets whose models are too small or short-trained for FD/KID/fidelity to mean anything.</param>
 public sealed record ExperimentPlan(
     string Preset,
@@ -35,7 +35,7 @@ public sealed record ExperimentPlan(
     bool QualityMeaningful,
     int Threads = 0,
     IReadOnlyList<string>? ProjectionOverrides = null,
-    int ArmWorkers = 0)
+    int ArmWorkers = 1)
 {
     public static IReadOnlyList<TrainingArm> AllArms { get; } = Enum.GetValues<TrainingArm>();
 
@@ -55,7 +55,7 @@ public sealed record ExperimentPlan(
         if (ReferenceImages < 2) throw new ArgumentException($"reference images must be ≥ 2 (got {ReferenceImages}).");
         if (ResNetImages < 0) throw new ArgumentException($"ResNet images must be ≥ 0 (got {ResNetImages}).");
         if (Threads < 0) throw new ArgumentException($"threads must be ≥ 0 (got {Threads}).");
-        if (ArmWorkers < 0) throw new ArgumentException($"arm workers must be ≥ 0 (got {ArmWorkers}).");
+        if (ArmWorkers < 1) throw new ArgumentException($"arm workers must be ≥ 1 (got {ArmWorkers}).");
         Subspace.Validate(Text.MiniLmTextEncoder.Width);
         foreach (var kind in Attacks) (Attack with { Kind = kind }).Validate();
     }

@@ -100,10 +100,9 @@ public static class ExperimentRunner
             new SyncProgress<Excise.Evaluation.Judges.JudgeTrainingProgress>(p => budget.Status($"{p.Judge}: {p.Phase} {p.Step}/{p.TotalSteps}")));
         budget.Advance(WorkBudget.JudgeUnits, "judges ready");
 
-        // 4. Every arm × seed: fine-tune from the same base, then attack and judge; side by side when the machine allows.
+        // 4. Every arm × seed: fine-tune from the same base, then attack and judge (side by side if asked).
         var jobs = Enumerable.Range(0, plan.Seeds).SelectMany(seed => plan.Arms.Select(arm => (Arm: arm, Seed: seed))).ToList();
-        var schedule = ArmSchedule.For(plan.ArmWorkers, plan.Threads, jobs.Count, onCpu: probe.Device.Trim().ToLowerInvariant() == "cpu",
-                                       GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
+        var schedule = ArmSchedule.For(plan.ArmWorkers, plan.Threads, jobs.Count);
         if (schedule.Workers > 1)
             log($"Running {schedule.Workers} arms at a time, {schedule.ThreadsPerArm} thread{(schedule.ThreadsPerArm == 1 ? "" : "s")} each.");
         var outcomes = schedule.Run(jobs.Count, (i, token) =>
