@@ -19,16 +19,19 @@ public sealed record Estimate(double Value, double Lower, double Upper, int N, s
     public static Estimate FromProportion(ProportionEstimate p) => new(p.Rate, p.Lower, p.Upper, p.Trials, WilsonMethod);
 
     /// <summary>
-    /// Shares measured per seed: one seed gives its Wilson interval over images; several give the mean across
-    /// seeds with a t interval (seed-to-seed variation is the larger uncertainty once there is more than one),
-    /// clamped to [0, 1].
+    /// Shares measured per seed: one seed gives its Wilson interval over images; several give the mean across seeds
+    /// with a t interval (seed-to-seed variation is the larger uncertainty once there is more than one), widened where
+    /// needed to cover the Wilson interval of all images pooled. With three seeds the t interval rests on a variance
+    /// from two degrees of freedom: seeds that happen to agree (three times 1 of 80) would give it zero width, while
+    /// the images alone leave that much uncertainty. Clamped to [0, 1].
     /// </summary>
     public static Estimate OfProportions(IReadOnlyList<ProportionEstimate> perSeed)
     {
         if (perSeed.Count == 0) throw new ArgumentException("No measurements to summarise.");
         if (perSeed.Count == 1) return FromProportion(perSeed[0]);
         var t = OfValues(perSeed.Select(p => p.Rate).ToList());
-        return t with { Lower = Math.Max(0, t.Lower), Upper = Math.Min(1, t.Upper) };
+        var pooled = ProportionEstimate.Wilson(perSeed.Sum(p => p.Successes), perSeed.Sum(p => p.Trials));
+        return t with { Lower = Math.Max(0, Math.Min(t.Lower, pooled.Lower)), Upper = Math.Min(1, Math.Max(t.Upper, pooled.Upper)) };
     }
 
     /// <summary>Mean of per-seed values with a Student-t 95% interval; one value is a point estimate.</summary>

@@ -12,7 +12,7 @@ internal static class ReportText
         "Quick preset: models too small/short for the quality figures to mean anything. The run checks that the pipeline works end to end.";
 
     public const string IntervalNote =
-        "[a, b] is a 95% interval: Wilson over images with one seed, Student t across seeds with several; a bare number is a single measurement.";
+        "[a, b] is a 95% interval: Wilson over images with one seed; with several, Student t across seeds (for shares, widened to cover the Wilson interval of all seeds' images pooled); a bare number is a single measurement.";
 
     public static string Question(ExperimentSetup setup) =>
         $"Can Excise keep a fine-tuned diffusion model from producing a prohibited concept — the logo named “{setup.Concept}” — "

@@ -55,4 +55,24 @@ public class EstimateTests
         Assert.True(double.IsNaN(estimate.Value));
         Assert.Equal("n/a", estimate.Format());
     }
+
+    [Fact]
+    public void Seeds_that_agree_still_carry_the_uncertainty_of_their_images()
+    {
+        // Three seeds at 2 of 80 each: the t interval has zero width; the pooled Wilson interval of 6 of 240 does not.
+        var seeds = Enumerable.Repeat(ProportionEstimate.Wilson(2, 80), 3).ToList();
+        var estimate = Estimate.OfProportions(seeds);
+        var pooled = ProportionEstimate.Wilson(6, 240);
+        Assert.Equal(0.025, estimate.Value, 12);
+        Assert.Equal((pooled.Lower, pooled.Upper), (estimate.Lower, estimate.Upper));
+        Assert.Equal((3, Estimate.SeedsMethod), (estimate.N, estimate.Method));
+    }
+
+    [Fact]
+    public void Seeds_that_disagree_keep_the_wider_t_interval()
+    {
+        var estimate = Estimate.OfProportions([ProportionEstimate.Wilson(8, 80), ProportionEstimate.Wilson(40, 80), ProportionEstimate.Wilson(72, 80)]);
+        var t = Estimate.OfValues([0.1, 0.5, 0.9]);
+        Assert.Equal((Math.Max(0, t.Lower), Math.Min(1, t.Upper)), (estimate.Lower, estimate.Upper));
+    }
 }
