@@ -1,11 +1,14 @@
 using System.Globalization;
+using Excise.Evaluation.Metrics;
 
 namespace Excise.Experiment;
 
 /// <summary>
 /// The report's plain-language reading, generated from the figures: what each defence did to extraction
-/// (named, paraphrased, inverted, unasked) and to quality, judged by whether 95% intervals separate. Nothing
-/// here is written in advance; change the numbers and the sentences change.
+/// (named, paraphrased, inverted, unasked) and to quality. With one seed a difference is clear when the 95% intervals
+/// separate; with several it is clear when the 95% t interval of the arm's difference from standard, seed by seed,
+/// excludes 0 (a seed gives every arm the same data order and noise, so its effect cancels in the difference).
+/// Nothing here is written in advance; change the numbers and the sentences change.
 /// </summary>
 public static class ExperimentReading
 {
@@ -35,12 +38,12 @@ public static class ExperimentReading
         }
 
         foreach (var arm in results.Summary.Where(a => a.Arm != Standard))
-            lines.Add(DescribeArm(arm, standard, setup));
+            lines.Add(DescribeArm(results, arm, standard, setup));
 
         var projections = results.Summary.Where(a => a.Arm.EndsWith("-projection", StringComparison.Ordinal)).ToList();
         bool conceptLearned = named is not null && unasked is not null && named.ClearlyAbove(unasked);
         foreach (var arm in projections)
-            lines.Add(conceptLearned ? PaperClaim(arm, standard)
+            lines.Add(conceptLearned ? PaperClaim(results, arm, standard)
                 : $"The paper's claim cannot be tested for {arm.Arm} at this budget: the undefended model did not learn the concept, so there was nothing to prevent.");
         if (results.Summary.Any(a => a.CertificateWorstShare is not null))
             lines.Add("Certificates: " + string.Join("; ", results.Summary.Where(a => a.CertificateWorstShare is not null)
@@ -49,45 +52,49 @@ public static class ExperimentReading
         return lines;
     }
 
-    static string DescribeArm(ArmSummary arm, ArmSummary standard, ExperimentSetup setup)
+    static string DescribeArm(ExperimentResults results, ArmSummary arm, ArmSummary standard, ExperimentSetup setup)
     {
         var parts = new List<string>();
         foreach (var (attack, estimate) in arm.Extraction)
         {
             if (!standard.Extraction.TryGetValue(attack, out var reference)) continue;
             string name = attack switch { Named => "named", Unasked => "unasked", _ => $"under {attack}" };
-            parts.Add($"{name} {Rate(estimate)} ({Compare(estimate, reference)} standard's {Rate(reference)})");
+            var paired = Paired(results, arm.Arm, Extraction(attack));
+            string difference = paired is null ? "" : $"; seed by seed {Points(paired)}";
+            parts.Add($"{name} {Rate(estimate)} ({Compare(Direction(estimate, reference, paired))} standard's {Rate(reference)}{difference})");
         }
         var strongest = arm.Extraction.Where(kv => kv.Key != Unasked).OrderByDescending(kv => kv.Value.Value).FirstOrDefault();
         string sentence = $"{arm.Arm}: logo {string.Join(", ", parts)}.";
         if (strongest.Value is not null)
             sentence += $" Its strongest attack is {strongest.Key} at {Rate(strongest.Value)}.";
         if (arm.Extraction.GetValueOrDefault(Unasked) is { } unasked && standard.Extraction.GetValueOrDefault(Unasked) is { } standardUnasked
-            && unasked.ClearlyAbove(standardUnasked))
+            && Direction(unasked, standardUnasked, Paired(results, arm.Arm, Extraction(Unasked))) > 0)
             sentence += " The logo appears unasked more often than without a defence: the words were decoupled from the look, but the model still draws it.";
-        sentence += " " + Quality(arm, standard, setup);
+        sentence += " " + Quality(results, arm, standard, setup);
         return sentence;
     }
 
-    static string Quality(ArmSummary arm, ArmSummary standard, ExperimentSetup setup)
+    static string Quality(ExperimentResults results, ArmSummary arm, ArmSummary standard, ExperimentSetup setup)
     {
         var parts = new List<string>();
         if (arm.Fidelity is { } f && standard.Fidelity is { } sf)
-            parts.Add($"semantic fidelity {Rate(f)} vs {Rate(sf)} ({(Overlap(f, sf) ? "indistinguishable at 95%" : f.Value < sf.Value ? "lower" : "higher")})");
+            parts.Add($"semantic fidelity {Rate(f)} vs {Rate(sf)} ({Direction(f, sf, Paired(results, arm.Arm, Fidelity)) switch {
+                0 => "indistinguishable at 95%", < 0 => "lower", _ => "higher" }})");
         if (arm.Fd is { } fd && standard.Fd is { } sfd && sfd.Value > 0)
             parts.Add($"in-domain FD {Number(fd.Value, "F2")} vs {Number(sfd.Value, "F2")} ({Number(fd.Value / sfd.Value, "F2")}×)");
         if (parts.Count == 0) return "";
         return "Quality: " + string.Join("; ", parts) + (setup.QualityMeaningful ? "." : " (not meaningful at this size).");
     }
 
-    static string PaperClaim(ArmSummary arm, ArmSummary standard)
+    static string PaperClaim(ExperimentResults results, ArmSummary arm, ArmSummary standard)
     {
         var reduced = new List<string>();
         var notReduced = new List<string>();
         foreach (var (attack, estimate) in arm.Extraction.Where(kv => kv.Key != Unasked))
             if (standard.Extraction.TryGetValue(attack, out var reference))
-                (estimate.ClearlyBelow(reference) ? reduced : notReduced).Add(attack);
-        bool qualityKept = (arm.Fidelity is null || standard.Fidelity is null || Overlap(arm.Fidelity, standard.Fidelity));
+                (Direction(estimate, reference, Paired(results, arm.Arm, Extraction(attack))) < 0 ? reduced : notReduced).Add(attack);
+        bool qualityKept = arm.Fidelity is null || standard.Fidelity is null
+            || Direction(arm.Fidelity, standard.Fidelity, Paired(results, arm.Arm, Fidelity)) == 0;
         string verdict = notReduced.Count == 0 && reduced.Count > 0
             ? (qualityKept ? "holds here" : "holds for extraction but fidelity changed")
             : reduced.Count == 0 ? "does not hold here: no attack's extraction is clearly lower than without a defence"
@@ -95,10 +102,40 @@ public static class ExperimentReading
         return $"The paper's claim (projection drastically reduces extraction while quality stays indistinguishable) for {arm.Arm}: {verdict}.";
     }
 
-    static bool Overlap(Estimate a, Estimate b) => !a.ClearlyBelow(b) && !b.ClearlyBelow(a);
+    /// <summary>
+    /// The arm's share minus standard's, seed by seed, as a mean with a t interval over seeds; null with fewer than two
+    /// seeds in common. The interval is never narrower than the images alone allow (a normal interval for the difference
+    /// of the two pooled shares), so seeds whose differences happen to agree do not make it vanish.
+    /// </summary>
+    static Estimate? Paired(ExperimentResults results, string arm, Func<ArmSeedOutcome, ProportionEstimate?> pick)
+    {
+        var pairs = results.Runs.Where(r => r.Arm == arm)
+            .Join(results.Runs.Where(r => r.Arm == Standard), r => r.SeedIndex, r => r.SeedIndex, (a, s) => (Arm: pick(a), Standard: pick(s)))
+            .ToList();
+        if (pairs.Count < 2 || pairs.Any(p => p.Arm is not { Trials: > 0 } || p.Standard is not { Trials: > 0 })) return null;
+        var t = Estimate.OfValues(pairs.Select(p => p.Arm!.Rate - p.Standard!.Rate).ToList());
+        double Pooled(IEnumerable<ProportionEstimate> ps, out int n) { var list = ps.ToList(); n = list.Sum(p => p.Trials); return (double)list.Sum(p => p.Successes) / n; }
+        double pa = Pooled(pairs.Select(p => p.Arm!), out int na), ps = Pooled(pairs.Select(p => p.Standard!), out int ns);
+        double half = Math.Max(t.Upper - t.Value, ProportionEstimate.Z95 * Math.Sqrt(pa * (1 - pa) / na + ps * (1 - ps) / ns));
+        return t with { Lower = t.Value - half, Upper = t.Value + half };
+    }
 
-    static string Compare(Estimate value, Estimate reference) =>
-        value.ClearlyBelow(reference) ? "clearly below" : reference.ClearlyBelow(value) ? "clearly above" : "not clearly different from";
+    static Func<ArmSeedOutcome, ProportionEstimate?> Extraction(string attack) => o => o.Attacks.GetValueOrDefault(attack)?.Extraction?.Rate;
+
+    static ProportionEstimate? Fidelity(ArmSeedOutcome o) => o.Attacks.GetValueOrDefault(Unasked)?.Fidelity?.Overall;
+
+    /// <summary>−1 clearly below the reference, +1 clearly above, 0 not clearly different: seed by seed when paired figures exist.</summary>
+    static int Direction(Estimate value, Estimate reference, Estimate? paired) =>
+        paired is not null ? (paired.Upper < 0 ? -1 : paired.Lower > 0 ? 1 : 0)
+        : value.ClearlyBelow(reference) ? -1 : reference.ClearlyBelow(value) ? 1 : 0;
+
+    static string Compare(int direction) => direction switch { < 0 => "clearly below", > 0 => "clearly above", _ => "not clearly different from" };
+
+    /// <summary>"−19 points [−34, −5]": a difference of shares in percentage points.</summary>
+    static string Points(Estimate d) =>
+        $"{SignedPoints(d.Value)} points [{SignedPoints(d.Lower)}, {SignedPoints(d.Upper)}]";
+
+    static string SignedPoints(double v) => (v * 100).ToString("+0;−0;0", CultureInfo.InvariantCulture);
 
     static string Rate(Estimate e) => double.IsNaN(e.Value) ? "n/a" :
         e.HasInterval ? $"{Percent(e.Value)} [{Percent(e.Lower)}, {Percent(e.Upper)}]" : Percent(e.Value);

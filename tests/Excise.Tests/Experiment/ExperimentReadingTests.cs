@@ -1,0 +1,73 @@
+using Excise.Evaluation.Metrics;
+using Excise.Experiment;
+
+namespace Excise.Tests.Experiment;
+
+public sealed class ExperimentReadingTests
+{
+    const int Images = 40;
+
+    /// <summary>Two arms over seeds, logo counts per seed for the named and unasked prompts; summaries as the runner makes them.</summary>
+    static ExperimentResults Results(int[] standardNamed, int[] projectedNamed)
+    {
+        ArmSeedOutcome Run(string arm, int seed, int named) => new(arm, seed, seed, $"arms/{arm}/{seed}", $"arms/{arm}/{seed}/eval", 60, 0.05, [0.1, 0.05], 0, null, null,
+            new Dictionary<string, MetricsReport>
+            {
+                ["prompt"] = new("prompt", Images) { Extraction = new("detector", 0.5, ProportionEstimate.Wilson(named, Images)) },
+                ["baseline-rate"] = new("baseline-rate", Images)
+                {
+                    Extraction = new("detector", 0.5, ProportionEstimate.Wilson(1, Images)),
+                },
+            }, new Dictionary<string, double>(), "fp");
+        var runs = standardNamed.Select((n, seed) => Run("standard", seed, n))
+            .Concat(projectedNamed.Select((n, seed) => Run("update-projection", seed, n))).ToList();
+        ArmSummary Summary(string arm) => new(arm,
+            new[] { "prompt", "baseline-rate" }.ToDictionary(a => a,
+                a => Estimate.OfProportions(runs.Where(r => r.Arm == arm).Select(r => r.Attacks[a].Extraction!.Rate).ToList())),
+            null, null, null, null, null, Estimate.OfValues([60.0]), null);
+        var setup = new ExperimentSetup("full", "excise demo", "the Acme logo", "logo", "Fashion-MNIST", "MiniLM", "base", true, 1500, 1000, 1, 120, 32,
+            1e-3, 20000, 6000, 0.3, "concept-tokens", 27, 0.99, 14, standardNamed.Length, ["standard", "update-projection"], ["prompt", "baseline-rate"],
+            2, 20, 3, 16, 150, 1000, 0, "classifier", 0.9, "detector", 1, 1, false, true, "test", 2);
+        return new ExperimentResults(setup, [Summary("standard"), Summary("update-projection")], runs, [], 1, DateTime.UtcNow);
+    }
+
+    static string ArmLine(ExperimentResults results) => ExperimentReading.Read(results).Single(l => l.StartsWith("update-projection:"));
+
+    [Fact]
+    public void Several_seeds_compare_arms_seed_by_seed()
+    {
+        // The seeds differ a lot (36, 24, 39 of 40), so the arms' own intervals overlap, but the projection is 5–7 lower in every seed.
+        var results = Results([36, 24, 39], [30, 19, 32]);
+        var standard = results.Summary[0].Extraction["prompt"];
+        var projected = results.Summary[1].Extraction["prompt"];
+        Assert.False(projected.ClearlyBelow(standard));
+        var line = ArmLine(results);
+        Assert.Contains("clearly below standard's", line);
+        Assert.Contains("seed by seed −15 points", line);
+        Assert.Contains("holds here", ExperimentReading.Read(results).Single(l => l.StartsWith("The paper's claim")));
+    }
+
+    [Fact]
+    public void Differences_that_change_sign_across_seeds_are_not_clear()
+    {
+        var line = ArmLine(Results([36, 24, 39], [30, 28, 38]));
+        Assert.Contains("named", line);
+        Assert.Contains("not clearly different from standard's", line);
+    }
+
+    [Fact]
+    public void Agreeing_seeds_do_not_shrink_the_paired_interval_below_what_the_images_allow()
+    {
+        // Every seed 1 image lower: the t interval has zero width, but 1 in 40 is noise.
+        var line = ArmLine(Results([36, 36, 36], [35, 35, 35]));
+        Assert.Contains("not clearly different from standard's", line);
+    }
+
+    [Fact]
+    public void One_seed_compares_the_arms_wilson_intervals()
+    {
+        var line = ArmLine(Results([38], [10]));
+        Assert.Contains("clearly below standard's", line);
+        Assert.DoesNotContain("seed by seed", line);
+    }
+}
