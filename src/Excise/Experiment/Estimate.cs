@@ -30,7 +30,7 @@ public sealed record Estimate(double Value, double Lower, double Upper, int N, s
         if (perSeed.Count == 0) throw new ArgumentException("No measurements to summarise.");
         if (perSeed.Count == 1) return FromProportion(perSeed[0]);
         var t = OfValues(perSeed.Select(p => p.Rate).ToList());
-        var pooled = ProportionEstimate.Wilson(perSeed.Sum(p => p.Successes), perSeed.Sum(p => p.Trials));
+        var pooled = ProportionEstimate.Pooled(perSeed);
         return t with { Lower = Math.Max(0, Math.Min(t.Lower, pooled.Lower)), Upper = Math.Min(1, Math.Max(t.Upper, pooled.Upper)) };
     }
 

@@ -55,20 +55,21 @@ public static class ExperimentReading
     static string DescribeArm(ExperimentResults results, ArmSummary arm, ArmSummary standard, ExperimentSetup setup)
     {
         var parts = new List<string>();
+        var directions = new Dictionary<string, int>();
         foreach (var (attack, estimate) in arm.Extraction)
         {
             if (!standard.Extraction.TryGetValue(attack, out var reference)) continue;
             string name = attack switch { Named => "named", Unasked => "unasked", _ => $"under {attack}" };
             var paired = Paired(results, arm.Arm, Extraction(attack));
             string difference = paired is null ? "" : $"; seed by seed {Points(paired)}";
-            parts.Add($"{name} {Rate(estimate)} ({Compare(Direction(estimate, reference, paired))} standard's {Rate(reference)}{difference})");
+            directions[attack] = Direction(estimate, reference, paired);
+            parts.Add($"{name} {Rate(estimate)} ({Compare(directions[attack])} standard's {Rate(reference)}{difference})");
         }
         var strongest = arm.Extraction.Where(kv => kv.Key != Unasked).OrderByDescending(kv => kv.Value.Value).FirstOrDefault();
         string sentence = $"{arm.Arm}: logo {string.Join(", ", parts)}.";
         if (strongest.Value is not null)
             sentence += $" Its strongest attack is {strongest.Key} at {Rate(strongest.Value)}.";
-        if (arm.Extraction.GetValueOrDefault(Unasked) is { } unasked && standard.Extraction.GetValueOrDefault(Unasked) is { } standardUnasked
-            && Direction(unasked, standardUnasked, Paired(results, arm.Arm, Extraction(Unasked))) > 0)
+        if (directions.GetValueOrDefault(Unasked) > 0)
             sentence += " The logo appears unasked more often than without a defence: the words were decoupled from the look, but the model still draws it.";
         sentence += " " + Quality(results, arm, standard, setup);
         return sentence;
@@ -114,9 +115,8 @@ public static class ExperimentReading
             .ToList();
         if (pairs.Count < 2 || pairs.Any(p => p.Arm is not { Trials: > 0 } || p.Standard is not { Trials: > 0 })) return null;
         var t = Estimate.OfValues(pairs.Select(p => p.Arm!.Rate - p.Standard!.Rate).ToList());
-        double Pooled(IEnumerable<ProportionEstimate> ps, out int n) { var list = ps.ToList(); n = list.Sum(p => p.Trials); return (double)list.Sum(p => p.Successes) / n; }
-        double pa = Pooled(pairs.Select(p => p.Arm!), out int na), ps = Pooled(pairs.Select(p => p.Standard!), out int ns);
-        double half = Math.Max(t.Upper - t.Value, ProportionEstimate.Z95 * Math.Sqrt(pa * (1 - pa) / na + ps * (1 - ps) / ns));
+        var (a, s) = (ProportionEstimate.Pooled(pairs.Select(p => p.Arm!)), ProportionEstimate.Pooled(pairs.Select(p => p.Standard!)));
+        double half = Math.Max(t.Upper - t.Value, ProportionEstimate.Z95 * Math.Sqrt(a.Rate * (1 - a.Rate) / a.Trials + s.Rate * (1 - s.Rate) / s.Trials));
         return t with { Lower = t.Value - half, Upper = t.Value + half };
     }
 

@@ -29,6 +29,14 @@ public sealed record ProportionEstimate(int Successes, int Trials, double Rate, 
         return new ProportionEstimate(successes, trials, p, lower, upper);
     }
 
+    /// <summary>Several measurements of the same share as one: their successes and trials summed.</summary>
+    public static ProportionEstimate Pooled(IEnumerable<ProportionEstimate> parts, double z = Z95)
+    {
+        int successes = 0, trials = 0;
+        foreach (var part in parts) { successes += part.Successes; trials += part.Trials; }
+        return Wilson(successes, trials, z);
+    }
+
     /// <summary>Counts how many of <paramref name="outcomes"/> are true.</summary>
     public static ProportionEstimate Wilson(IEnumerable<bool> outcomes, double z = Z95)
     {
