@@ -106,6 +106,6 @@ sealed class WorkBudget
         TimeSpan? remaining = position > 0 && clock.Elapsed.TotalSeconds > 5
             ? TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds * (Total - position) / position)
             : null;
-        progress.Report(new ExperimentProgress(running.Count > 1 ? string.Join(", ", running.Keys) : stage, position, Total, status, clock.Elapsed, remaining));
+        progress.Report(new ExperimentProgress(running.Count > 0 ? string.Join(", ", running.Keys) : stage, position, Total, status, clock.Elapsed, remaining));
     }
 }
