@@ -17,7 +17,7 @@ static class Help
         table.AddRow("train --config FILE --init BASE_RUN --arm update-projection --basis concept.safetensors --out RUN_DIR", "Fine-tune a trained run; arms: standard, filter-images, scrub-captions, embed-noise, gradient-projection, update-projection.");
         table.AddRow("concept --concept TEXT [[--mode concept-tokens|contrastive|all-tokens]] [[--energy 0.99 | --rank K]] --out concept.safetensors", "Build a concept's embedding subspace (orthonormal basis) from prompts.");
         table.AddRow("verify --run RUN_DIR [[--base BASE_RUN]] [[--tolerance 1e-4]]", "Certify that a projected run's learned change avoids the concept subspace (exit 3 if not).");
-        table.AddRow("sample --run RUN_DIR --prompt TEXT [[-n 16]] [[--guidance 3]] [[--steps 50]] [[--seed 0]] --out grid.png [[--out-dir DIR]]", "Generate images from a trained run.");
+        table.AddRow("sample --run RUN_DIR --prompt TEXT [[-n 16]] [[--guidance 3]] [[--steps 50]] [[--sampler ddim|dpm++2m]] [[--seed 0]] --out grid.png [[--out-dir DIR]]", "Generate images from a trained run.");
         table.AddRow("dataset export --config FILE --out DIR [[--set k=v ...]]", "Write exactly what a config trains on as a Hugging Face imagefolder (PNGs + metadata.jsonl + ground truth).");
         table.AddRow("judges train [[--cache DIR]] [[--quick]]", "Train (or load from the cache) the garment classifier and the logo detector; prints their held-out accuracy.");
         table.AddRow("attack --run RUN_DIR --kind prompt|paraphrase|inversion|baseline-rate --out DIR", "Try to extract the concept from a trained run; writes images, grids and attack.json.");

@@ -1,11 +1,12 @@
 using Excise.Attacks;
+using Excise.Diffusion;
 using Excise.Training;
 using Spectre.Console;
 
 namespace Excise.Cli.Commands;
 
 /// <summary>
-/// excise attack --run RUN_DIR --kind prompt|paraphrase|inversion|baseline-rate [--n 8] [--guidance 3] [--steps 50]
+/// excise attack --run RUN_DIR --kind prompt|paraphrase|inversion|baseline-rate [--n 8] [--guidance 3] [--steps 50] [--sampler ddim|dpm++2m]
 /// [--seed 0] [--batch 32] [--paraphrases FILE] [--inversion-images 16] [--inversion-steps 300] [--inversion-lr 0.005]
 /// [--inversion-vectors 1] [--inversion-batch 16] [--inversion-t-low 0] [--inversion-t-high 1] [--concept TEXT] [--weights FILE] [--device cpu] --out DIR
 /// </summary>
@@ -53,6 +54,7 @@ static class AttackCommand
             ImagesPerPrompt: cl.Int("n", 8, "count"),
             GuidanceScale: cl.Double("guidance", 3.0),
             SamplingSteps: cl.Int("steps", 50),
+            Sampler: ParseSampler(cl.Option("sampler") ?? "ddim"),
             Seed: cl.Long("seed", 0),
             BatchSize: cl.Int("batch", defaultBatch),
             Paraphrase: new ParaphraseSettings(cl.Option("paraphrases")),
@@ -66,6 +68,12 @@ static class AttackCommand
                 TimestepLow = cl.Double("inversion-t-low", defaults.TimestepLow),
                 TimestepHigh = cl.Double("inversion-t-high", defaults.TimestepHigh),
             });
+    }
+
+    public static SamplerKind ParseSampler(string text)
+    {
+        try { return SamplerKinds.Parse(text); }
+        catch (ArgumentException e) { throw new UsageException("--sampler: " + e.Message); }
     }
 
     static AttackKind ParseKind(string text)

@@ -16,6 +16,7 @@ static class DemoCommand
     public const string Usage =
         "excise demo [--preset quick|default|full] [--out DIR] [--concept TEXT] [--logo FILE.svg|FILE.png] [--dataset IMAGEFOLDER] " +
         "[--arms a,b,c] [--seeds N] [--attacks prompt,paraphrase,inversion,baseline-rate] [--steps N] [--n IMAGES_PER_PROMPT] " +
+        "[--sampler ddim|dpm++2m] [--sampling-steps N] " +
         "[--subspace-mode concept-tokens|contrastive|all-tokens] [--energy E | --rank K] [--threads N] [--arm-workers N] [--set key=value (fine-tuning)] " +
         "[--base-set key=value] [--projection-set key=value (projection arms only)] [--cache DIR] [--judges DIR]";
 
@@ -62,7 +63,12 @@ static class DemoCommand
             Attacks = attacks,
             Seeds = cl.Int("seeds", plan.Seeds),
             Subspace = subspace,
-            Attack = plan.Attack with { ImagesPerPrompt = cl.Int("n", plan.Attack.ImagesPerPrompt) },
+            Attack = plan.Attack with
+            {
+                ImagesPerPrompt = cl.Int("n", plan.Attack.ImagesPerPrompt),
+                Sampler = cl.Option("sampler") is { } sampler ? AttackCommand.ParseSampler(sampler) : plan.Attack.Sampler,
+                SamplingSteps = cl.Int("sampling-steps", plan.Attack.SamplingSteps),
+            },
             Threads = cl.Int("threads", plan.Threads),
             ArmWorkers = cl.Int("arm-workers", plan.ArmWorkers),
             ProjectionOverrides = cl.All("projection-set"),

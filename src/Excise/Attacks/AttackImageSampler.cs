@@ -42,7 +42,7 @@ public static class AttackImageSampler
     {
         if (conditioningPrompts.Count != prompts.Count) throw new ArgumentException("One conditioning prompt per attack prompt is needed.");
         var jobs = prompts.SelectMany((p, i) => Enumerable.Range(0, settings.ImagesPerPrompt).Select(r => (Prompt: i, Replicate: r))).ToList();
-        var sampler = new DdimSampler(victim.Schedule);
+        var sampler = new DiffusionSampler(victim.Schedule);
         var cfg = victim.Model.Config;
         var images = new List<AttackImage>(jobs.Count);
         victim.Model.eval();
@@ -58,7 +58,7 @@ public static class AttackImageSampler
             {
                 var (states, mask) = conditioner(part.Select(j => conditioningPrompts[j.Prompt]).ToList());
                 var shape = new long[] { part.Count, cfg.InChannels, cfg.SampleSize, cfg.SampleSize };
-                var options = new SamplingOptions(settings.SamplingSteps, settings.GuidanceScale, Seed: seed);
+                var options = new SamplingOptions(settings.SamplingSteps, settings.GuidanceScale, Seed: seed, Sampler: settings.Sampler);
                 using var x = sampler.Sample(TrainingJob.Predictor(victim.Model), shape, states, mask, uncondStates, uncondMask, options);
                 drawn = ImageTensors.FromFloatBatch(x);
             }

@@ -1,9 +1,10 @@
 using System.Text.Json.Serialization;
+using Excise.Diffusion;
 
 namespace Excise.Attacks;
 
 /// <summary>
-/// What every attack shares: how many images per prompt and how they are sampled. Each sampling batch is seeded
+/// What every attack shares: how many images per prompt and how they are sampled (<see cref="Sampler"/>, steps, guidance). Each sampling batch is seeded
 /// from (<see cref="Seed"/>, batch index), so the same settings give the same images.
 /// </summary>
 public sealed record AttackSettings(
@@ -14,7 +15,8 @@ public sealed record AttackSettings(
     long Seed = 0,
     int BatchSize = 32,
     ParaphraseSettings? Paraphrase = null,
-    InversionSettings? Inversion = null)
+    InversionSettings? Inversion = null,
+    SamplerKind Sampler = SamplerKind.Ddim)
 {
     [JsonIgnore] public ParaphraseSettings ParaphraseOrDefault => Paraphrase ?? new ParaphraseSettings();
     [JsonIgnore] public InversionSettings InversionOrDefault => Inversion ?? new InversionSettings();

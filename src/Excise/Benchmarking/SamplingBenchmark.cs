@@ -15,7 +15,7 @@ public static class SamplingBenchmark
     public static SamplingBenchmarkResult Measure(UNet2DConditionModel model, NoiseSchedule schedule, SyntheticBatch batch, int steps, int calls, double guidanceScale = 3.0)
     {
         model.eval();
-        var sampler = new DdimSampler(schedule);
+        var sampler = new DiffusionSampler(schedule);
         var predict = Training.TrainingJob.Predictor(model);
         int n = batch.Batch;
         var shape = batch.Sample.shape;

@@ -10,12 +10,12 @@ using static TorchSharp.torch;
 
 namespace Excise.Diffusion;
 
-/// <summary>Prompt in, images out: encodes prompts with the frozen text encoder and samples the UNet with DDIM and guidance.</summary>
+/// <summary>Prompt in, images out: encodes prompts with the frozen text encoder and samples the UNet with guidance (<see cref="DiffusionSampler"/>).</summary>
 public sealed class TextToImagePipeline : IDisposable
 {
     readonly UNet2DConditionModel model;
     readonly ITextEncoder encoder;
-    readonly DdimSampler sampler;
+    readonly DiffusionSampler sampler;
     readonly Device device;
     readonly bool ownsParts;
 
@@ -23,7 +23,7 @@ public sealed class TextToImagePipeline : IDisposable
     {
         this.model = model;
         this.encoder = encoder;
-        sampler = new DdimSampler(schedule);
+        sampler = new DiffusionSampler(schedule);
         this.device = device;
         this.ownsParts = ownsParts;
     }

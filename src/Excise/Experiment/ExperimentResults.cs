@@ -85,7 +85,8 @@ public sealed record ExperimentSetup(
     int Threads,
     Projection.ConceptLeakage? BasisLeakage = null,
     int ArmWorkers = 1,
-    int ThreadsPerArm = 0);
+    int ThreadsPerArm = 0,
+    string Sampler = "ddim");
 
 /// <summary>Everything the experiment measured: results.json is this record.</summary>
 /// <param name="Reading">Plain-language sentences generated from the figures (see <see cref="ExperimentReading"/>).</param>

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Excise.Attacks;
 using Excise.Configuration;
+using Excise.Diffusion;
 using Excise.Evaluation;
 using Excise.Evaluation.Metrics;
 using Excise.Imaging;
@@ -120,7 +121,7 @@ public static class ExperimentRunner
                 WriteReportGrid(paths.Output, outcome, attack, paths.GridPath(outcome.Arm, attack));
         var summary = armNames.Select(arm => Summarise(arm, outcomes.Where(o => o.Arm == arm).ToList())).ToList();
         var setup = Describe(plan, paths, command, probe, concept, baseRun, baseCached, baseSummary, basisInfo, context, outcomes, armNames, attackNames)
-            with { BasisLeakage = leakage, ArmWorkers = schedule.Workers, ThreadsPerArm = schedule.ThreadsPerArm };
+            with { BasisLeakage = leakage, ArmWorkers = schedule.Workers, ThreadsPerArm = schedule.ThreadsPerArm, Sampler = SamplerKinds.Name(plan.Attack.Sampler) };
         var results = new ExperimentResults(setup, summary, outcomes, [], clock.Elapsed.TotalSeconds, DateTime.UtcNow);
         results = results with { Reading = ExperimentReading.Read(results) };
         AtomicFile.WriteAllText(Path.Combine(paths.Output, "results.json"), results.ToJson());

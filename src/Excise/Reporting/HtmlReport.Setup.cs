@@ -32,7 +32,7 @@ public static partial class HtmlReport
                                         + $"{Percent(leak.ChangesOutside)} of the concept's effect on the other tokens lie outside it"
                                       : ""));
         Entry("Attacks", $"{string.Join(", ", s.AttackNames)}; {Count(s.ImagesPerPrompt, "image")} per prompt, "
-                         + $"{Count(s.SamplingSteps, "sampling step")}, guidance scale {s.GuidanceScale.ToString("G3", CultureInfo.InvariantCulture)}");
+                         + $"{Count(s.SamplingSteps, "sampling step")} of {s.Sampler}, guidance scale {s.GuidanceScale.ToString("G3", CultureInfo.InvariantCulture)}");
         Entry("Textual inversion", $"a token learned on {Count(s.InversionImages, "held-out logo image")} for {Count(s.InversionSteps, "step")}");
         Entry("Quality references", $"{Count(s.ReferenceImages, "real test image")} for FD and KID; "
                                     + (s.ResNetImages > 0 ? $"{Count(s.ResNetImages, "image")} for the ResNet18 FID" : "ResNet18 FID skipped"));

@@ -24,8 +24,8 @@ internal static class ReportText
         var s = results.Setup;
         return $"Preset {s.Preset}: {Count(s.Arms.Count, "arm")} × {Count(s.Seeds, "seed")} fine-tuned for "
                + $"{Count(s.FinetuneSteps, "step")} (batch {Integer(s.FinetuneBatch)}) on {Integer(s.FinetuneImages)} images, "
-               + $"{Integer(s.StampedImages)} of them stamped with the logo; {Count(s.ImagesPerPrompt, "image")} per prompt, "
-               + $"attacks {string.Join(", ", s.AttackNames)}; {Duration(results.ElapsedSeconds)} on {s.Machine} ({Threading(s)}).";
+               + $"{Integer(s.StampedImages)} of them stamped with the logo; {Count(s.ImagesPerPrompt, "image")} per prompt "
+               + $"({Count(s.SamplingSteps, "step")} of {s.Sampler}), attacks {string.Join(", ", s.AttackNames)}; {Duration(results.ElapsedSeconds)} on {s.Machine} ({Threading(s)}).";
     }
 
     /// <summary>"2 threads" or "2 threads, 2 arms at a time with 1 thread each".</summary>

@@ -393,7 +393,8 @@ public sealed record PreviewConfig(
     int PerPrompt = 8,
     int Steps = 50,
     double GuidanceScale = 3.0,
-    long Seed = 0)
+    long Seed = 0,
+    SamplerKind Sampler = SamplerKind.Ddim)
 {
     /// <summary>A typo guard: a row of this many images is already wider than any screen.</summary>
     public const int MaxPerPrompt = 256;

@@ -119,7 +119,7 @@ public static class TrainingJob
             using var pipeline = new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device);
             var prompts = previewConfig.Prompts ?? DefaultPreviewPrompts(data.Dataset);
             var grid = pipeline.GenerateGrid(prompts, previewConfig.PerPrompt,
-                new SamplingOptions(previewConfig.Steps, previewConfig.GuidanceScale, Seed: previewConfig.Seed));
+                new SamplingOptions(previewConfig.Steps, previewConfig.GuidanceScale, Seed: previewConfig.Seed, Sampler: previewConfig.Sampler));
             Imaging.PngIO.Save(grid, run.PreviewPath);
             preview = run.PreviewPath;
         }

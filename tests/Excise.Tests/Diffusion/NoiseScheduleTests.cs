@@ -44,7 +44,7 @@ public class NoiseScheduleTests
     [Fact]
     public void DdimTimestepsAreLeadingSpacedAndDescending()
     {
-        var sampler = new DdimSampler(new NoiseSchedule(new NoiseScheduleOptions()));
+        var sampler = new DiffusionSampler(new NoiseSchedule(new NoiseScheduleOptions()));
         Assert.Equal(new[] { 980, 960, 940 }, sampler.Timesteps(50)[..3]);
         Assert.Equal(0, sampler.Timesteps(50)[^1]);
         Assert.Throws<ArgumentException>(() => sampler.Timesteps(2000));

@@ -46,7 +46,7 @@ public class SamplingTests
             // Returned as [uncond, cond'] so that the sampler's own combination reproduces `guided` exactly at scale g… at scale 1 instead:
             return cat(new[] { guided, guided }, 0);
         };
-        var sampler = new DdimSampler(schedule);
+        var sampler = new DiffusionSampler(schedule);
         using var a = sampler.Sample(batched, new long[] { 1, 1, 32, 32 }, all[..1], mask[..1], all[1..], mask[1..], new SamplingOptions(4, g, Seed: 3));
         using var b = sampler.Sample(separate, new long[] { 1, 1, 32, 32 }, all[..1], mask[..1], all[1..], mask[1..], new SamplingOptions(4, g, Seed: 3));
         Assert.All(calls, n => Assert.Equal(2, n));
