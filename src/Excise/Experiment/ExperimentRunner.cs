@@ -179,11 +179,12 @@ public static class ExperimentRunner
         var armLog = (string message) => log($"{label}: {message}");
         budget.Status($"{label}: fine-tuning", job: label);
         TrainingSummary? trained = null;
-        if (File.Exists(run.ModelPath) && run.HasConfig && run.LoadConfig().Hash(includeStepBudget: true) == config.Hash(includeStepBudget: true))
+        bool sameBasis = BasisDigest(config.SelectiveOrDefault.Basis) == BasisDigest(File.Exists(run.BasisPath) ? run.BasisPath : null);
+        if (File.Exists(run.ModelPath) && run.HasConfig && sameBasis && run.LoadConfig().Hash(includeStepBudget: true) == config.Hash(includeStepBudget: true))
             log($"{label}: reusing the finished fine-tune in {run.Root}.");
         else
         {
-            bool resume = new CheckpointStore(run.CheckpointsDir).Latest() is { } latest && run.HasConfig
+            bool resume = new CheckpointStore(run.CheckpointsDir).Latest() is { } latest && run.HasConfig && sameBasis
                 && run.LoadConfig().Hash() == config.Hash();
             if (!resume && Directory.Exists(run.Root)) Directory.Delete(run.Root, recursive: true);
             log($"{label}: fine-tuning {config.TrainingOrDefault.Steps} steps{(resume ? " (resuming)" : "")}…");
@@ -227,13 +228,21 @@ public static class ExperimentRunner
 
     static string Relative(string root, string path) => Path.GetRelativePath(root, path);
 
-    /// <summary>Identifies what an outcome was computed from, so a changed config, budget or judge is never served from an old outcome.</summary>
+    /// <summary>
+    /// Identifies what an outcome was computed from, so a changed config, basis, budget or judge is never served from
+    /// an old outcome (a basis rebuilt in place with another mode or energy included), while moving the folder is.
+    /// </summary>
     static string Fingerprint(RunConfig config, EvaluationSettings evaluation, EvaluationContext context)
     {
-        var text = string.Join("\n", config.Hash(includeStepBudget: true), JsonSerializer.Serialize(evaluation with { JudgeCache = "" }),
+        var text = string.Join("\n", config.Hash(includeStepBudget: true), BasisDigest(config.SelectiveOrDefault.Basis),
+                               JsonSerializer.Serialize(evaluation with { JudgeCache = "" }),
                                context.Classifier.Id, context.Detector.Id, context.ResNet?.Id ?? "no-resnet");
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
     }
+
+    /// <summary>The SHA-256 of a basis file's bytes ("none" for arms without one).</summary>
+    static string BasisDigest(string? path) =>
+        path is null ? "none" : Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path))).ToLowerInvariant();
 
     static ArmSeedOutcome? TryLoadOutcome(string path, string fingerprint)
     {

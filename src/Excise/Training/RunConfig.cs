@@ -51,11 +51,14 @@ public sealed record RunConfig(
     /// A stable hash of the settings that decide the weights at a given step (keys caches, guards resumes).
     /// Bookkeeping is left out, and so is the step budget unless asked for, so a finished run can be extended
     /// with --resume (with a cosine schedule the remaining learning rates then follow the new budget).
+    /// The concept basis is left out too: where its file lies says nothing about what it holds. A run trains with its
+    /// own copy of the basis (resumes included); whoever reuses a finished run compares that copy's content.
     /// </summary>
     public string Hash(bool includeStepBudget = false)
     {
         var node = ConfigLoader.ToNode(this);
         foreach (var key in new[] { "name", "device", "threads", "preview" }) node.Remove(key);
+        if (node["selective"] is System.Text.Json.Nodes.JsonObject selective && selective["basis"] is not null) selective.Remove("basis");
         if (node["training"] is System.Text.Json.Nodes.JsonObject training)
             // on_nonfinite and max_consecutive_skips change nothing until a step diverges, and a run stopped by a NaN
             // must be resumable with on_nonfinite = skip; leaving them out also keeps the hashes of existing runs.

@@ -219,6 +219,21 @@ public class RunConfigTests
     }
 
     [Fact]
+    public void HashKeepsTheCachedBaseAndIgnoresWhereTheBasisLies()
+    {
+        // The key of every user's cached base model (runs/cache/base-…): a change here retrains it.
+        Assert.Equal("e1e4b8b5243e5fa8", RunConfig.Load(RepositoryPaths.Config("base")).Hash(includeStepBudget: true));
+
+        using var dir = new TempDir();
+        using (var basis = ConceptSubspaceBuilder.Build(Excise.Tests.Training.TinyRun.Encoder, ["the Acme logo"], new SubspaceOptions(Rank: 4)))
+            basis.Save(dir.File("a.safetensors"));
+        File.Copy(dir.File("a.safetensors"), dir.File("b.safetensors"));
+        RunConfig Projected(string basis) => RunConfig.Load(RepositoryPaths.Config("smoke"), ["selective.arm=update-projection", $"selective.basis={basis}"]);
+        Assert.Equal(Projected(dir.File("a.safetensors")).Hash(), Projected(dir.File("b.safetensors")).Hash());
+        Assert.NotEqual(Projected(dir.File("a.safetensors")).Hash(), RunConfig.Load(RepositoryPaths.Config("smoke")).Hash());
+    }
+
+    [Fact]
     public void ResolvedConfigRoundTrips()
     {
         var a = RunConfig.Load(RepositoryPaths.Config("base"));

@@ -26,6 +26,13 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
         /// <summary>The same plan with two arms side by side into a fresh output folder.</summary>
         public ExperimentResults SideBySide { get; }
         public List<ExperimentProgress> SideBySideProgress { get; } = new();
+        /// <summary>The finished experiment copied to another folder and run again there.</summary>
+        public ExperimentResults Moved { get; }
+        public List<string> MovedLog { get; } = new();
+        /// <summary>Then run again in that folder with a rank-3 basis, which replaces the basis file in place.</summary>
+        public ExperimentResults Rebased { get; }
+        public List<string> RebasedLog { get; } = new();
+        public ExperimentPaths MovedPaths { get; }
 
         public QuickDemo()
         {
@@ -39,6 +46,20 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
             var sideBySide = Plan with { ArmWorkers = 2 };
             SideBySide = ExperimentRunner.Run(sideBySide, Paths with { Output = Dir.File("demo-side-by-side") }, "excise demo --preset quick --threads 1 --arm-workers 2",
                 new SyncProgress<ExperimentProgress>(p => { lock (SideBySideProgress) SideBySideProgress.Add(p); }));
+
+            MovedPaths = Paths with { Output = Dir.File("demo-moved") };
+            CopyDirectory(Paths.Output, MovedPaths.Output);
+            Moved = ExperimentRunner.Run(Plan, MovedPaths, "excise demo --preset quick", log: MovedLog.Add);
+            Rebased = ExperimentRunner.Run(Plan with { Subspace = Plan.Subspace with { Rank = 3 } }, MovedPaths, "excise demo --preset quick --rank 3", log: RebasedLog.Add);
+        }
+
+        static void CopyDirectory(string from, string to)
+        {
+            foreach (var directory in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
+                Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, directory)));
+            Directory.CreateDirectory(to);
+            foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+                File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
         }
 
         public void Dispose() => Dir.Dispose();
@@ -120,6 +141,31 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
         Assert.Equal(demo.Results.Summary.Select(a => a.Fd!.Value), demo.Rerun.Summary.Select(a => a.Fd!.Value));
         Assert.True(demo.Rerun.Setup.BaseWasCached);
         Assert.True(demo.RerunTime < TimeSpan.FromSeconds(demo.Results.ElapsedSeconds / 2), $"rerun took {demo.RerunTime}");
+    }
+
+    [Fact]
+    public void A_moved_experiment_folder_reuses_every_arm()
+    {
+        foreach (var arm in demo.Plan.Arms.Select(ArmNames.Name))
+            Assert.Contains(demo.MovedLog, line => line.StartsWith($"{arm}: reusing the finished fine-tune and evaluation", StringComparison.Ordinal));
+        Assert.Equal(demo.Results.Summary.Select(a => a.Extraction["paraphrase"].Value), demo.Moved.Summary.Select(a => a.Extraction["paraphrase"].Value));
+    }
+
+    [Fact]
+    public void A_basis_rebuilt_in_place_retrains_the_projection_arms_and_only_them()
+    {
+        Assert.Equal(3, demo.Rebased.Setup.BasisRank);
+        foreach (var arm in demo.Plan.Arms)
+        {
+            var name = ArmNames.Name(arm);
+            bool projects = arm is TrainingArm.GradientProjection or TrainingArm.UpdateProjection;
+            Assert.Equal(!projects, demo.RebasedLog.Any(line => line.StartsWith($"{name}: reusing the finished fine-tune and evaluation", StringComparison.Ordinal)));
+            if (!projects) continue;
+            Assert.Contains(demo.RebasedLog, line => line.StartsWith($"{name}: fine-tuning", StringComparison.Ordinal));
+            // The retrained arm carries the new basis, not the one it was first trained with.
+            var run = new RunDirectory(Path.Combine(demo.MovedPaths.ArmDirectory(arm, 0), "run"));
+            Assert.Equal(File.ReadAllBytes(demo.MovedPaths.BasisPath), File.ReadAllBytes(run.BasisPath));
+        }
     }
 
     [Fact]
