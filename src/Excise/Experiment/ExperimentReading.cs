@@ -82,7 +82,13 @@ public static class ExperimentReading
             parts.Add($"semantic fidelity {Rate(f)} vs {Rate(sf)} ({Direction(f, sf, Paired(results, arm.Arm, Fidelity)) switch {
                 0 => "indistinguishable at 95%", < 0 => "lower", _ => "higher" }})");
         if (arm.Fd is { } fd && standard.Fd is { } sfd && sfd.Value > 0)
-            parts.Add($"in-domain FD {Number(fd.Value, "F2")} vs {Number(sfd.Value, "F2")} ({Number(fd.Value / sfd.Value, "F2")}×)");
+        {
+            string ratio = $"{Number(fd.Value / sfd.Value, "F2")}×";
+            if (PairedFd(results, arm.Arm) is { } d)
+                ratio += $"; seed by seed {SignedNumber(d.Value)} [{SignedNumber(d.Lower)}, {SignedNumber(d.Upper)}], " +
+                         (d.Upper < 0 ? "lower" : d.Lower > 0 ? "higher" : "indistinguishable at 95%");
+            parts.Add($"in-domain FD {Number(fd.Value, "F2")} vs {Number(sfd.Value, "F2")} ({ratio})");
+        }
         if (parts.Count == 0) return "";
         return "Quality: " + string.Join("; ", parts) + (setup.QualityMeaningful ? "." : " (not meaningful at this size).");
     }
@@ -94,10 +100,11 @@ public static class ExperimentReading
         foreach (var (attack, estimate) in arm.Extraction.Where(kv => kv.Key != Unasked))
             if (standard.Extraction.TryGetValue(attack, out var reference))
                 (Direction(estimate, reference, Paired(results, arm.Arm, Extraction(attack))) < 0 ? reduced : notReduced).Add(attack);
-        bool qualityKept = arm.Fidelity is null || standard.Fidelity is null
+        bool fidelityKept = arm.Fidelity is null || standard.Fidelity is null
             || Direction(arm.Fidelity, standard.Fidelity, Paired(results, arm.Arm, Fidelity)) == 0;
+        bool fdKept = PairedFd(results, arm.Arm) is not { } fd || (fd.Lower <= 0 && fd.Upper >= 0);
         string verdict = notReduced.Count == 0 && reduced.Count > 0
-            ? (qualityKept ? "holds here" : "holds for extraction but fidelity changed")
+            ? (fidelityKept && fdKept ? "holds here" : $"holds for extraction but {(fidelityKept ? "FD" : "fidelity")} changed")
             : reduced.Count == 0 ? "does not hold here: no attack's extraction is clearly lower than without a defence"
             : $"holds only partly: extraction is clearly lower for {string.Join(", ", reduced)} but not for {string.Join(", ", notReduced)}";
         return $"The paper's claim (projection drastically reduces extraction while quality stays indistinguishable) for {arm.Arm}: {verdict}.";
@@ -118,6 +125,20 @@ public static class ExperimentReading
         var (a, s) = (ProportionEstimate.Pooled(pairs.Select(p => p.Arm!)), ProportionEstimate.Pooled(pairs.Select(p => p.Standard!)));
         double half = Math.Max(t.Upper - t.Value, ProportionEstimate.Z95 * Math.Sqrt(a.Rate * (1 - a.Rate) / a.Trials + s.Rate * (1 - s.Rate) / s.Trials));
         return t with { Lower = t.Value - half, Upper = t.Value + half };
+    }
+
+    /// <summary>
+    /// The arm's in-domain FD minus standard's, seed by seed, with a t interval over seeds; null with fewer than two
+    /// seeds in common. FD has no interval within a seed, so one seed gives a ratio and no verdict.
+    /// </summary>
+    static Estimate? PairedFd(ExperimentResults results, string arm)
+    {
+        static double? Fd(ArmSeedOutcome o) => o.Attacks.GetValueOrDefault(Unasked)?.Distribution?.Fid;
+        var differences = results.Runs.Where(r => r.Arm == arm)
+            .Join(results.Runs.Where(r => r.Arm == Standard), r => r.SeedIndex, r => r.SeedIndex, (a, s) => Fd(a) - Fd(s))
+            .ToList();
+        return differences.Count < 2 || differences.Any(d => d is null || !double.IsFinite(d.Value)) ? null
+            : Estimate.OfValues(differences.Select(d => d!.Value).ToList());
     }
 
     static Func<ArmSeedOutcome, ProportionEstimate?> Extraction(string attack) => o => o.Attacks.GetValueOrDefault(attack)?.Extraction?.Rate;
@@ -143,4 +164,6 @@ public static class ExperimentReading
     static string Percent(double v) => (v * 100).ToString("F0", CultureInfo.InvariantCulture) + "%";
 
     static string Number(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
+
+    static string SignedNumber(double v) => v.ToString("+0;−0;0", CultureInfo.InvariantCulture);
 }

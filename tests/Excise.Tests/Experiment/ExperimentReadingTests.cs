@@ -7,24 +7,30 @@ public sealed class ExperimentReadingTests
 {
     const int Images = 40;
 
-    /// <summary>Two arms over seeds, logo counts per seed for the named and unasked prompts; summaries as the runner makes them.</summary>
-    static ExperimentResults Results(int[] standardNamed, int[] projectedNamed)
+    /// <summary>
+    /// Two arms over seeds, logo counts per seed for the named and unasked prompts (and in-domain FD per seed, if
+    /// given); summaries as the runner makes them.
+    /// </summary>
+    static ExperimentResults Results(int[] standardNamed, int[] projectedNamed, double[]? standardFd = null, double[]? projectedFd = null)
     {
-        ArmSeedOutcome Run(string arm, int seed, int named) => new(arm, seed, seed, $"arms/{arm}/{seed}", $"arms/{arm}/{seed}/eval", 60, 0.05, [0.1, 0.05], 0, null, null,
+        ArmSeedOutcome Run(string arm, int seed, int named, double? fd) => new(arm, seed, seed, $"arms/{arm}/{seed}", $"arms/{arm}/{seed}/eval", 60, 0.05, [0.1, 0.05], 0, null, null,
             new Dictionary<string, MetricsReport>
             {
                 ["prompt"] = new("prompt", Images) { Extraction = new("detector", 0.5, ProportionEstimate.Wilson(named, Images)) },
                 ["baseline-rate"] = new("baseline-rate", Images)
                 {
                     Extraction = new("detector", 0.5, ProportionEstimate.Wilson(1, Images)),
+                    Distribution = fd is null ? null : new DistributionMetrics("classifier", 1000, Images, 64, fd.Value, null),
                 },
             }, new Dictionary<string, double>(), "fp");
-        var runs = standardNamed.Select((n, seed) => Run("standard", seed, n))
-            .Concat(projectedNamed.Select((n, seed) => Run("update-projection", seed, n))).ToList();
+        var runs = standardNamed.Select((n, seed) => Run("standard", seed, n, standardFd?[seed]))
+            .Concat(projectedNamed.Select((n, seed) => Run("update-projection", seed, n, projectedFd?[seed]))).ToList();
         ArmSummary Summary(string arm) => new(arm,
             new[] { "prompt", "baseline-rate" }.ToDictionary(a => a,
                 a => Estimate.OfProportions(runs.Where(r => r.Arm == arm).Select(r => r.Attacks[a].Extraction!.Rate).ToList())),
-            null, null, null, null, null, Estimate.OfValues([60.0]), null);
+            null,
+            standardFd is null ? null : Estimate.OfNonNegative(runs.Where(r => r.Arm == arm).Select(r => r.Attacks["baseline-rate"].Distribution!.Fid).ToList()),
+            null, null, null, Estimate.OfValues([60.0]), null);
         var setup = new ExperimentSetup("full", "excise demo", "the Acme logo", "logo", "Fashion-MNIST", "MiniLM", "base", true, 1500, 1000, 1, 120, 32,
             1e-3, 20000, 6000, 0.3, "concept-tokens", 27, 0.99, 14, standardNamed.Length, ["standard", "update-projection"], ["prompt", "baseline-rate"],
             2, 20, 3, 16, 150, 1000, 0, "classifier", 0.9, "detector", 1, 1, false, true, "test", 2);
@@ -61,6 +67,22 @@ public sealed class ExperimentReadingTests
         // Every seed 1 image lower: the t interval has zero width, but 1 in 40 is noise.
         var line = ArmLine(Results([36, 36, 36], [35, 35, 35]));
         Assert.Contains("not clearly different from standard's", line);
+    }
+
+    [Fact]
+    public void Fd_is_compared_seed_by_seed_and_a_clear_change_qualifies_the_paper_claim()
+    {
+        // The seeds move FD a lot (250–400) but the projection is 30–40 higher in every one of them.
+        var worse = Results([36, 24, 39], [30, 19, 32], [300, 250, 400], [335, 280, 440]);
+        Assert.Contains("in-domain FD 351.67 vs 316.67 (1.11×; seed by seed +35 [+23, +47], higher)", ArmLine(worse));
+        Assert.Contains("holds for extraction but FD changed", ExperimentReading.Read(worse).Single(l => l.StartsWith("The paper's claim")));
+
+        var same = Results([36, 24, 39], [30, 19, 32], [300, 250, 400], [310, 245, 395]);
+        Assert.Contains("indistinguishable at 95%)", ArmLine(same));
+        Assert.Contains("holds here", ExperimentReading.Read(same).Single(l => l.StartsWith("The paper's claim")));
+
+        var oneSeed = ArmLine(Results([38], [10], [300], [420]));
+        Assert.Contains("in-domain FD 420.00 vs 300.00 (1.40×)", oneSeed);
     }
 
     [Fact]
