@@ -22,7 +22,7 @@ static class Help
         table.AddRow("judges train [[--cache DIR]] [[--quick]]", "Train (or load from the cache) the garment classifier and the logo detector; prints their held-out accuracy.");
         table.AddRow("attack --run RUN_DIR --kind prompt|paraphrase|inversion|baseline-rate --out DIR", "Try to extract the concept from a trained run; writes images, grids and attack.json.");
         table.AddRow("eval --run RUN_DIR [[--attacks prompt,paraphrase,baseline-rate,inversion]] [[--n 8]] [[--inversion-steps 300]] [[--threads N]] [[--out DIR]]", "Attack a run and judge it: extraction rate with CIs, FD/KID, ResNet18 FID, semantic fidelity, memorisation.");
-        table.AddRow("bench [[--out FILE.json]] [[--config base|large ...]] [[--only train,profile,...]] [[--trainer-steps N]]", "Training/sampling speed, FLOPs utilisation, projection overhead, text encoding, memory growth (see docs/performance.md).");
+        table.AddRow("bench [[--out FILE.json]] [[--config base|large ...]] [[--only train,profile,...]] [[--trainer-steps N]] [[--run RUN_DIR]]", "Training/sampling speed, FLOPs utilisation, projection overhead, text encoding, memory growth; with --run, each sampler's accuracy on that run (see docs/performance.md).");
         table.AddRow("bench export --config base --out DIR", "Write a model's config, seeded weights and one batch for the PyTorch reference in bench/reference.");
         table.AddRow("convert --from model.pth --to model.safetensors --allow-pickle", "Convert a PyTorch pickle checkpoint you trust to safetensors (pickles are never read without this opt-in).");
         table.AddRow("version", "Print the version.");

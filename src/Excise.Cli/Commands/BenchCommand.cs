@@ -16,7 +16,8 @@ static class BenchCommand
 {
     public const string Usage =
         "excise bench [--out FILE.json] [--config base|large|FILE.json ...] [--only s1,s2] [--skip s1,s2] [--steps N] [--warmup N] " +
-        "[--batch N] [--threads N] [--trainer-steps N] [--trainer-images N] [--sampling-steps N] [--sampling-calls N] [--rank K] [--seed S]\n" +
+        "[--batch N] [--threads N] [--trainer-steps N] [--trainer-images N] [--sampling-steps N] [--sampling-calls N] [--rank K] [--seed S] " +
+        "[--run RUN_DIR [--solver-images N] [--reference-steps N]]\n" +
         "excise bench export --config base|large|FILE.json --out DIR [--batch N] [--seed S]";
 
     public static int Run(string[] args)
@@ -27,7 +28,9 @@ static class BenchCommand
 
         var configs = cl.All("config");
         var models = (configs.Count > 0 ? configs : ["base", "large"]).Select(Resolve).ToList();
-        var sections = BenchmarkSettings.AllSections.ToHashSet();
+        var solverRun = cl.Option("run");
+        // The solvers section samples a trained run, so it runs by default only when one is given.
+        var sections = (solverRun is null ? BenchmarkSettings.SectionsWithoutRun : BenchmarkSettings.AllSections).ToHashSet();
         if (cl.Option("only") is { } only) sections = Split(only).ToHashSet();
         if (cl.Option("skip") is { } skip) sections.ExceptWith(Split(skip));
         var defaults = new BenchmarkSettings { Models = models };
@@ -43,6 +46,9 @@ static class BenchCommand
             SamplingSteps = cl.Int("sampling-steps", defaults.SamplingSteps),
             SamplingCalls = cl.Int("sampling-calls", defaults.SamplingCalls),
             ProjectionRank = cl.Int("rank", defaults.ProjectionRank),
+            SolverRun = solverRun,
+            SolverImages = cl.Int("solver-images", defaults.SolverImages),
+            SolverReferenceSteps = cl.Int("reference-steps", defaults.SolverReferenceSteps),
             Seed = cl.Long("seed", 0),
         };
         var outPath = cl.Option("out");

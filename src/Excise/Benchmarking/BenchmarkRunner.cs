@@ -17,15 +17,19 @@ public sealed record BenchModel(string Name, string ConfigPath)
 /// <summary>
 /// What to benchmark. Sections: peak (matmul), train (synthetic step per model), profile (forward by block), trainer
 /// (the real training loop: first step, step times, memory growth), projection, text, loop (cached states vs encoding
-/// every batch), sampling.
+/// every batch), sampling, solvers (sampler accuracy against a many-step reference on a trained run: needs
+/// <see cref="SolverRun"/>).
 /// </summary>
 public sealed record BenchmarkSettings
 {
-    public static IReadOnlyList<string> AllSections { get; } = ["peak", "train", "profile", "trainer", "projection", "text", "loop", "sampling"];
+    public static IReadOnlyList<string> AllSections { get; } = ["peak", "train", "profile", "trainer", "projection", "text", "loop", "sampling", "solvers"];
 
     /// <summary>The models whose <c>model</c> section is benchmarked; the first one also runs every other section.</summary>
     public required IReadOnlyList<BenchModel> Models { get; init; }
-    public IReadOnlySet<string> Sections { get; init; } = AllSections.ToHashSet();
+    /// <summary>Every section that needs no trained run (solvers joins them when there is one).</summary>
+    public static IReadOnlyList<string> SectionsWithoutRun { get; } = AllSections.Where(s => s != "solvers").ToList();
+
+    public IReadOnlySet<string> Sections { get; init; } = SectionsWithoutRun.ToHashSet();
     public int Threads { get; init; }
     public int? Batch { get; init; }
     public int WarmupSteps { get; init; } = 3;
@@ -40,6 +44,10 @@ public sealed record BenchmarkSettings
     public int SamplingCalls { get; init; } = 3;
     public int TrainerSteps { get; init; } = 1000;
     public int TrainerImages { get; init; } = 8192;
+    /// <summary>A finished training run for the solvers section (solver accuracy means nothing on random weights).</summary>
+    public string? SolverRun { get; init; }
+    public int SolverImages { get; init; } = 64;
+    public int SolverReferenceSteps { get; init; } = 100;
     public long Seed { get; init; }
 
     public BenchmarkSettings Validate()
@@ -51,6 +59,14 @@ public sealed record BenchmarkSettings
         if (Batch is < 1) throw new ArgumentException($"batch must be at least 1 (got {Batch}).");
         if (Sections.Contains("trainer") && TrainerSteps < 1) throw new ArgumentException($"trainer-steps must be at least 1 (got {TrainerSteps}).");
         if (Sections.Contains("trainer") && TrainerImages < 1) throw new ArgumentException($"trainer-images must be at least 1 (got {TrainerImages}).");
+        if (Sections.Contains("solvers"))
+        {
+            if (SolverRun is null) throw new ArgumentException("The solvers section needs a trained run to sample: --run RUN_DIR.");
+            if (!Directory.Exists(SolverRun)) throw new ArgumentException($"--run: no run directory at {SolverRun}.");
+            if (SolverImages < 1) throw new ArgumentException($"solver-images must be at least 1 (got {SolverImages}).");
+            if (SolverReferenceSteps <= SolverAccuracy.Candidates.Max(c => c.Steps))
+                throw new ArgumentException($"reference-steps must exceed every candidate's steps ({SolverAccuracy.Candidates.Max(c => c.Steps)}); got {SolverReferenceSteps}.");
+        }
         return this;
     }
 }
@@ -146,7 +162,11 @@ public static class BenchmarkRunner
                 $"({trainer.GrowthMegabytes:+0;-0} MB), peak {trainer.PeakResidentMegabytes:F0} MB.");
         }
 
-        return new BenchmarkReport(DateTimeOffset.UtcNow, machine, peak, models, trainer, projection, text, loop, sampling);
+        SolverAccuracyResult? solvers = null;
+        if (Has("solvers"))
+            solvers = SolverAccuracy.Measure(settings.SolverRun!, settings.SolverImages, settings.SolverReferenceSteps, guidanceScale: 3.0, settings.Seed, log);
+
+        return new BenchmarkReport(DateTimeOffset.UtcNow, machine, peak, models, trainer, projection, text, loop, sampling, solvers);
     }
 
     static ModelBenchmark MeasureModel(string name, RunConfig config, BenchmarkSettings settings, MatmulPeakResult? peak, bool profile)
