@@ -97,7 +97,8 @@ static class DemoCommand
         foreach (var arm in results.Summary) table.AddRow(new[] { Markup.Escape(arm.Arm) }.Concat(columns.Select(c => Markup.Escape(c.Cell(arm)))).ToArray());
         AnsiConsole.Write(table);
         foreach (var line in results.Reading) AnsiConsole.MarkupLine($"• {Markup.Escape(line)}");
-        AnsiConsole.MarkupLine($"Done in {ProgressDisplay.Duration(TimeSpan.FromSeconds(results.ElapsedSeconds))}. Report: [blue]{Markup.Escape(Path.Combine(outDir, "report.html"))}[/]; figures: results.json, results.md.");
+        var reused = results.Setup.ReusedArmRuns > 0 ? $" ({results.Setup.ReusedArmRuns} of {results.Runs.Count} arm runs reused from an earlier run)" : "";
+        AnsiConsole.MarkupLine($"Done in {ProgressDisplay.Duration(TimeSpan.FromSeconds(results.ElapsedSeconds))}{reused}. Report: [blue]{Markup.Escape(Path.Combine(outDir, "report.html"))}[/]; figures: results.json, results.md.");
     }
 
     static IEnumerable<string> Split(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

@@ -42,6 +42,7 @@ public sealed record ArmSummary(
     Estimate? CertificateWorstShare);
 
 /// <summary>How the experiment was set up: everything a reader needs to interpret (and reproduce) the numbers.</summary>
+/// <param name="ReusedArmRuns">Arm × seed runs served whole from an earlier invocation: the elapsed time does not include them.</param>
 public sealed record ExperimentSetup(
     string Preset,
     string Command,
@@ -86,7 +87,8 @@ public sealed record ExperimentSetup(
     Projection.ConceptLeakage? BasisLeakage = null,
     int ArmWorkers = 1,
     int ThreadsPerArm = 0,
-    string Sampler = "ddim");
+    string Sampler = "ddim",
+    int ReusedArmRuns = 0);
 
 /// <summary>Everything the experiment measured: results.json is this record.</summary>
 /// <param name="Reading">Plain-language sentences generated from the figures (see <see cref="ExperimentReading"/>).</param>

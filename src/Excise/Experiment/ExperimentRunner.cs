@@ -106,12 +106,13 @@ public static class ExperimentRunner
         var schedule = ArmSchedule.For(plan.ArmWorkers, plan.Threads, jobs.Count);
         if (schedule.Workers > 1)
             log($"Running {schedule.Workers} arms at a time, {schedule.ThreadsPerArm} thread{(schedule.ThreadsPerArm == 1 ? "" : "s")} each.");
-        var outcomes = schedule.Run(jobs.Count, (i, token) =>
+        var armRuns = schedule.Run(jobs.Count, (i, token) =>
         {
             var (arm, seed) = jobs[i];
             var config = LoadArmConfig(plan, baseRun, arm, seed, paths.BasisPath, $"threads={schedule.ThreadsPerArm}");
             return RunArm(plan, paths, config, arm, seed, evaluation, context, budget, log, token);
         }, cancel).ToList();
+        var outcomes = armRuns.Select(r => r.Outcome).ToList();
 
         // 5. Summaries, grids, the reading, the report.
         var armNames = plan.Arms.Select(ArmNames.Name).ToList();
@@ -121,7 +122,11 @@ public static class ExperimentRunner
                 WriteReportGrid(paths.Output, outcome, attack, paths.GridPath(outcome.Arm, attack));
         var summary = armNames.Select(arm => Summarise(arm, outcomes.Where(o => o.Arm == arm).ToList())).ToList();
         var setup = Describe(plan, paths, command, probe, concept, baseRun, baseCached, baseSummary, basisInfo, context, outcomes, armNames, attackNames)
-            with { BasisLeakage = leakage, ArmWorkers = schedule.Workers, ThreadsPerArm = schedule.ThreadsPerArm, Sampler = SamplerKinds.Name(plan.Attack.Sampler) };
+            with
+            {
+                BasisLeakage = leakage, ArmWorkers = schedule.Workers, ThreadsPerArm = schedule.ThreadsPerArm,
+                Sampler = SamplerKinds.Name(plan.Attack.Sampler), ReusedArmRuns = armRuns.Count(r => r.Reused),
+            };
         var results = new ExperimentResults(setup, summary, outcomes, [], clock.Elapsed.TotalSeconds, DateTime.UtcNow);
         results = results with { Reading = ExperimentReading.Read(results) };
         AtomicFile.WriteAllText(Path.Combine(paths.Output, "results.json"), results.ToJson());
@@ -154,7 +159,8 @@ public static class ExperimentRunner
     static EvaluationSettings EvaluationFor(ExperimentPlan plan, ExperimentPaths paths) =>
         new(plan.Attacks, plan.Attack, paths.JudgeCache, plan.ReferenceImages, plan.ResNetImages, plan.MemorisationTrainImages, plan.QuickJudges);
 
-    static ArmSeedOutcome RunArm(ExperimentPlan plan, ExperimentPaths paths, RunConfig config, TrainingArm arm, int seedIndex,
+    /// <returns>The arm's outcome, and whether it was served whole from an earlier invocation.</returns>
+    static (ArmSeedOutcome Outcome, bool Reused) RunArm(ExperimentPlan plan, ExperimentPaths paths, RunConfig config, TrainingArm arm, int seedIndex,
                                  EvaluationSettings evaluation, EvaluationContext context, WorkBudget budget, Action<string> log, CancellationToken cancel)
     {
         var armName = ArmNames.Name(arm);
@@ -173,7 +179,7 @@ public static class ExperimentRunner
         {
             log($"{label}: reusing the finished fine-tune and evaluation in {directory}.");
             budget.Advance(trainUnits + evalUnits, $"{label} reused", job: label);
-            return cached;
+            return (cached, true);
         }
 
         var armLog = (string message) => log($"{label}: {message}");
@@ -220,7 +226,7 @@ public static class ExperimentRunner
             reports, attackSeconds, fingerprint);
         AtomicFile.WriteAllText(outcomePath, JsonSerializer.Serialize(outcome, MetricsReport.JsonOptions));
         GC.Collect();
-        return outcome;
+        return (outcome, false);
     }
 
     static double? NumberOrNull(JsonElement element, string name) =>

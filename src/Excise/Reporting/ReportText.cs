@@ -25,8 +25,15 @@ internal static class ReportText
         return $"Preset {s.Preset}: {Count(s.Arms.Count, "arm")} × {Count(s.Seeds, "seed")} fine-tuned for "
                + $"{Count(s.FinetuneSteps, "step")} (batch {Integer(s.FinetuneBatch)}) on {Integer(s.FinetuneImages)} images, "
                + $"{Integer(s.StampedImages)} of them stamped with the logo; {Count(s.ImagesPerPrompt, "image")} per prompt "
-               + $"({Count(s.SamplingSteps, "step")} of {s.Sampler}), attacks {string.Join(", ", s.AttackNames)}; {Duration(results.ElapsedSeconds)} on {s.Machine} ({Threading(s)}).";
+               + $"({Count(s.SamplingSteps, "step")} of {s.Sampler}), attacks {string.Join(", ", s.AttackNames)}; {Duration(results.ElapsedSeconds)} on {s.Machine} ({Threading(s)})"
+               + Reused(results) + ".";
     }
+
+    /// <summary>", 6 of 6 arm runs reused from an earlier invocation (not in this time)", or nothing.</summary>
+    public static string Reused(ExperimentResults results) =>
+        results.Setup.ReusedArmRuns > 0
+            ? $", {Integer(results.Setup.ReusedArmRuns)} of {Count(results.Runs.Count, "arm run")} reused from an earlier invocation (not in this time)"
+            : "";
 
     /// <summary>"2 threads" or "2 threads, 2 arms at a time with 1 thread each".</summary>
     public static string Threading(ExperimentSetup s) =>

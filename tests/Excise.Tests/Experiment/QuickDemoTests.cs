@@ -140,6 +140,12 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
         Assert.Equal(demo.Results.Summary.Select(a => a.Extraction["prompt"].Value), demo.Rerun.Summary.Select(a => a.Extraction["prompt"].Value));
         Assert.Equal(demo.Results.Summary.Select(a => a.Fd!.Value), demo.Rerun.Summary.Select(a => a.Fd!.Value));
         Assert.True(demo.Rerun.Setup.BaseWasCached);
+        // The rerun's time is only the report's: the report says so rather than pass it off as the experiment's.
+        Assert.Equal(0, demo.Results.Setup.ReusedArmRuns);
+        Assert.Equal(demo.Plan.Arms.Count, demo.Rerun.Setup.ReusedArmRuns);
+        // results.md is the rerun's: it wrote last into the same folder.
+        Assert.Contains($"{demo.Plan.Arms.Count} of {demo.Plan.Arms.Count} arm runs reused from an earlier invocation",
+            File.ReadAllText(Path.Combine(demo.Paths.Output, "results.md")));
         Assert.True(demo.RerunTime < TimeSpan.FromSeconds(demo.Results.ElapsedSeconds / 2), $"rerun took {demo.RerunTime}");
     }
 
@@ -155,6 +161,7 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
     public void A_basis_rebuilt_in_place_retrains_the_projection_arms_and_only_them()
     {
         Assert.Equal(3, demo.Rebased.Setup.BasisRank);
+        Assert.Equal(demo.Plan.Arms.Count - 2, demo.Rebased.Setup.ReusedArmRuns);
         foreach (var arm in demo.Plan.Arms)
         {
             var name = ArmNames.Name(arm);
