@@ -14,7 +14,8 @@ public enum SamplerKind
     [JsonStringEnumMemberName("ddim")] Ddim,
     /// <summary>
     /// DPM-Solver++(2M) (Lu et al., 2022), diffusers' DPMSolverMultistepScheduler and A1111's "DPM++ 2M": second order
-    /// from the last two x₀ predictions at no extra model call, so about half the steps reach DDIM's quality.
+    /// from the last two x₀ predictions at no extra model call. On a smooth ODE that buys DDIM's accuracy in fewer
+    /// steps; on the demo's model (guidance 3, clipped x₀) it does not at 10–20 steps (docs/performance.md).
     /// </summary>
     [JsonStringEnumMemberName("dpm++2m")] DpmSolver2M,
 }

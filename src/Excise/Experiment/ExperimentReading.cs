@@ -117,9 +117,7 @@ public static class ExperimentReading
     /// </summary>
     static Estimate? Paired(ExperimentResults results, string arm, Func<ArmSeedOutcome, ProportionEstimate?> pick)
     {
-        var pairs = results.Runs.Where(r => r.Arm == arm)
-            .Join(results.Runs.Where(r => r.Arm == Standard), r => r.SeedIndex, r => r.SeedIndex, (a, s) => (Arm: pick(a), Standard: pick(s)))
-            .ToList();
+        var pairs = SeedPairs(results, arm, pick);
         if (pairs.Count < 2 || pairs.Any(p => p.Arm is not { Trials: > 0 } || p.Standard is not { Trials: > 0 })) return null;
         var t = Estimate.OfValues(pairs.Select(p => p.Arm!.Rate - p.Standard!.Rate).ToList());
         var (a, s) = (ProportionEstimate.Pooled(pairs.Select(p => p.Arm!)), ProportionEstimate.Pooled(pairs.Select(p => p.Standard!)));
@@ -134,12 +132,16 @@ public static class ExperimentReading
     static Estimate? PairedFd(ExperimentResults results, string arm)
     {
         static double? Fd(ArmSeedOutcome o) => o.Attacks.GetValueOrDefault(Unasked)?.Distribution?.Fid;
-        var differences = results.Runs.Where(r => r.Arm == arm)
-            .Join(results.Runs.Where(r => r.Arm == Standard), r => r.SeedIndex, r => r.SeedIndex, (a, s) => Fd(a) - Fd(s))
-            .ToList();
+        var differences = SeedPairs(results, arm, Fd).Select(p => p.Arm - p.Standard).ToList();
         return differences.Count < 2 || differences.Any(d => d is null || !double.IsFinite(d.Value)) ? null
             : Estimate.OfValues(differences.Select(d => d!.Value).ToList());
     }
+
+    /// <summary>One figure of the arm and of standard for every seed both ran.</summary>
+    static List<(T Arm, T Standard)> SeedPairs<T>(ExperimentResults results, string arm, Func<ArmSeedOutcome, T> pick) =>
+        results.Runs.Where(r => r.Arm == arm)
+            .Join(results.Runs.Where(r => r.Arm == Standard), r => r.SeedIndex, r => r.SeedIndex, (a, s) => (pick(a), pick(s)))
+            .ToList();
 
     static Func<ArmSeedOutcome, ProportionEstimate?> Extraction(string attack) => o => o.Attacks.GetValueOrDefault(attack)?.Extraction?.Rate;
 

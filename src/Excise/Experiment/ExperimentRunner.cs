@@ -247,8 +247,7 @@ public static class ExperimentRunner
     }
 
     /// <summary>The SHA-256 of a basis file's bytes ("none" for arms without one).</summary>
-    static string BasisDigest(string? path) =>
-        path is null ? "none" : Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path))).ToLowerInvariant();
+    static string BasisDigest(string? path) => path is null ? "none" : FileDigest.Sha256(path);
 
     static ArmSeedOutcome? TryLoadOutcome(string path, string fingerprint)
     {

@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using Excise.Serialization;
 using Excise.Data;
 
 namespace Excise.Evaluation.Judges;
@@ -27,7 +27,7 @@ public sealed record StampingSignature(
         {
             if (!File.Exists(path)) throw new FileNotFoundException($"{path}: logo file not found.", path);
             logo = Path.GetFileName(path);
-            hash = Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path))).ToLowerInvariant();
+            hash = FileDigest.Sha256(path);
         }
         else
         {
