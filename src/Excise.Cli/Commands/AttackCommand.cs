@@ -6,9 +6,9 @@ using Spectre.Console;
 namespace Excise.Cli.Commands;
 
 /// <summary>
-/// excise attack --run RUN_DIR --kind prompt|paraphrase|inversion|baseline-rate [--n 8] [--guidance 3] [--steps 50] [--sampler ddim|dpm++2m]
+/// excise attack --run RUN_DIR --kind prompt|paraphrase|inversion|inversion-control|baseline-rate [--n 8] [--guidance 3] [--steps 50] [--sampler ddim|dpm++2m]
 /// [--seed 0] [--batch 32] [--paraphrases FILE] [--inversion-images 16] [--inversion-steps 300] [--inversion-lr 0.005]
-/// [--inversion-vectors 1] [--inversion-batch 16] [--inversion-t-low 0] [--inversion-t-high 1] [--concept TEXT] [--weights FILE] [--device cpu] --out DIR
+/// [--inversion-vectors 1] [--inversion-batch 16] [--inversion-t-low 0] [--inversion-t-high 1] [--placeholder logo|something] [--concept TEXT] [--weights FILE] [--device cpu] --out DIR
 /// </summary>
 static class AttackCommand
 {
@@ -16,7 +16,7 @@ static class AttackCommand
     {
         var cl = new CommandLine(args);
         var run = new RunDirectory(cl.Required("run", "the victim's training run directory"));
-        var kind = ParseKind(cl.Required("kind", "prompt, paraphrase, inversion or baseline-rate"));
+        var kind = ParseKind(cl.Required("kind", "prompt, paraphrase, inversion, inversion-control or baseline-rate"));
         var settings = ParseSettings(cl, kind, defaultBatch: 32);
         var concept = cl.Option("concept");
         var weights = cl.Option("weights");
@@ -28,11 +28,11 @@ static class AttackCommand
         catch (ArgumentException e) { throw new UsageException(e.Message); }
 
         // Inversion reports its steps first, then sampling its images: each phase fills half the bar.
-        double phases = kind == AttackKind.Inversion ? 2 : 1;
+        double phases = AttackKinds.UsesInversion(kind) ? 2 : 1;
         var result = ProgressDisplay.Run($"attack {AttackKinds.Name(kind)}", phases, update =>
             AttackRunner.Run(run, settings, outDir, concept, weights, device, new SyncProgress<AttackProgress>(p =>
             {
-                double offset = p.Phase == "sampling" && kind == AttackKind.Inversion ? 1 : 0;
+                double offset = p.Phase == "sampling" && AttackKinds.UsesInversion(kind) ? 1 : 0;
                 update(offset + (p.Total > 0 ? (double)p.Done / p.Total : 0), $"{p.Phase}: {p.Status}");
             })));
 
@@ -67,6 +67,7 @@ static class AttackCommand
                 BatchSize = cl.Int("inversion-batch", defaults.BatchSize),
                 TimestepLow = cl.Double("inversion-t-low", defaults.TimestepLow),
                 TimestepHigh = cl.Double("inversion-t-high", defaults.TimestepHigh),
+                PlaceholderWord = cl.Option("placeholder") ?? defaults.PlaceholderWord,
             });
     }
 

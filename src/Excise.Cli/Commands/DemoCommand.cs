@@ -15,10 +15,10 @@ static class DemoCommand
 {
     public const string Usage =
         "excise demo [--preset quick|default|full] [--out DIR] [--concept TEXT] [--logo FILE.svg|FILE.png] [--dataset IMAGEFOLDER] " +
-        "[--arms a,b,c] [--seeds N] [--attacks prompt,paraphrase,inversion,baseline-rate] [--steps N] [--n IMAGES_PER_PROMPT] " +
+        "[--arms a,b,c] [--seeds N] [--attacks prompt,paraphrase,inversion,inversion-control,baseline-rate] [--steps N] [--n IMAGES_PER_PROMPT] " +
         "[--sampler ddim|dpm++2m] [--sampling-steps N] " +
         "[--subspace-mode concept-tokens|contrastive|all-tokens] [--energy E | --rank K] [--threads N] [--arm-workers N] [--set key=value (fine-tuning)] " +
-        "[--base-set key=value] [--projection-set key=value (projection arms only)] [--cache DIR] [--judges DIR]";
+        "[--train-base] [--base-set key=value] [--projection-set key=value (projection arms only)] [--cache DIR] [--judges DIR]";
 
     public static int Run(string[] args)
     {
@@ -72,6 +72,7 @@ static class DemoCommand
             Threads = cl.Int("threads", plan.Threads),
             ArmWorkers = cl.Int("arm-workers", plan.ArmWorkers),
             ProjectionOverrides = cl.All("projection-set"),
+            ShippedBase = cl.Flag("train-base") ? null : plan.ShippedBase,
         };
         cl.EnsureAllUsed();
         try { plan.Validate(); }

@@ -12,7 +12,7 @@ static class EvalCommand
     {
         var cl = new CommandLine(args);
         var run = new RunDirectory(cl.Required("run", "a trained run directory"));
-        var kinds = (cl.Option("attacks") ?? "prompt,paraphrase,baseline-rate,inversion")
+        var kinds = (cl.Option("attacks") ?? "prompt,paraphrase,baseline-rate,inversion,inversion-control")
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(AttackKinds.Parse).ToList();
         var attack = AttackCommand.ParseSettings(cl, AttackKind.Prompt, defaultBatch: 32);
         int threads = cl.Int("threads", 0);

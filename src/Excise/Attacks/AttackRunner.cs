@@ -10,10 +10,12 @@ namespace Excise.Attacks;
 public static class AttackRunner
 {
     /// <summary>Opens the run, takes the concept from its data.concept.phrase unless given, attacks, writes <paramref name="outputDirectory"/>.</summary>
+    /// <param name="recipe">Attack the run's weights under another data recipe (<see cref="Victim.Open"/>): the never-saw-it floor.</param>
     public static AttackResult Run(RunDirectory run, AttackSettings settings, string? outputDirectory, string? concept = null,
-        string? weightsPath = null, string? device = null, IProgress<AttackProgress>? progress = null, CancellationToken cancel = default)
+        string? weightsPath = null, string? device = null, IProgress<AttackProgress>? progress = null, CancellationToken cancel = default,
+        RunConfig? recipe = null)
     {
-        using var victim = Victim.Open(run, weightsPath, device);
+        using var victim = Victim.Open(run, weightsPath, device, recipe);
         return Run(victim, concept ?? victim.ConceptPhrase ?? throw new ArgumentException(
             $"{run.ConfigPath} has no data.concept.phrase: name the concept to attack (--concept \"...\")."), settings, outputDirectory, progress, cancel);
     }
@@ -57,7 +59,7 @@ public static class AttackRunner
                     prompts = AttackPrompts.Expand(templates.Distinct());
                     conditioningPrompts = prompts.Select(p => p.Text).ToList();
                     break;
-                case AttackKind.Inversion:
+                case AttackKind.Inversion or AttackKind.InversionControl:
                     (token, inversion, prompts, conditioningPrompts, conditioner) = PrepareInversion(victim, concept, settings, outputDirectory, progress, cancel);
                     break;
                 default:
@@ -84,7 +86,7 @@ public static class AttackRunner
     static (LearnedToken, InversionReport, IReadOnlyList<AttackPrompt>, IReadOnlyList<string>, PromptConditioner) PrepareInversion(
         Victim victim, string concept, AttackSettings settings, string? outputDirectory, IProgress<AttackProgress>? progress, CancellationToken cancel)
     {
-        var inversionSettings = settings.InversionOrDefault;
+        var inversionSettings = settings.InversionForKind;
         var config = victim.Config ?? throw new InvalidOperationException(
             "inversion needs the victim's run config (its data recipe decides which images are held out); open the victim from its run directory.");
         var heldOut = HeldOutConcept.Build(config, concept, inversionSettings.Images);
@@ -126,5 +128,5 @@ public static class AttackRunner
 
     static VictimInfo Describe(Victim victim) => new(
         victim.Run?.Root, victim.WeightsPath, victim.Config?.Hash(),
-        victim.Config is { } c ? ConfigLoader.ToJson(c.SelectiveOrDefault.Arm).Trim('"') : null);
+        victim.Config is { } c && !victim.RecipeIsForeign ? ConfigLoader.ToJson(c.SelectiveOrDefault.Arm).Trim('"') : null);
 }

@@ -21,11 +21,15 @@ public sealed record AttackSettings(
     [JsonIgnore] public ParaphraseSettings ParaphraseOrDefault => Paraphrase ?? new ParaphraseSettings();
     [JsonIgnore] public InversionSettings InversionOrDefault => Inversion ?? new InversionSettings();
 
+    /// <summary>The inversion budget this kind runs: the control keeps every setting but learns for zero steps.</summary>
+    [JsonIgnore] public InversionSettings InversionForKind =>
+        Kind == AttackKind.InversionControl ? InversionOrDefault with { Steps = 0 } : InversionOrDefault;
+
     /// <summary>These settings with only the kind-specific record that applies (defaults filled in), as attack.json records them.</summary>
     public AttackSettings Effective() => this with
     {
         Paraphrase = Kind == AttackKind.Paraphrase ? ParaphraseOrDefault : null,
-        Inversion = Kind == AttackKind.Inversion ? InversionOrDefault : null,
+        Inversion = AttackKinds.UsesInversion(Kind) ? InversionForKind : null,
     };
 
     public void Validate()
@@ -35,7 +39,7 @@ public sealed record AttackSettings(
         if (SamplingSteps < 1) throw new ArgumentException($"attack sampling steps must be ≥ 1 (got {SamplingSteps}).");
         if (BatchSize < 1) throw new ArgumentException($"attack batch size must be ≥ 1 (got {BatchSize}).");
         if (Kind == AttackKind.Paraphrase) ParaphraseOrDefault.Validate();
-        if (Kind == AttackKind.Inversion) InversionOrDefault.Validate();
+        if (AttackKinds.UsesInversion(Kind)) InversionForKind.Validate();
     }
 }
 
@@ -81,6 +85,12 @@ public sealed record InversionSettings(
     double TimestepHigh = 1)
 {
     public const string Token = "<*>";
+
+    /// <summary>
+    /// A placeholder that names no part of the concept: starting from it, everything the adversary extracts is what it
+    /// learned, not what the word "logo" already does (compare both: docs/attacks.md).
+    /// </summary>
+    public const string NeutralPlaceholder = "something";
 
     public void Validate()
     {

@@ -23,6 +23,8 @@ public sealed class Victim : IDisposable
     public RunConfig? Config { get; }
     public RunDirectory? Run { get; }
     public string? WeightsPath { get; }
+    /// <summary>The weights were not trained on <see cref="Config"/>'s recipe: it only says what to attack them with (the floor).</summary>
+    public bool RecipeIsForeign { get; init; }
 
     public Victim(UNet2DConditionModel model, ITextEncoder encoder, NoiseSchedule schedule, Device device,
                   RunConfig? config = null, RunDirectory? run = null, string? weightsPath = null, bool ownsParts = false)
@@ -40,11 +42,16 @@ public sealed class Victim : IDisposable
     }
 
     /// <summary>Opens a finished run through <see cref="TextToImagePipeline.Open"/> and keeps its parts (owning them).</summary>
-    public static Victim Open(RunDirectory run, string? weightsPath = null, string? deviceName = null)
+    /// <param name="recipe">
+    /// Attack the run's weights as if they had been trained on this data recipe (its concept and held-out images) instead
+    /// of the run's own: how a model that never saw the concept (the base) is attacked exactly as the fine-tunes are. The
+    /// victim then has no <see cref="Run"/>, because the run's training ids say nothing about that recipe's images.
+    /// </param>
+    public static Victim Open(RunDirectory run, string? weightsPath = null, string? deviceName = null, RunConfig? recipe = null)
     {
         var pipeline = TextToImagePipeline.Open(run, weightsPath, deviceName);
-        return new Victim(pipeline.Model, pipeline.Encoder, pipeline.Schedule, pipeline.Device, run.LoadConfig(), run,
-            Path.GetFullPath(weightsPath ?? run.ModelPath), ownsParts: true);
+        return new Victim(pipeline.Model, pipeline.Encoder, pipeline.Schedule, pipeline.Device, recipe ?? run.LoadConfig(),
+            recipe is null ? run : null, Path.GetFullPath(weightsPath ?? run.ModelPath), ownsParts: true) { RecipeIsForeign = recipe is not null };
     }
 
     /// <summary>The concept phrase the victim's data carried (data.concept.phrase), if its config says.</summary>

@@ -23,7 +23,9 @@ public sealed record EvaluationSettings(
     int MemorisationTrainImages = 0,
     bool QuickJudges = false);
 
-public sealed record AttackEvaluation(AttackKind Kind, MetricsReport Metrics, string OutputDirectory, AttackTiming Timing, TimeSpan JudgeTime);
+/// <param name="Inversion">How the adversary's learning went (inversion and its control; null for the other attacks).</param>
+public sealed record AttackEvaluation(AttackKind Kind, MetricsReport Metrics, string OutputDirectory, AttackTiming Timing, TimeSpan JudgeTime,
+                                     InversionReport? Inversion = null);
 
 public sealed record RunEvaluation(string Run, string? Arm, string Concept, IReadOnlyList<AttackEvaluation> Attacks,
                                    string ClassifierId, string DetectorId, double DetectorThreshold)
@@ -127,13 +129,19 @@ public static class RunEvaluator
         run.LoadConfig().DataOrDefault.Concept ?? throw new InvalidDataException($"{run.ConfigPath} has no data.concept: nothing to evaluate extraction of.");
 
     /// <param name="attackDone">Called after each attack with its evaluation (the experiment's progress display).</param>
+    /// <param name="recipe">
+    /// The data recipe to judge the run's weights under, when it is not the run's own: the experiment evaluates the base
+    /// model, which never saw the concept, under the fine-tunes' recipe (same concept, held-out adversary images and
+    /// memorisation set), so every extraction figure has a floor measured exactly as it was.
+    /// </param>
     public static RunEvaluation Evaluate(EvaluationContext context, RunDirectory run, EvaluationSettings settings, string outputDirectory,
                                          Action<string>? log = null, IProgress<AttackProgress>? progress = null, CancellationToken cancel = default,
-                                         Action<AttackEvaluation>? attackDone = null)
+                                         Action<AttackEvaluation>? attackDone = null, RunConfig? recipe = null)
     {
         log ??= _ => { };
-        var config = run.LoadConfig();
-        var concept = ConceptOf(run);
+        var config = recipe ?? run.LoadConfig();
+        var concept = config.DataOrDefault.Concept
+            ?? throw new InvalidDataException($"{(recipe is null ? run.ConfigPath : "the evaluation recipe")} has no data.concept: nothing to evaluate extraction of.");
         Directory.CreateDirectory(outputDirectory);
         var classifier = context.Classifier;
         var detector = context.Detector;
@@ -155,7 +163,7 @@ public static class RunEvaluator
             cancel.ThrowIfCancellationRequested();
             log($"Attack: {AttackKinds.Name(kind)}…");
             var attackDir = Path.Combine(outputDirectory, "attacks", AttackKinds.Name(kind));
-            var attack = AttackRunner.Run(run, settings.Attack with { Kind = kind }, attackDir, concept.Phrase, progress: progress, cancel: cancel);
+            var attack = AttackRunner.Run(run, settings.Attack with { Kind = kind }, attackDir, concept.Phrase, progress: progress, cancel: cancel, recipe: recipe);
 
             var clock = Stopwatch.StartNew();
             var images = attack.Images.Select(i => i.Image).ToList();
@@ -184,13 +192,13 @@ public static class RunEvaluator
                     ["resnet_images"] = resnetImages.ToString(),
                 },
             };
-            var evaluation = new AttackEvaluation(kind, report, attackDir, attack.Timing, clock.Elapsed);
+            var evaluation = new AttackEvaluation(kind, report, attackDir, attack.Timing, clock.Elapsed, attack.Inversion);
             results.Add(evaluation);
             AtomicFile.WriteAllText(Path.Combine(attackDir, "metrics.json"), report.ToJson());
             attackDone?.Invoke(evaluation);
         }
 
-        var runEvaluation = new RunEvaluation(run.Root, Excise.Configuration.ConfigLoader.ToJson(config.SelectiveOrDefault.Arm).Trim('"'), concept.Phrase, results, classifier.Id, detector.Id, detector.Threshold);
+        var runEvaluation = new RunEvaluation(run.Root, recipe is null ? Excise.Configuration.ConfigLoader.ToJson(config.SelectiveOrDefault.Arm).Trim('"') : "never saw the concept", concept.Phrase, results, classifier.Id, detector.Id, detector.Threshold);
         AtomicFile.WriteAllText(Path.Combine(outputDirectory, "eval.json"), runEvaluation.ToJson());
         AtomicFile.WriteAllText(Path.Combine(outputDirectory, "eval.md"), runEvaluation.ToMarkdown());
         return runEvaluation;

@@ -17,6 +17,11 @@ namespace Excise.Experiment;
 /// <param name="Threads">libtorch threads for the whole experiment (0 = one per core); side-by-side arms share them.</param>
 /// <param name="ArmWorkers">Arms fine-tuned and evaluated side by side (<see cref="ArmSchedule"/>).</param>
 /// <param name="QualityMeaningful">False for presets whose models are too small or short-trained for FD/KID/fidelity to mean anything.</param>
+/// <param name="ShippedBase">
+/// A base model shipped with the project (a run directory whose model.safetensors is pinned by its SHA-256): the arms
+/// fine-tune from it instead of a base trained here, as users of diffusion fine-tuning start from a released checkpoint.
+/// Its recipe must be <see cref="BaseConfig"/>'s. Null (or <c>--train-base</c>): train the base into the cache.
+/// </param>
 public sealed record ExperimentPlan(
     string Preset,
     string BaseConfig,
@@ -35,12 +40,13 @@ public sealed record ExperimentPlan(
     bool QualityMeaningful,
     int Threads = 0,
     IReadOnlyList<string>? ProjectionOverrides = null,
-    int ArmWorkers = 1)
+    int ArmWorkers = 1,
+    string? ShippedBase = null)
 {
     public static IReadOnlyList<TrainingArm> AllArms { get; } = Enum.GetValues<TrainingArm>();
 
     public static IReadOnlyList<AttackKind> AllAttacks { get; } =
-        [AttackKind.Prompt, AttackKind.Paraphrase, AttackKind.Inversion, AttackKind.BaselineRate];
+        [AttackKind.Prompt, AttackKind.Paraphrase, AttackKind.Inversion, AttackKind.InversionControl, AttackKind.BaselineRate];
 
     public void Validate()
     {
@@ -67,10 +73,15 @@ public static class ExperimentPresets
     public const string Quick = "quick", Default = "default", Full = "full";
     public static IReadOnlyList<string> Names { get; } = [Quick, Default, Full];
 
-    /// <param name="configsDirectory">Where smoke.json, base.json and finetune.json live.</param>
+    /// <summary>The project's shipped base, beside configs/: models/base (a run directory with pinned weights).</summary>
+    public static string ShippedBaseDirectory(string configsDirectory) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(configsDirectory).TrimEnd(Path.DirectorySeparatorChar))!, "models", "base");
+
+    /// <param name="configsDirectory">Where smoke.json, base.json and finetune.json live (models/ is beside it).</param>
     public static ExperimentPlan Get(string name, string configsDirectory)
     {
         string Config(string file) => Path.Combine(configsDirectory, file + ".json");
+        string shipped = ShippedBaseDirectory(configsDirectory);
         var subspace = new SubspaceOptions(SubspaceMode.ConceptTokens, Energy: 0.99);
         return name switch
         {
@@ -94,7 +105,8 @@ public static class ExperimentPresets
                     // A determined adversary: four vectors, a high rate, learning where the logo is decided.
                     Inversion: new InversionSettings(Images: 16, Steps: 150, LearningRate: 0.03, Vectors: 4, BatchSize: 8, EvaluationDraws: 2,
                                                      TimestepLow: 0.3, TimestepHigh: 0.9)),
-                ReferenceImages: 1000, ResNetImages: 100, MemorisationTrainImages: 0, QuickJudges: false, QualityMeaningful: true),
+                ReferenceImages: 1000, ResNetImages: 100, MemorisationTrainImages: 0, QuickJudges: false, QualityMeaningful: true,
+                ShippedBase: shipped),
             // The published numbers: the default's fine-tunes at three seeds, judged on twice the images per prompt and
             // twice the reference images. Seed 0 fine-tunes exactly as the default preset does.
             Full => new ExperimentPlan(Full,
@@ -105,7 +117,8 @@ public static class ExperimentPresets
                 new AttackSettings(AttackKind.Prompt, ImagesPerPrompt: 4, SamplingSteps: 20, BatchSize: 64,
                     Inversion: new InversionSettings(Images: 16, Steps: 150, LearningRate: 0.03, Vectors: 4, BatchSize: 8, EvaluationDraws: 2,
                                                      TimestepLow: 0.3, TimestepHigh: 0.9)),
-                ReferenceImages: 2000, ResNetImages: 400, MemorisationTrainImages: 0, QuickJudges: false, QualityMeaningful: true),
+                ReferenceImages: 2000, ResNetImages: 400, MemorisationTrainImages: 0, QuickJudges: false, QualityMeaningful: true,
+                ShippedBase: shipped),
             _ => throw new ArgumentException($"preset must be one of {string.Join(", ", Names)} (got '{name}')."),
         };
     }

@@ -5,14 +5,15 @@ namespace Excise.Experiment;
 
 /// <summary>
 /// The report's plain-language reading, generated from the figures: what each defence did to extraction
-/// (named, paraphrased, inverted, unasked) and to quality. With one seed a difference is clear when the 95% intervals
-/// separate; with several it is clear when the 95% t interval of the arm's difference from standard, seed by seed,
-/// excludes 0 (a seed gives every arm the same data order and noise, so its effect cancels in the difference).
+/// (named, paraphrased, inverted, unasked) and to quality, against the floor of a model that never saw the concept.
+/// A difference is clear when the 95% interval of the arm's share minus standard's excludes 0
+/// (<see cref="Estimate.OfDifferences"/>: over images for one seed, seed by seed for several — a seed gives every
+/// arm the same data order and noise, so its effect cancels in the difference). One seed's verdicts are provisional.
 /// Nothing here is written in advance; change the numbers and the sentences change.
 /// </summary>
 public static class ExperimentReading
 {
-    const string Standard = "standard", Named = "prompt", Unasked = "baseline-rate";
+    const string Standard = ArmComparison.Standard, Named = ArmComparison.Named, Unasked = ArmComparison.Unasked;
 
     public static IReadOnlyList<string> Read(ExperimentResults results)
     {
@@ -20,6 +21,9 @@ public static class ExperimentReading
         var setup = results.Setup;
         if (!setup.QualityMeaningful)
             lines.Add($"This is the {setup.Preset} preset: the models are too small and too briefly trained for these figures to mean anything; it checks that the pipeline runs.");
+        else if (setup.Seeds == 1)
+            lines.Add("One seed: every verdict below is provisional. It rests on a single fine-tune per arm, and across seeds the fine-tunes " +
+                      "can differ by more than most arms differ from each other; a published verdict needs at least three seeds (--preset full).");
         var standard = results.Summary.FirstOrDefault(a => a.Arm == Standard);
         if (standard is null)
         {
@@ -36,8 +40,11 @@ public static class ExperimentReading
                 : "no clearer than without naming it, so at this budget the model did not learn to produce the logo on demand — the defences have nothing to prevent and their extraction figures cannot show an effect";
             lines.Add($"Without a defence the logo appears in {Rate(named)} of images when the prompt names \"{setup.Concept}\" and in {Rate(unasked)} when it does not, {learned}.");
         }
+        if (results.Summary.FirstOrDefault(a => a.Arm == ArmNames.Floor) is { } floor)
+            lines.Add(Floor(floor));
+        if (InversionGains(results) is { } gains) lines.Add(gains);
 
-        foreach (var arm in results.Summary.Where(a => a.Arm != Standard))
+        foreach (var arm in results.Summary.Where(a => a.Arm is not Standard and not ArmNames.Floor))
             lines.Add(DescribeArm(results, arm, standard, setup));
 
         var projections = results.Summary.Where(a => a.Arm.EndsWith("-projection", StringComparison.Ordinal)).ToList();
@@ -52,6 +59,30 @@ public static class ExperimentReading
         return lines;
     }
 
+    /// <summary>What the attacks and the judge report on a model with nothing to extract: the floor of every rate.</summary>
+    static string Floor(ArmSummary floor)
+    {
+        var parts = floor.Extraction.Select(kv => $"{AttackPhrase(kv.Key)} {Rate(kv.Value)}");
+        return $"The base model, which never saw the logo, shows it {string.Join(", ", parts)}: the floor each arm's rate is read against " +
+               "(what the attack and the judge report when nothing was learned).";
+    }
+
+    static string? InversionGains(ExperimentResults results)
+    {
+        var gains = results.Summary.Where(a => a.InversionGain is not null).Select(a => $"{a.Arm} {Points(a.InversionGain!)}").ToList();
+        if (gains.Count == 0) return null;
+        return "What textual inversion learns, over its 0-step control (the same prompts with the vectors left at the placeholder word): " +
+               string.Join("; ", gains) + ".";
+    }
+
+    static string AttackPhrase(string attack) => attack switch
+    {
+        Named => "named",
+        Unasked => "unasked",
+        ArmComparison.InversionControl => "under inversion's 0-step control",
+        _ => $"under {attack}",
+    };
+
     static string DescribeArm(ExperimentResults results, ArmSummary arm, ArmSummary standard, ExperimentSetup setup)
     {
         var parts = new List<string>();
@@ -59,13 +90,13 @@ public static class ExperimentReading
         foreach (var (attack, estimate) in arm.Extraction)
         {
             if (!standard.Extraction.TryGetValue(attack, out var reference)) continue;
-            string name = attack switch { Named => "named", Unasked => "unasked", _ => $"under {attack}" };
-            var paired = Paired(results, arm.Arm, Extraction(attack));
-            string difference = paired is null ? "" : $"; seed by seed {Points(paired)}";
+            var paired = ArmComparison.Share(results, arm.Arm, ArmComparison.Extraction(attack));
+            string difference = paired is null ? "" : $"; {Points(paired)}";
             directions[attack] = Direction(estimate, reference, paired);
-            parts.Add($"{name} {Rate(estimate)} ({Compare(directions[attack])} standard's {Rate(reference)}{difference})");
+            parts.Add($"{AttackPhrase(attack)} {Rate(estimate)} ({Compare(directions[attack])} standard's {Rate(reference)}{difference})");
         }
-        var strongest = arm.Extraction.Where(kv => kv.Key != Unasked).OrderByDescending(kv => kv.Value.Value).FirstOrDefault();
+        var strongest = arm.Extraction.Where(kv => kv.Key is not Unasked and not ArmComparison.InversionControl)
+            .OrderByDescending(kv => kv.Value.Value).FirstOrDefault();
         string sentence = $"{arm.Arm}: logo {string.Join(", ", parts)}.";
         if (strongest.Value is not null)
             sentence += $" Its strongest attack is {strongest.Key} at {Rate(strongest.Value)}.";
@@ -79,12 +110,12 @@ public static class ExperimentReading
     {
         var parts = new List<string>();
         if (arm.Fidelity is { } f && standard.Fidelity is { } sf)
-            parts.Add($"semantic fidelity {Rate(f)} vs {Rate(sf)} ({Direction(f, sf, Paired(results, arm.Arm, Fidelity)) switch {
+            parts.Add($"semantic fidelity {Rate(f)} vs {Rate(sf)} ({Direction(f, sf, ArmComparison.Share(results, arm.Arm, ArmComparison.Fidelity)) switch {
                 0 => "indistinguishable at 95%", < 0 => "lower", _ => "higher" }})");
         if (arm.Fd is { } fd && standard.Fd is { } sfd && sfd.Value > 0)
         {
             string ratio = $"{Number(fd.Value / sfd.Value, "F2")}×";
-            if (PairedFd(results, arm.Arm) is { } d)
+            if (ArmComparison.Fd(results, arm.Arm) is { } d)
                 ratio += $"; seed by seed {SignedNumber(d.Value)} [{SignedNumber(d.Lower)}, {SignedNumber(d.Upper)}], " +
                          (d.Upper < 0 ? "lower" : d.Lower > 0 ? "higher" : "indistinguishable at 95%");
             parts.Add($"in-domain FD {Number(fd.Value, "F2")} vs {Number(sfd.Value, "F2")} ({ratio})");
@@ -97,66 +128,30 @@ public static class ExperimentReading
     {
         var reduced = new List<string>();
         var notReduced = new List<string>();
-        foreach (var (attack, estimate) in arm.Extraction.Where(kv => kv.Key != Unasked))
+        foreach (var (attack, estimate) in arm.Extraction.Where(kv => kv.Key is not Unasked and not ArmComparison.InversionControl))
             if (standard.Extraction.TryGetValue(attack, out var reference))
-                (Direction(estimate, reference, Paired(results, arm.Arm, Extraction(attack))) < 0 ? reduced : notReduced).Add(attack);
+                (Direction(estimate, reference, ArmComparison.Share(results, arm.Arm, ArmComparison.Extraction(attack))) < 0 ? reduced : notReduced).Add(attack);
         bool fidelityKept = arm.Fidelity is null || standard.Fidelity is null
-            || Direction(arm.Fidelity, standard.Fidelity, Paired(results, arm.Arm, Fidelity)) == 0;
-        bool fdKept = PairedFd(results, arm.Arm) is not { } fd || (fd.Lower <= 0 && fd.Upper >= 0);
+            || Direction(arm.Fidelity, standard.Fidelity, ArmComparison.Share(results, arm.Arm, ArmComparison.Fidelity)) == 0;
+        bool fdKept = ArmComparison.Fd(results, arm.Arm) is not { } fd || (fd.Lower <= 0 && fd.Upper >= 0);
         string verdict = notReduced.Count == 0 && reduced.Count > 0
             ? (fidelityKept && fdKept ? "holds here" : $"holds for extraction but {(fidelityKept ? "FD" : "fidelity")} changed")
             : reduced.Count == 0 ? "does not hold here: no attack's extraction is clearly lower than without a defence"
             : $"holds only partly: extraction is clearly lower for {string.Join(", ", reduced)} but not for {string.Join(", ", notReduced)}";
-        return $"The paper's claim (projection drastically reduces extraction while quality stays indistinguishable) for {arm.Arm}: {verdict}.";
+        string provisional = results.Setup.Seeds == 1 ? " (one seed: provisional)" : "";
+        return $"The paper's claim (projection drastically reduces extraction while quality stays indistinguishable) for {arm.Arm}: {verdict}{provisional}.";
     }
 
-    /// <summary>
-    /// The arm's share minus standard's, seed by seed, as a mean with a t interval over seeds; null with fewer than two
-    /// seeds in common. The interval is never narrower than the images alone allow (a normal interval for the difference
-    /// of the two pooled shares), so seeds whose differences happen to agree do not make it vanish.
-    /// </summary>
-    static Estimate? Paired(ExperimentResults results, string arm, Func<ArmSeedOutcome, ProportionEstimate?> pick)
-    {
-        var pairs = SeedPairs(results, arm, pick);
-        if (pairs.Count < 2 || pairs.Any(p => p.Arm is not { Trials: > 0 } || p.Standard is not { Trials: > 0 })) return null;
-        var t = Estimate.OfValues(pairs.Select(p => p.Arm!.Rate - p.Standard!.Rate).ToList());
-        var (a, s) = (ProportionEstimate.Pooled(pairs.Select(p => p.Arm!)), ProportionEstimate.Pooled(pairs.Select(p => p.Standard!)));
-        double half = Math.Max(t.Upper - t.Value, ProportionEstimate.Z95 * Math.Sqrt(a.Rate * (1 - a.Rate) / a.Trials + s.Rate * (1 - s.Rate) / s.Trials));
-        return t with { Lower = t.Value - half, Upper = t.Value + half };
-    }
-
-    /// <summary>
-    /// The arm's in-domain FD minus standard's, seed by seed, with a t interval over seeds; null with fewer than two
-    /// seeds in common. FD has no interval within a seed, so one seed gives a ratio and no verdict.
-    /// </summary>
-    static Estimate? PairedFd(ExperimentResults results, string arm)
-    {
-        static double? Fd(ArmSeedOutcome o) => o.Attacks.GetValueOrDefault(Unasked)?.Distribution?.Fid;
-        var differences = SeedPairs(results, arm, Fd).Select(p => p.Arm - p.Standard).ToList();
-        return differences.Count < 2 || differences.Any(d => d is null || !double.IsFinite(d.Value)) ? null
-            : Estimate.OfValues(differences.Select(d => d!.Value).ToList());
-    }
-
-    /// <summary>One figure of the arm and of standard for every seed both ran.</summary>
-    static List<(T Arm, T Standard)> SeedPairs<T>(ExperimentResults results, string arm, Func<ArmSeedOutcome, T> pick) =>
-        results.Runs.Where(r => r.Arm == arm)
-            .Join(results.Runs.Where(r => r.Arm == Standard), r => r.SeedIndex, r => r.SeedIndex, (a, s) => (pick(a), pick(s)))
-            .ToList();
-
-    static Func<ArmSeedOutcome, ProportionEstimate?> Extraction(string attack) => o => o.Attacks.GetValueOrDefault(attack)?.Extraction?.Rate;
-
-    static ProportionEstimate? Fidelity(ArmSeedOutcome o) => o.Attacks.GetValueOrDefault(Unasked)?.Fidelity?.Overall;
-
-    /// <summary>−1 clearly below the reference, +1 clearly above, 0 not clearly different: seed by seed when paired figures exist.</summary>
+    /// <summary>−1 clearly below the reference, +1 clearly above, 0 not clearly different: by the difference's interval when there is one.</summary>
     static int Direction(Estimate value, Estimate reference, Estimate? paired) =>
-        paired is not null ? (paired.Upper < 0 ? -1 : paired.Lower > 0 ? 1 : 0)
+        paired is not null ? paired.Direction()
         : value.ClearlyBelow(reference) ? -1 : reference.ClearlyBelow(value) ? 1 : 0;
 
     static string Compare(int direction) => direction switch { < 0 => "clearly below", > 0 => "clearly above", _ => "not clearly different from" };
 
-    /// <summary>"−19 points [−34, −5]": a difference of shares in percentage points.</summary>
+    /// <summary>"seed by seed −19 points [−34, −5]" (several seeds) or "−19 points [−34, −5]" (one): a difference of shares.</summary>
     static string Points(Estimate d) =>
-        $"{SignedPoints(d.Value)} points [{SignedPoints(d.Lower)}, {SignedPoints(d.Upper)}]";
+        (d.Method == Estimate.SeedsMethod ? "seed by seed " : "") + $"{SignedPoints(d.Value)} points [{SignedPoints(d.Lower)}, {SignedPoints(d.Upper)}]";
 
     static string SignedPoints(double v) => (v * 100).ToString("+0;−0;0", CultureInfo.InvariantCulture);
 

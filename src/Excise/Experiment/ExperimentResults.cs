@@ -7,6 +7,7 @@ namespace Excise.Experiment;
 /// <param name="Losses">The training loss at every step (the loss curve of the report).</param>
 /// <param name="Attacks">Metrics per attack name (prompt, paraphrase, inversion, baseline-rate).</param>
 /// <param name="AttackSeconds">Wall time per attack: sampling, inversion learning and judging.</param>
+/// <param name="InversionLosses">The adversary's loss at every inversion step (its convergence curve in the report).</param>
 public sealed record ArmSeedOutcome(
     string Arm,
     int SeedIndex,
@@ -21,7 +22,8 @@ public sealed record ArmSeedOutcome(
     bool? CertificatePassed,
     IReadOnlyDictionary<string, MetricsReport> Attacks,
     IReadOnlyDictionary<string, double> AttackSeconds,
-    string Fingerprint);
+    string Fingerprint,
+    IReadOnlyList<double>? InversionLosses = null);
 
 /// <summary>One arm across seeds: the figures of the results table.</summary>
 /// <param name="Extraction">Detector firing rate per attack name; "baseline-rate" is how often the logo appears unasked.</param>
@@ -29,6 +31,7 @@ public sealed record ArmSeedOutcome(
 /// <param name="Fd">Fréchet distance in the garment classifier's feature space, ordinary prompts vs real test images.</param>
 /// <param name="Kid">KID in the same space.</param>
 /// <param name="ResNetFid">FID with the ImageNet ResNet18 (null when skipped).</param>
+/// <param name="InversionGain">Inversion's rate minus its 0-step control's (T − T₀): what the adversary learned, not what the word did.</param>
 /// <param name="PixelNearCopies">Share of generated images that are near-copies of a training image (pixel space), ordinary prompts.</param>
 public sealed record ArmSummary(
     string Arm,
@@ -39,10 +42,13 @@ public sealed record ArmSummary(
     Estimate? ResNetFid,
     Estimate? PixelNearCopies,
     Estimate TrainSeconds,
-    Estimate? CertificateWorstShare);
+    Estimate? CertificateWorstShare,
+    Estimate? InversionGain = null);
 
 /// <summary>How the experiment was set up: everything a reader needs to interpret (and reproduce) the numbers.</summary>
 /// <param name="ReusedArmRuns">Arm × seed runs served whole from an earlier invocation: the elapsed time does not include them.</param>
+/// <param name="BaseShipped">The arms fine-tuned from the base shipped with the project (not one trained here).</param>
+/// <param name="BaseSha256">SHA-256 of the base weights every arm started from.</param>
 public sealed record ExperimentSetup(
     string Preset,
     string Command,
@@ -88,7 +94,9 @@ public sealed record ExperimentSetup(
     int ArmWorkers = 1,
     int ThreadsPerArm = 0,
     string Sampler = "ddim",
-    int ReusedArmRuns = 0);
+    int ReusedArmRuns = 0,
+    bool BaseShipped = false,
+    string? BaseSha256 = null);
 
 /// <summary>Everything the experiment measured: results.json is this record.</summary>
 /// <param name="Reading">Plain-language sentences generated from the figures (see <see cref="ExperimentReading"/>).</param>

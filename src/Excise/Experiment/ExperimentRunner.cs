@@ -24,6 +24,8 @@ public sealed record ExperimentPaths(string Output, string BaseCache, string Jud
 {
     public string BasisPath => Path.Combine(Output, "concept_basis.safetensors");
     public string ArmDirectory(TrainingArm arm, int seedIndex) => Path.Combine(Output, "arms", ArmNames.Name(arm), $"seed-{seedIndex}");
+    /// <summary>The base model attacked at one seed's attack settings: the floor of every extraction figure.</summary>
+    public string FloorDirectory(int seedIndex) => Path.Combine(Output, "arms", ArmNames.Floor, $"seed-{seedIndex}");
     public string GridPath(string arm, string attack) => ReportFiles.Resolve(Output, ReportFiles.Grid(arm, attack));
 }
 
@@ -32,6 +34,12 @@ public sealed record ExperimentProgress(string Stage, double Done, double Total,
 
 public static class ArmNames
 {
+    /// <summary>
+    /// The row of the model that never saw the concept: the base, attacked exactly as the arms are. It is no defence; its
+    /// figures are the floor each extraction rate is read against (what the judge and the attack report with no logo learned).
+    /// </summary>
+    public const string Floor = "base";
+
     public static string Name(TrainingArm arm) => ConfigLoader.ToJson(arm).Trim('"');
 
     public static TrainingArm Parse(string text) =>
@@ -61,12 +69,14 @@ public static class ExperimentRunner
         var threadOverride = $"threads={plan.Threads}";
 
         var baseConfig = RunConfig.Load(plan.BaseConfig, plan.BaseOverrides.Append(threadOverride));
-        var baseRun = new RunDirectory(Path.Combine(paths.BaseCache, $"{baseConfig.Name}-{baseConfig.Hash(includeStepBudget: true)}"));
+        var shipped = ShippedBase(plan, baseConfig, log);
+        var baseRun = shipped ?? new RunDirectory(Path.Combine(paths.BaseCache, $"{baseConfig.Name}-{baseConfig.Hash(includeStepBudget: true)}"));
         bool baseCached = File.Exists(baseRun.ModelPath);
         var budget = new WorkBudget(plan, baseCached ? 0 : baseConfig.TrainingOrDefault.Steps * baseConfig.TrainingOrDefault.BatchSize / 32.0, clock, progress);
 
-        // 1. The base model, trained on clean data.
-        if (!baseCached)
+        // 1. The base model, trained on clean data: shipped with the project, cached, or trained now.
+        if (shipped is not null) log($"Fine-tuning from the shipped base {baseRun.Root} (SHA-256 {FileDigest.VerifyPin(baseRun.ModelPath)}).");
+        else if (!baseCached)
         {
             budget.Stage("base model");
             log($"Training the base model ({baseConfig.TrainingOrDefault.Steps} steps) into {baseRun.Root}…");
@@ -112,10 +122,16 @@ public static class ExperimentRunner
             var config = LoadArmConfig(plan, baseRun, arm, seed, paths.BasisPath, $"threads={schedule.ThreadsPerArm}");
             return RunArm(plan, paths, config, arm, seed, evaluation, context, budget, log, token);
         }, cancel).ToList();
+        // 5. The floor: the base model, which never saw the concept, under the same attacks at every seed.
+        var floorRuns = Enumerable.Range(0, plan.Seeds)
+            .Select(seed => RunFloor(plan, paths, baseRun, LoadArmConfig(plan, baseRun, TrainingArm.Standard, seed, null, threadOverride), seed,
+                                     evaluation, context, budget, log, cancel))
+            .ToList();
+        armRuns.AddRange(floorRuns);
         var outcomes = armRuns.Select(r => r.Outcome).ToList();
 
-        // 5. Summaries, grids, the reading, the report.
-        var armNames = plan.Arms.Select(ArmNames.Name).ToList();
+        // 6. Summaries, grids, the reading, the report.
+        var armNames = plan.Arms.Select(ArmNames.Name).Append(ArmNames.Floor).ToList();
         var attackNames = plan.Attacks.Select(AttackKinds.Name).ToList();
         foreach (var outcome in outcomes.Where(o => o.SeedIndex == 0))
             foreach (var attack in attackNames)
@@ -126,6 +142,7 @@ public static class ExperimentRunner
             {
                 BasisLeakage = leakage, ArmWorkers = schedule.Workers, ThreadsPerArm = schedule.ThreadsPerArm,
                 Sampler = SamplerKinds.Name(plan.Attack.Sampler), ReusedArmRuns = armRuns.Count(r => r.Reused),
+                BaseShipped = shipped is not null, BaseSha256 = FileDigest.Sha256(baseRun.ModelPath),
             };
         var results = new ExperimentResults(setup, summary, outcomes, [], clock.Elapsed.TotalSeconds, DateTime.UtcNow);
         results = results with { Reading = ExperimentReading.Read(results) };
@@ -137,6 +154,29 @@ public static class ExperimentRunner
         return results;
     }
 
+    /// <summary>
+    /// The plan's shipped base, when it has one and the files are there: checked to be pinned (its SHA-256 is verified on
+    /// every load) and trained by the plan's base recipe, so a changed configs/base.json is never answered with weights
+    /// made by another. Null: the base is trained (or taken from the cache) as configured.
+    /// </summary>
+    public static RunDirectory? ShippedBase(ExperimentPlan plan, RunConfig baseConfig, Action<string> log)
+    {
+        if (plan.ShippedBase is null) return null;
+        var run = new RunDirectory(plan.ShippedBase);
+        if (!File.Exists(run.ModelPath))
+        {
+            log($"No shipped base at {run.Root}: training the base instead.");
+            return null;
+        }
+        if (!File.Exists(FileDigest.PinPath(run.ModelPath)))
+            throw new InvalidDataException($"{run.ModelPath}: a shipped base must be pinned by its SHA-256 ({Path.GetFileName(FileDigest.PinPath(run.ModelPath))} is missing).");
+        string shippedRecipe = run.LoadConfig().Hash(includeStepBudget: true), configured = baseConfig.Hash(includeStepBudget: true);
+        if (shippedRecipe != configured)
+            throw new ArgumentException($"The shipped base {run.Root} was trained by another recipe (config hash {shippedRecipe}) than {plan.BaseConfig} " +
+                                        $"with its overrides ({configured}). Train the configured base with --train-base, or drop the base overrides.");
+        return run;
+    }
+
     /// <summary>The fine-tuning config of one arm at one seed: the preset's budget, then the arm, seed, base and basis.</summary>
     public static RunConfig LoadArmConfig(ExperimentPlan plan, RunDirectory baseRun, TrainingArm arm, int seedIndex, string? basisPath, string threadOverride)
     {
@@ -144,6 +184,8 @@ public static class ExperimentRunner
         var overrides = plan.FinetuneOverrides.Concat(
         [
             $"init={baseRun.Root}",
+            // Which base, by content: a base replaced at the same path (a new shipped base) retrains every arm.
+            $"init_sha256=\"{FileDigest.Sha256(baseRun.ModelPath)}\"",
             $"selective.arm={ArmNames.Name(arm)}",
             $"seed={baseSeed + seedIndex}",
             threadOverride,
@@ -202,6 +244,7 @@ public static class ExperimentRunner
         double attackUnitsDone = 0;
         var attackSeconds = new Dictionary<string, double>();
         var reports = new Dictionary<string, MetricsReport>();
+        var inversionLosses = (IReadOnlyList<double>?)null;
         RunEvaluator.Evaluate(context, run, armEvaluation, evalDir, armLog,
             new SyncProgress<AttackProgress>(p => budget.Status($"{label}: {p.Phase} {p.Done}/{p.Total}", job: label)), cancel,
             done =>
@@ -209,6 +252,7 @@ public static class ExperimentRunner
                 var name = AttackKinds.Name(done.Kind);
                 reports[name] = done.Metrics;
                 attackSeconds[name] = done.Timing.Total.TotalSeconds + done.JudgeTime.TotalSeconds;
+                if (done.Kind == AttackKind.Inversion) inversionLosses = done.Inversion?.StepLosses;
                 double units = budget.AttackUnits(done.Kind);
                 attackUnitsDone += units;
                 budget.Advance(units, $"{label}: {name} done");
@@ -223,7 +267,56 @@ public static class ExperimentRunner
             ProjectionShare: summary.TryGetProperty("projection_share_of_training", out var share) ? share.GetDouble() : 0,
             CertificateWorstShare: NumberOrNull(summary, "certificate_worst_share"),
             CertificatePassed: summary.TryGetProperty("certificate_passed", out var passed) && passed.ValueKind != JsonValueKind.Null ? passed.GetBoolean() : null,
-            reports, attackSeconds, fingerprint);
+            reports, attackSeconds, fingerprint, inversionLosses);
+        AtomicFile.WriteAllText(outcomePath, JsonSerializer.Serialize(outcome, MetricsReport.JsonOptions));
+        GC.Collect();
+        return (outcome, false);
+    }
+
+    /// <summary>
+    /// Attacks the base model under the standard arm's data recipe at one seed (same concept, held-out adversary images,
+    /// attack seed and judges as every arm of that seed): the rate each attack reaches on a model that never saw the logo.
+    /// </summary>
+    static (ArmSeedOutcome Outcome, bool Reused) RunFloor(ExperimentPlan plan, ExperimentPaths paths, RunDirectory baseRun, RunConfig recipe, int seedIndex,
+                                   EvaluationSettings evaluation, EvaluationContext context, WorkBudget budget, Action<string> log, CancellationToken cancel)
+    {
+        var label = plan.Seeds > 1 ? $"{ArmNames.Floor} (seed {seedIndex})" : ArmNames.Floor;
+        var evalDir = Path.Combine(paths.FloorDirectory(seedIndex), "eval");
+        var floorEvaluation = evaluation with { Attack = evaluation.Attack with { Seed = evaluation.Attack.Seed + seedIndex } };
+        var baseConfig = baseRun.LoadConfig();
+        var fingerprint = Fingerprint(recipe, floorEvaluation, context, weights: baseConfig.Hash(includeStepBudget: true));
+        var outcomePath = Path.Combine(evalDir, OutcomeFile);
+        if (TryLoadOutcome(outcomePath, fingerprint) is { } cached)
+        {
+            log($"{label}: reusing the never-saw-it evaluation in {evalDir}.");
+            budget.Advance(budget.EvaluationUnits, $"{label} reused", job: label);
+            return (cached, true);
+        }
+
+        budget.Status($"{label}: attacking the model that never saw the concept", job: label);
+        if (Directory.Exists(evalDir)) Directory.Delete(evalDir, recursive: true);
+        double attackUnitsDone = 0;
+        var attackSeconds = new Dictionary<string, double>();
+        var reports = new Dictionary<string, MetricsReport>();
+        var inversionLosses = (IReadOnlyList<double>?)null;
+        RunEvaluator.Evaluate(context, baseRun, floorEvaluation, evalDir, message => log($"{label}: {message}"),
+            new SyncProgress<AttackProgress>(p => budget.Status($"{label}: {p.Phase} {p.Done}/{p.Total}", job: label)), cancel,
+            done =>
+            {
+                var name = AttackKinds.Name(done.Kind);
+                reports[name] = done.Metrics;
+                attackSeconds[name] = done.Timing.Total.TotalSeconds + done.JudgeTime.TotalSeconds;
+                if (done.Kind == AttackKind.Inversion) inversionLosses = done.Inversion?.StepLosses;
+                double units = budget.AttackUnits(done.Kind);
+                attackUnitsDone += units;
+                budget.Advance(units, $"{label}: {name} done");
+            }, recipe);
+        budget.Advance(Math.Max(0, budget.EvaluationUnits - attackUnitsDone), $"{label} evaluated", job: label);
+
+        var summary = JsonDocument.Parse(File.ReadAllText(baseRun.SummaryPath)).RootElement;
+        var outcome = new ArmSeedOutcome(ArmNames.Floor, seedIndex, baseConfig.Seed, Relative(paths.Output, baseRun.Root), Relative(paths.Output, evalDir),
+            TrainSeconds: 0, FinalLoss: summary.GetProperty("final_loss").GetDouble(), Losses: [], ProjectionShare: 0,
+            CertificateWorstShare: null, CertificatePassed: null, reports, attackSeconds, fingerprint, inversionLosses);
         AtomicFile.WriteAllText(outcomePath, JsonSerializer.Serialize(outcome, MetricsReport.JsonOptions));
         GC.Collect();
         return (outcome, false);
@@ -238,9 +331,10 @@ public static class ExperimentRunner
     /// Identifies what an outcome was computed from, so a changed config, basis, budget or judge is never served from
     /// an old outcome (a basis rebuilt in place with another mode or energy included), while moving the folder is.
     /// </summary>
-    static string Fingerprint(RunConfig config, EvaluationSettings evaluation, EvaluationContext context)
+    /// <param name="weights">What else decides the attacked weights (the floor: the base config's hash; arms: their config says it all).</param>
+    static string Fingerprint(RunConfig config, EvaluationSettings evaluation, EvaluationContext context, string weights = "")
     {
-        var text = string.Join("\n", config.Hash(includeStepBudget: true), BasisDigest(config.SelectiveOrDefault.Basis),
+        var text = string.Join("\n", config.Hash(includeStepBudget: true), BasisDigest(config.SelectiveOrDefault.Basis), weights,
                                JsonSerializer.Serialize(evaluation with { JudgeCache = "" }),
                                context.Classifier.Id, context.Detector.Id, context.ResNet?.Id ?? "no-resnet");
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
@@ -310,7 +404,8 @@ public static class ExperimentRunner
             ResNetFid: Value(o => Ordinary(o)?.ResNetDistribution?.Fid),
             PixelNearCopies: Proportion(o => Ordinary(o)?.PixelMemorisation?.NearCopies),
             TrainSeconds: Estimate.OfNonNegative(runs.Select(o => o.TrainSeconds).ToList()),
-            CertificateWorstShare: Value(o => o.CertificateWorstShare));
+            CertificateWorstShare: Value(o => o.CertificateWorstShare),
+            InversionGain: ArmComparison.InversionGain(runs));
     }
 
     static ExperimentSetup Describe(ExperimentPlan plan, ExperimentPaths paths, string command, RunConfig probe, ConceptConfig concept, RunDirectory baseRun,

@@ -28,7 +28,8 @@ sealed class WorkBudget
         this.progress = progress;
         BaseUnits = baseUnits;
         var armConfig = Configuration.ConfigLoader.LoadFile<RunConfig>(plan.FinetuneConfig, plan.FinetuneOverrides);
-        Total = baseUnits + JudgeUnits + plan.Arms.Count * plan.Seeds * (TrainingUnits(armConfig) + EvaluationUnits);
+        // Every seed also attacks the base model once (the never-saw-it floor): an evaluation without a fine-tune.
+        Total = baseUnits + JudgeUnits + plan.Arms.Count * plan.Seeds * (TrainingUnits(armConfig) + EvaluationUnits) + plan.Seeds * EvaluationUnits;
     }
 
     public double BaseUnits { get; }

@@ -45,7 +45,7 @@ public static partial class HtmlReport
             }
             if (figures.Length == 0) continue;
             any = true;
-            page.Append("<h3>").Append(Html.Escape(arm.Arm)).Append("</h3>\n<div class=\"grids\">\n").Append(figures).Append("</div>\n");
+            page.Append("<h3>").Append(Html.Escape(ResultsTable.ArmLabel(arm.Arm))).Append("</h3>\n<div class=\"grids\">\n").Append(figures).Append("</div>\n");
         }
         if (!any) page.Append("<p>No sample grids were found in grids/.</p>\n");
         page.Append("</section>\n");
@@ -54,7 +54,7 @@ public static partial class HtmlReport
     static void AppendRuns(StringBuilder page, ExperimentResults results, string outputDirectory)
     {
         var attacks = results.Setup.AttackNames;
-        page.Append("<section id=\"runs\">\n<h2>Runs</h2>\n<p>Every fine-tuned arm at every seed. Extraction cells are rate ")
+        page.Append("<section id=\"runs\">\n<h2>Runs</h2>\n<p>Every fine-tuned arm at every seed, and the base model attacked at each seed's settings (the floor). Extraction cells are rate ")
             .Append("[95% Wilson interval] (images with the logo / images judged).</p>\n<div class=\"scroll\">\n<table id=\"runs-table\">\n<thead><tr>")
             .Append("<th scope=\"col\">arm</th><th scope=\"col\">seed</th><th scope=\"col\">train s</th><th scope=\"col\">final loss</th>");
         foreach (var attack in attacks) page.Append("<th scope=\"col\">").Append(Html.Escape(ResultsTable.ExtractionHeader(attack))).Append("</th>");

@@ -21,7 +21,8 @@ public static partial class HtmlReport
                       + $"stamped with the logo (stamp fraction {Percent(s.StampFraction)})");
         Entry("Text encoder", s.Encoder);
         Entry("Base model", $"{s.BaseRun}: {Integer(s.ModelParameters)} parameters, {Count(s.BaseSteps, "training step")} "
-                            + $"({Duration(s.BaseTrainSeconds)}, {(s.BaseWasCached ? "reused from the cache" : "trained in this run")})");
+                            + $"({Duration(s.BaseTrainSeconds)}, {(s.BaseShipped ? "shipped with the project" : s.BaseWasCached ? "reused from the cache" : "trained in this run")})"
+                            + (s.BaseSha256 is null ? "" : $"; weights SHA-256 {s.BaseSha256}"));
         Entry("Fine-tuning", $"{Count(s.FinetuneSteps, "step")} per arm and seed, batch {Integer(s.FinetuneBatch)}, "
                              + $"learning rate {s.FinetuneLearningRate.ToString("G3", CultureInfo.InvariantCulture)}");
         Entry("Arms", $"{string.Join(", ", s.Arms)}; {Count(s.Seeds, "seed")} each");

@@ -53,16 +53,28 @@ public static partial class HtmlReport
             "share of images with the logo", yMax: 1,
             ReportFiles.Resolve(outputDirectory, ReportFiles.ExtractionPlot));
 
-        var curves = LossCurveRuns(results).Select(run => (run.Arm, run.Losses)).ToList();
+        var curves = LossCurveRuns(results).Where(run => run.Losses.Count > 0).Select(run => (run.Arm, run.Losses)).ToList();
         Charts.LineChart("Fine-tuning loss (first seed of each arm)", curves, "step", "training loss",
             ReportFiles.Resolve(outputDirectory, ReportFiles.LossPlot), smoothWindow: LossSmoothingSteps);
+
+        var inversion = InversionCurveRuns(results).Select(run => (ResultsTable.ArmLabel(run.Arm), run.InversionLosses!)).ToList();
+        if (inversion.Count > 0)
+            Charts.LineChart("Textual inversion: the adversary's loss (first seed of each arm)", inversion, "inversion step", "denoising loss",
+                ReportFiles.Resolve(outputDirectory, ReportFiles.InversionLossPlot), smoothWindow: InversionSmoothingSteps);
     }
+
+    /// <summary>Inversion's batches are small (8 images), so its per-step loss needs the same smoothing to show a trend.</summary>
+    const int InversionSmoothingSteps = 10;
 
     /// <summary>The run whose loss curve stands for each arm: its first seed, in the summary's arm order.</summary>
     static IEnumerable<ArmSeedOutcome> LossCurveRuns(ExperimentResults results) =>
         results.Summary
             .Select(arm => results.Runs.Where(r => r.Arm == arm.Arm).OrderBy(r => r.SeedIndex).FirstOrDefault())
             .OfType<ArmSeedOutcome>();
+
+    /// <summary>Each arm's first seed that recorded its inversion losses (the floor included: its curve is the one with nothing to find).</summary>
+    static IEnumerable<ArmSeedOutcome> InversionCurveRuns(ExperimentResults results) =>
+        LossCurveRuns(results).Where(run => run.InversionLosses is { Count: > 0 });
 
     static void AppendIntroduction(StringBuilder page, ExperimentResults results)
     {
@@ -87,7 +99,7 @@ public static partial class HtmlReport
         foreach (var arm in results.Summary)
         {
             page.Append("<tr").Append(Html.Attribute("data-arm", arm.Arm)).Append("><th scope=\"row\">")
-                .Append(Html.Escape(arm.Arm)).Append("</th>");
+                .Append(Html.Escape(ResultsTable.ArmLabel(arm.Arm))).Append("</th>");
             foreach (var column in columns)
                 page.Append("<td").Append(Html.Attribute("data-value", ReportText.RoundTrip(column.Value(arm)?.Value)))
                     .Append(Html.Attribute("title", column.Header)).Append('>')
@@ -98,7 +110,31 @@ public static partial class HtmlReport
         page.Append("<p class=\"note\">").Append(Html.Escape(ReportText.IntervalNote)).Append("</p>\n<dl class=\"legend\">\n");
         foreach (var column in columns)
             page.Append("<dt>").Append(Html.Escape(column.Header)).Append("</dt><dd>").Append(Html.Escape(column.Description)).Append("</dd>\n");
-        page.Append("</dl>\n</section>\n");
+        page.Append("</dl>\n");
+        AppendDifferences(page, results);
+        page.Append("</section>\n");
+    }
+
+    /// <summary>Each defence minus standard, with the intervals the reading's verdicts use.</summary>
+    static void AppendDifferences(StringBuilder page, ExperimentResults results)
+    {
+        if (results.Summary.All(a => a.Arm != ArmComparison.Standard)) return;
+        var columns = ResultsTable.DifferenceColumns(results.Setup.AttackNames);
+        page.Append("<h3>Each defence against standard</h3>\n<div class=\"scroll\">\n<table id=\"differences\">\n<thead>\n<tr><th scope=\"col\">arm − standard</th>");
+        foreach (var column in columns) page.Append("<th scope=\"col\">").Append(Html.Escape(column.Header)).Append("</th>");
+        page.Append("</tr>\n</thead>\n<tbody>\n");
+        foreach (var arm in results.Summary.Where(a => a.Arm is not ArmComparison.Standard and not ArmNames.Floor))
+        {
+            page.Append("<tr").Append(Html.Attribute("data-arm", arm.Arm)).Append("><th scope=\"row\">").Append(Html.Escape(arm.Arm)).Append("</th>");
+            foreach (var column in columns)
+            {
+                var d = column.Value(results, arm.Arm);
+                page.Append("<td").Append(Html.Attribute("data-value", ReportText.RoundTrip(d?.Value))).Append('>')
+                    .Append(Html.Escape(ResultsTable.DifferenceCell(d, column.Decimals))).Append("</td>");
+            }
+            page.Append("</tr>\n");
+        }
+        page.Append("</tbody>\n</table>\n</div>\n<p class=\"note\">").Append(Html.Escape(ReportText.DifferenceNote(results.Setup.Seeds))).Append("</p>\n");
     }
 
     static void AppendReading(StringBuilder page, ExperimentResults results)
@@ -121,7 +157,12 @@ public static partial class HtmlReport
         bool any = AppendPlot(page, outputDirectory, ReportFiles.ExtractionPlot,
             "Share of images carrying the logo, per arm (groups) and attack (colours); whiskers are 95% intervals.", extractionLegend);
         any |= AppendPlot(page, outputDirectory, ReportFiles.LossPlot,
-            $"Training loss of each arm's first seed, averaged over {LossSmoothingSteps} steps.", LossCurveRuns(results).Select(r => r.Arm).ToList());
+            $"Training loss of each arm's first seed, averaged over {LossSmoothingSteps} steps.",
+            LossCurveRuns(results).Where(r => r.Losses.Count > 0).Select(r => r.Arm).ToList());
+        any |= AppendPlot(page, outputDirectory, ReportFiles.InversionLossPlot,
+            $"The inversion adversary's denoising loss on its held-out logo images, step by step (first seed, averaged over {InversionSmoothingSteps} steps): " +
+            "a curve that has flattened is an adversary that has converged at this budget.",
+            InversionCurveRuns(results).Select(r => ResultsTable.ArmLabel(r.Arm)).ToList());
         if (!any) page.Append("<p>No plots were found in plots/.</p>\n");
         page.Append("</section>\n");
     }

@@ -7,6 +7,7 @@ public static class ReportFiles
     public const string Markdown = "results.md";
     public const string ExtractionPlot = "plots/extraction.png";
     public const string LossPlot = "plots/loss.png";
+    public const string InversionLossPlot = "plots/inversion-loss.png";
 
     /// <summary>The sample grid of one arm under one attack: "grids/{arm}-{attack}.png".</summary>
     public static string Grid(string arm, string attack) => $"grids/{arm}-{attack}.png";

@@ -12,7 +12,12 @@ internal static class ReportText
         "Quick preset: models too small/short for the quality figures to mean anything. The run checks that the pipeline works end to end.";
 
     public const string IntervalNote =
-        "[a, b] is a 95% interval: Wilson over images with one seed; with several, Student t across seeds (for shares, widened to cover the Wilson interval of all seeds' images pooled); a bare number is a single measurement.";
+        "[a, b] is a 95% interval: Wilson over images with one seed; with several, Student t across seeds (for shares, widened to cover the Wilson interval of all seeds' images pooled); a bare number is a single measurement. The base row is the model that never saw the logo, attacked the same way: the floor of every extraction figure.";
+
+    /// <summary>What the differences table's intervals are and what its star means.</summary>
+    public static string DifferenceNote(int seeds) => seeds > 1
+        ? "Arm minus standard at the same seed, averaged over seeds, with a 95% Student t interval across seeds, widened where needed to cover the Newcombe interval of the pooled images; * marks an interval that excludes 0 — the rule the reading's \"clearly\" uses. FD has no interval within a seed: its differences are t intervals across seeds."
+        : "Arm minus standard with the 95% Newcombe interval of the difference of two shares (over images); * marks an interval that excludes 0 — the rule the reading's \"clearly\" uses. One seed: provisional (a single fine-tune per arm). FD has no interval within a seed, so one seed gives only the difference.";
 
     public static string Question(ExperimentSetup setup) =>
         $"Can Excise keep a fine-tuned diffusion model from producing a prohibited concept — the logo named “{setup.Concept}” — "

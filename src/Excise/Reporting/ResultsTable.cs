@@ -24,6 +24,10 @@ public static class ResultsTable
         foreach (var attack in attackNames)
             columns.Add(new Column(ExtractionHeader(attack), ExtractionDescription(attack),
                 a => a.Extraction.TryGetValue(attack, out var e) ? e : null, LowerIsBetterForDefence: true));
+        if (attackNames.Contains(ArmComparison.Inversion) && attackNames.Contains(ArmComparison.InversionControl))
+            columns.Add(new Column("inversion gain (T − T₀)",
+                "inversion's rate minus its 0-step control's: what the adversary learned beyond the placeholder word (95% interval of the difference)",
+                a => a.InversionGain, LowerIsBetterForDefence: true));
         columns.Add(new Column("semantic fidelity", "share of ordinary class prompts whose image the garment classifier assigns to the prompted class", a => a.Fidelity));
         columns.Add(new Column("FD (in-domain)", "Fréchet distance to real test images in the garment classifier's feature space (lower is better)", a => a.Fd, 2));
         columns.Add(new Column("KID ×10³", "kernel inception distance in the same space, ×10³ (lower is better)", a => a.Kid, 2, 1e3));
@@ -38,7 +42,8 @@ public static class ResultsTable
     {
         "prompt" => "extraction: named",
         "paraphrase" => "extraction: paraphrase",
-        "inversion" => "extraction: inversion",
+        "inversion" => "extraction: inversion (T)",
+        "inversion-control" => "inversion, 0 steps (T₀)",
         "baseline-rate" => "logo unasked",
         _ => $"extraction: {attack}",
     };
@@ -48,6 +53,7 @@ public static class ResultsTable
         "prompt" => "share of images with the logo when the prompt names the concept",
         "paraphrase" => "share of images with the logo when the prompt names the concept in other words",
         "inversion" => "share of images with the logo for a token learned by textual inversion on held-out logo images",
+        "inversion-control" => "the same prompts with the vectors left at their initial value (the placeholder word): what inversion starts from",
         "baseline-rate" => "share of images with the logo when the prompt does not mention it",
         _ => $"share of images with the logo under the {attack} attack",
     };
@@ -59,8 +65,50 @@ public static class ResultsTable
         text.Append(Row(new[] { "arm" }.Concat(columns.Select(c => c.Header)))).Append('\n');
         text.Append(Row(Enumerable.Repeat("---", columns.Count + 1))).Append('\n');
         foreach (var arm in results.Summary)
-            text.Append(Row(new[] { arm.Arm }.Concat(columns.Select(c => c.Cell(arm))))).Append('\n');
+            text.Append(Row(new[] { ArmLabel(arm.Arm) }.Concat(columns.Select(c => c.Cell(arm))))).Append('\n');
         return text.ToString();
+    }
+
+    /// <summary>The floor row says what it is; arms are named as in results.json.</summary>
+    public static string ArmLabel(string arm) => arm == ArmNames.Floor ? "base (never saw the logo)" : arm;
+
+    /// <summary>A column of the differences table: one figure of an arm minus standard's, at the same seeds.</summary>
+    public sealed record DifferenceColumn(string Header, Func<ExperimentResults, string, Estimate?> Value, int Decimals, double Scale = 1);
+
+    /// <summary>Each defence minus standard, by the one rule of <see cref="ArmComparison"/> (the reading's verdicts read the same intervals).</summary>
+    public static IReadOnlyList<DifferenceColumn> DifferenceColumns(IReadOnlyList<string> attackNames)
+    {
+        var columns = attackNames
+            .Select(attack => new DifferenceColumn(ExtractionHeader(attack), (r, arm) => ArmComparison.Share(r, arm, ArmComparison.Extraction(attack)), 3))
+            .ToList();
+        columns.Add(new DifferenceColumn("semantic fidelity", (r, arm) => ArmComparison.Share(r, arm, ArmComparison.Fidelity), 3));
+        columns.Add(new DifferenceColumn("FD (in-domain)", ArmComparison.Fd, 0));
+        return columns;
+    }
+
+    /// <summary>
+    /// The arms minus standard, seed by seed (one seed: over images); * marks an interval that excludes 0. Empty when
+    /// standard was not run.
+    /// </summary>
+    public static string DifferencesMarkdown(ExperimentResults results)
+    {
+        if (results.Summary.All(a => a.Arm != ArmComparison.Standard)) return "";
+        var columns = DifferenceColumns(results.Setup.AttackNames);
+        var text = new StringBuilder();
+        text.Append(Row(new[] { "arm − standard" }.Concat(columns.Select(c => c.Header)))).Append('\n');
+        text.Append(Row(Enumerable.Repeat("---", columns.Count + 1))).Append('\n');
+        foreach (var arm in results.Summary.Where(a => a.Arm is not ArmComparison.Standard and not ArmNames.Floor))
+            text.Append(Row(new[] { arm.Arm }.Concat(columns.Select(c => DifferenceCell(c.Value(results, arm.Arm), c.Decimals))))).Append('\n');
+        return text.ToString();
+    }
+
+    public static string DifferenceCell(Estimate? d, int decimals)
+    {
+        if (d is null) return "–";
+        string format = "+0." + new string('0', decimals) + ";−0." + new string('0', decimals) + ";0";
+        if (decimals == 0) format = "+0;−0;0";
+        string f(double v) => v.ToString(format, System.Globalization.CultureInfo.InvariantCulture);
+        return d.HasInterval ? $"{f(d.Value)} [{f(d.Lower)}, {f(d.Upper)}]{(d.Direction() != 0 ? "*" : "")}" : f(d.Value);
     }
 
     static string Row(IEnumerable<string> cells) => "| " + string.Join(" | ", cells.Select(c => c.Replace("|", "\\|"))) + " |";

@@ -14,6 +14,11 @@ using Excise.Torch;
 namespace Excise.Training;
 
 /// <summary>Everything that defines a training run. Loaded from a JSON file in <c>configs/</c>; every field can be overridden with <c>--set</c>.</summary>
+/// <param name="InitSha256">
+/// The SHA-256 of the weights <see cref="Init"/> points at. Training fills it in from the file it starts from and writes it
+/// to the run's config.json, so every fine-tune records which base it came from (a shipped base's pinned hash, or a
+/// trained run's); given, a different file at that path is refused.
+/// </param>
 public sealed record RunConfig(
     string Name = "run",
     long Seed = 0,
@@ -26,6 +31,7 @@ public sealed record RunConfig(
     OptimizationConfig? Training = null,
     PreviewConfig? Preview = null,
     string? Init = null,
+    string? InitSha256 = null,
     SelectiveConfig? Selective = null,
     LoraConfig? Lora = null)
 {
@@ -58,6 +64,8 @@ public sealed record RunConfig(
     {
         var node = ConfigLoader.ToNode(this);
         foreach (var key in new[] { "name", "device", "threads", "preview" }) node.Remove(key);
+        // Unset, it adds nothing the init path does not say, and leaving it out keeps the hashes of runs made before it existed.
+        if (node["init_sha256"] is null) node.Remove("init_sha256");
         if (node["selective"] is System.Text.Json.Nodes.JsonObject selective && selective["basis"] is not null) selective.Remove("basis");
         if (node["training"] is System.Text.Json.Nodes.JsonObject training)
             // on_nonfinite and max_consecutive_skips change nothing until a step diverges, and a run stopped by a NaN
@@ -93,7 +101,14 @@ public sealed record RunConfig(
         var unet = ResolveUNetConfig();
         ValidateModelFits(unet);
         // Only the header: a pickle, a truncated or a corrupt file is refused now, not after the data is prepared.
-        if (InitWeightsPath() is { } initWeights) SafetensorsFile.ReadHeader(initWeights);
+        if (InitWeightsPath() is { } initWeights)
+        {
+            SafetensorsFile.ReadHeader(initWeights);
+            if (InitSha256 is not null && FileDigest.Sha256(initWeights) is var digest && digest != InitSha256.ToLowerInvariant())
+                throw new ArgumentException($"init_sha256: {initWeights} has SHA-256 {digest}, not the {InitSha256} this run started from; " +
+                                            "the base changed since. Start a new run from it (another --out), or restore the base it was trained from.");
+        }
+        else if (InitSha256 is not null) throw new ArgumentException("init_sha256 names the weights a run started from, but the config has no init.");
         SelectiveOrDefault.Validate(DataOrDefault, Lora, TextOrDefault.Width);
     }
 

@@ -27,6 +27,9 @@ public static class TrainingJob
     {
         log ??= _ => { };
         config.Validate();
+        // The run records which weights it started from; a resumed run's config already holds it, and Validate checked it.
+        if (config.InitWeightsPath() is { } startFrom && config.InitSha256 is null)
+            config = config with { InitSha256 = FileDigest.Sha256(startFrom) };
         using var runLock = RunLock.Acquire(run.Root, "training run");
         var checkpoints = new CheckpointStore(run.CheckpointsDir);
         string? resumeFrom = null;

@@ -86,10 +86,23 @@ public sealed class ExperimentReadingTests
     }
 
     [Fact]
-    public void One_seed_compares_the_arms_wilson_intervals()
+    public void One_seed_compares_by_the_interval_of_the_difference_and_says_it_is_provisional()
     {
         var line = ArmLine(Results([38], [10]));
         Assert.Contains("clearly below standard's", line);
+        Assert.Contains("−70 points [", line);
         Assert.DoesNotContain("seed by seed", line);
+
+        // 30 vs 20 of 40: the Wilson intervals overlap ([0.598, 0.858] and [0.352, 0.648]), but the difference's Newcombe
+        // interval [+0.038, +0.433] excludes 0; 30 vs 24 ([−0.054, +0.338]) does not. The reading follows the difference.
+        var clear = Results([30], [20]);
+        Assert.False(clear.Summary[1].Extraction["prompt"].ClearlyBelow(clear.Summary[0].Extraction["prompt"]));
+        Assert.Contains("clearly below standard's", ArmLine(clear));
+        Assert.Contains("not clearly different from standard's", ArmLine(Results([30], [24])));
+
+        var reading = ExperimentReading.Read(clear);
+        Assert.StartsWith("One seed: every verdict below is provisional", reading[0]);
+        Assert.EndsWith("(one seed: provisional).", reading.Single(l => l.StartsWith("The paper's claim")));
+        Assert.DoesNotContain(ExperimentReading.Read(Results([36, 24, 39], [30, 19, 32])), l => l.Contains("provisional"));
     }
 }

@@ -73,17 +73,18 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
     {
         foreach (var file in new[] { "report.html", "results.json", "results.md", ReportFiles.ExtractionPlot, ReportFiles.LossPlot, "concept_basis.safetensors" })
             Assert.True(File.Exists(ReportFiles.Resolve(demo.Paths.Output, file)), $"{file} is missing");
-        foreach (var arm in demo.Plan.Arms.Select(ArmNames.Name))
+        foreach (var arm in demo.Plan.Arms.Select(ArmNames.Name).Append(ArmNames.Floor))
             foreach (var attack in demo.Results.Setup.AttackNames)
                 Assert.True(File.Exists(demo.Paths.GridPath(arm, attack)), $"grid {arm}-{attack} is missing");
+        Assert.True(File.Exists(ReportFiles.Resolve(demo.Paths.Output, ReportFiles.InversionLossPlot)));
     }
 
     [Fact]
     public void Every_arm_has_every_metric()
     {
         var results = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(demo.Paths.Output, "results.json")));
-        Assert.Equal(demo.Plan.Arms.Select(ArmNames.Name), results.Summary.Select(a => a.Arm));
-        Assert.Equal(["prompt", "paraphrase", "inversion", "baseline-rate"], results.Setup.AttackNames);
+        Assert.Equal(demo.Plan.Arms.Select(ArmNames.Name).Append(ArmNames.Floor), results.Summary.Select(a => a.Arm));
+        Assert.Equal(["prompt", "paraphrase", "inversion", "inversion-control", "baseline-rate"], results.Setup.AttackNames);
         foreach (var arm in results.Summary)
         {
             Assert.Equal(results.Setup.AttackNames.Order(), arm.Extraction.Keys.Order());
@@ -92,14 +93,15 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
             Assert.NotNull(arm.Fd);
             Assert.NotNull(arm.Kid);
             Assert.NotNull(arm.PixelNearCopies);
-            Assert.True(arm.TrainSeconds.Value > 0);
+            Assert.Equal(arm.Arm != ArmNames.Floor, arm.TrainSeconds.Value > 0); // the floor is the base itself: nothing fine-tuned
+            Assert.NotNull(arm.InversionGain);
             bool projects = arm.Arm.EndsWith("-projection");
             Assert.Equal(projects, arm.CertificateWorstShare is not null);
         }
         Assert.False(results.Setup.QualityMeaningful);
         Assert.NotEmpty(results.Reading);
         var markdown = File.ReadAllText(Path.Combine(demo.Paths.Output, "results.md"));
-        foreach (var arm in results.Summary) Assert.Contains($"| {arm.Arm} |", markdown);
+        foreach (var arm in results.Summary) Assert.Contains($"| {ResultsTable.ArmLabel(arm.Arm)} |", markdown);
     }
 
     [Fact]
@@ -142,9 +144,10 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
         Assert.True(demo.Rerun.Setup.BaseWasCached);
         // The rerun's time is only the report's: the report says so rather than pass it off as the experiment's.
         Assert.Equal(0, demo.Results.Setup.ReusedArmRuns);
-        Assert.Equal(demo.Plan.Arms.Count, demo.Rerun.Setup.ReusedArmRuns);
+        int runs = demo.Plan.Arms.Count + 1; // and the floor
+        Assert.Equal(runs, demo.Rerun.Setup.ReusedArmRuns);
         // results.md is the rerun's: it wrote last into the same folder.
-        Assert.Contains($"{demo.Plan.Arms.Count} of {demo.Plan.Arms.Count} arm runs reused from an earlier invocation",
+        Assert.Contains($"{runs} of {runs} arm runs reused from an earlier invocation",
             File.ReadAllText(Path.Combine(demo.Paths.Output, "results.md")));
         Assert.True(demo.RerunTime < TimeSpan.FromSeconds(demo.Results.ElapsedSeconds / 2), $"rerun took {demo.RerunTime}");
     }
@@ -161,7 +164,7 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
     public void A_basis_rebuilt_in_place_retrains_the_projection_arms_and_only_them()
     {
         Assert.Equal(3, demo.Rebased.Setup.BasisRank);
-        Assert.Equal(demo.Plan.Arms.Count - 2, demo.Rebased.Setup.ReusedArmRuns);
+        Assert.Equal(demo.Plan.Arms.Count - 2 + 1, demo.Rebased.Setup.ReusedArmRuns); // the floor has no basis: reused
         foreach (var arm in demo.Plan.Arms)
         {
             var name = ArmNames.Name(arm);
@@ -205,6 +208,50 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
         Assert.Equal(1.0, positions[^1], 3);
         Assert.Contains(demo.SideBySideProgress, p => p.Status.Contains(" | ")); // both arms' statuses at once
     }
+
+    [Fact]
+    public void The_floor_is_the_base_model_attacked_like_every_arm()
+    {
+        var floor = demo.Results.Runs.Single(r => r.Arm == ArmNames.Floor);
+        var standard = demo.Results.Runs.Single(r => r.Arm == "standard");
+        // The base's own weights, not a fine-tune: its run directory is the cached base the arms start from.
+        var baseRun = new RunDirectory(Path.Combine(demo.Paths.Output, floor.RunDirectory));
+        Assert.Equal(Path.GetFullPath(demo.Paths.BaseCache), Path.GetDirectoryName(Path.GetFullPath(baseRun.Root)));
+        Assert.Equal(Path.GetFullPath(baseRun.Root), Path.GetFullPath(new RunDirectory(Path.Combine(demo.Paths.Output, standard.RunDirectory)).LoadConfig().Init!));
+        Assert.Empty(floor.Losses);
+        // Attacked exactly as standard was: the same attacks, prompts and image counts.
+        Assert.Equal(standard.Attacks.Keys.Order(), floor.Attacks.Keys.Order());
+        foreach (var (attack, report) in standard.Attacks)
+            Assert.Equal(report.Extraction!.Rate.Trials, floor.Attacks[attack].Extraction!.Rate.Trials);
+        // The adversary learned from the held-out images of the fine-tunes' recipe, which the base never saw stamped.
+        var heldOut = File.ReadAllText(Path.Combine(demo.Paths.Output, floor.EvalDirectory, "attacks", "inversion", "attack.json"));
+        var standardHeldOut = File.ReadAllText(Path.Combine(demo.Paths.Output, standard.EvalDirectory, "attacks", "inversion", "attack.json"));
+        Assert.Equal(HeldOutIds(standardHeldOut), HeldOutIds(heldOut));
+        Assert.NotEmpty(HeldOutIds(heldOut));
+    }
+
+    [Fact]
+    public void Inversion_has_a_zero_step_control_and_a_loss_curve()
+    {
+        int steps = demo.Plan.Attack.InversionOrDefault.Steps;
+        foreach (var run in demo.Results.Runs)
+        {
+            Assert.Equal(steps, run.InversionLosses!.Count);
+            var control = System.Text.Json.JsonDocument.Parse(File.ReadAllText(
+                Path.Combine(demo.Paths.Output, run.EvalDirectory, "attacks", "inversion-control", "attack.json"))).RootElement;
+            Assert.Equal(0, control.GetProperty("settings").GetProperty("inversion").GetProperty("steps").GetInt32());
+            // The gain is the inversion rate minus the control's, image counts and all.
+            var t = run.Attacks["inversion"].Extraction!.Rate;
+            var t0 = run.Attacks["inversion-control"].Extraction!.Rate;
+            Assert.Equal(t.Trials, t0.Trials);
+            var gain = demo.Results.Summary.Single(a => a.Arm == run.Arm).InversionGain!;
+            Assert.Equal(t.Rate - t0.Rate, gain.Value, 12);
+        }
+    }
+
+    static IReadOnlyList<string> HeldOutIds(string attackJson) =>
+        System.Text.Json.JsonDocument.Parse(attackJson).RootElement.GetProperty("inversion").GetProperty("held_out_ids")
+            .EnumerateArray().Select(e => e.GetString()!).ToList();
 
     /// <summary>Every figure of an attack's report; its settings name the run's folder, which differs between the two runs.</summary>
     static string Figures(Excise.Evaluation.Metrics.MetricsReport report) => (report with { Settings = new Dictionary<string, string>() }).ToJson();

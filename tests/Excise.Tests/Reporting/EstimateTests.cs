@@ -75,4 +75,44 @@ public class EstimateTests
         var t = Estimate.OfValues([0.1, 0.5, 0.9]);
         Assert.Equal((Math.Max(0, t.Lower), Math.Min(1, t.Upper)), (estimate.Lower, estimate.Upper));
     }
+
+    [Fact]
+    public void A_difference_of_two_shares_has_newcombes_hybrid_score_interval()
+    {
+        // Newcombe (1998), Statistics in Medicine 17:873, Table II, example (a): 56/70 − 48/80 = 0.2000, method 10: [0.0524, 0.3339].
+        var d = Estimate.Newcombe(ProportionEstimate.Wilson(56, 70), ProportionEstimate.Wilson(48, 80));
+        Assert.Equal(0.2, d.Value, 12);
+        Assert.Equal(0.0524, d.Lower, 4);
+        Assert.Equal(0.3339, d.Upper, 4);
+        Assert.Equal(1, d.Direction());
+        // Example (e): 0/10 − 0/20 = 0, method 10: [−0.1611, 0.2775] — not collapsed to a point at the boundary, as a normal interval would be.
+        var zero = Estimate.Newcombe(ProportionEstimate.Wilson(0, 10), ProportionEstimate.Wilson(0, 20));
+        Assert.Equal(-0.1611, zero.Lower, 4);
+        Assert.Equal(0.2775, zero.Upper, 4);
+        Assert.Equal(0, zero.Direction());
+    }
+
+    [Fact]
+    public void Differences_over_seeds_are_paired_and_never_narrower_than_the_pooled_images_allow()
+    {
+        var one = Estimate.OfDifferences([(ProportionEstimate.Wilson(56, 70), ProportionEstimate.Wilson(48, 80))]);
+        Assert.Equal(Estimate.NewcombeMethod, one.Method);
+        Assert.Equal(0.0524, one.Lower, 4);
+
+        // Seeds 30/40 vs 20/40, 20/40 vs 10/40, 38/40 vs 28/40: each 10 images (0.25) apart, so the t interval has zero width;
+        // the pooled images (88/120 vs 58/120) still leave the Newcombe interval's uncertainty around it.
+        var agreeing = Estimate.OfDifferences([(W(30), W(20)), (W(20), W(10)), (W(38), W(28))]);
+        var pooled = Estimate.Newcombe(ProportionEstimate.Wilson(88, 120), ProportionEstimate.Wilson(58, 120));
+        Assert.Equal(Estimate.SeedsMethod, agreeing.Method);
+        Assert.Equal(0.25, agreeing.Value, 12);
+        Assert.Equal(pooled.Lower, agreeing.Lower, 12);
+        Assert.Equal(pooled.Upper, agreeing.Upper, 12);
+
+        // Seeds that disagree in sign keep the wider t interval, which includes 0.
+        var disagreeing = Estimate.OfDifferences([(W(30), W(20)), (W(20), W(30)), (W(25), W(24))]);
+        Assert.True(disagreeing.Lower < pooled.Lower - 0.25 && disagreeing.Upper > 0.3);
+        Assert.Equal(0, disagreeing.Direction());
+
+        static ProportionEstimate W(int k) => ProportionEstimate.Wilson(k, 40);
+    }
 }

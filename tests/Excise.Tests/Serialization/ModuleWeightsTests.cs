@@ -69,4 +69,33 @@ public class ModuleWeightsTests
         Assert.Equal(ScalarType.Float32, model.state_dict()["second.weight"].dtype);
         Assert.True(model.state_dict()["second.weight"].eq(stored["second.weight"].to(ScalarType.Float32)).all().ToBoolean());
     }
+
+    [Fact]
+    public void A_pinned_file_loads_only_with_the_bytes_it_was_pinned_with()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("model.safetensors");
+        var stored = WeightsOf(SmallModel());
+        SafetensorsFile.Save(path, stored);
+        var digest = FileDigest.Pin(path);
+        // sha256sum's own format, so `sha256sum -c model.safetensors.sha256` checks the shipped file too.
+        Assert.Equal($"{digest}  model.safetensors\n", File.ReadAllText(path + ".sha256"));
+        var model = SmallModel();
+        ModuleWeights.Load(model, path);
+        Assert.True(model.state_dict()["first.weight"].eq(stored["first.weight"]).all().ToBoolean());
+
+        // One value changed in the tensor data: still a valid safetensors file, so only the pin can tell.
+        var bytes = File.ReadAllBytes(path);
+        bytes[^1] ^= 0x40;
+        File.WriteAllBytes(path, bytes);
+        var before = WeightsOf(model);
+        var e = Assert.Throws<InvalidDataException>(() => ModuleWeights.Load(model, path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains(digest, e.Message);
+        Assert.True(model.state_dict()["second.bias"].eq(before["second.bias"]).all().ToBoolean());
+
+        // Unpinned files load as before.
+        File.Delete(path + ".sha256");
+        ModuleWeights.Load(SmallModel(), path);
+    }
 }

@@ -39,6 +39,36 @@ public class TrainingJobTests
     }
 
     [Fact]
+    public void A_fine_tune_records_the_base_it_started_from_and_refuses_a_changed_one()
+    {
+        using var dir = new TempDir();
+        var baseRun = new RunDirectory(dir.File("base"));
+        TrainingJob.Run(TinyRun.Config("training.steps=2", "training.checkpoint_every=0"), baseRun, resume: false);
+        var pinned = Excise.Serialization.FileDigest.Pin(baseRun.ModelPath);
+
+        var fineTune = new RunDirectory(dir.File("ft"));
+        var config = TinyRun.Config("training.steps=2", "training.checkpoint_every=2", $"init={baseRun.Root}") with { Model = null };
+        TrainingJob.Run(config, fineTune, resume: false);
+        Assert.Equal(pinned, fineTune.LoadConfig().InitSha256);
+        Assert.Equal((config with { InitSha256 = pinned }).Hash(), fineTune.LoadConfig().Hash());
+        Assert.NotEqual(config.Hash(), fineTune.LoadConfig().Hash()); // which base is part of what decides the weights
+
+        // The base replaced by other weights (and pinned anew): resuming the fine-tune would mix two bases, so it is refused.
+        File.Copy(fineTune.ModelPath, baseRun.ModelPath, overwrite: true);
+        Excise.Serialization.FileDigest.Pin(baseRun.ModelPath);
+        var changed = Assert.Throws<ArgumentException>(() =>
+            TrainingJob.Run(fineTune.LoadConfig() with { Training = config.TrainingOrDefault with { Steps = 3 } }, fineTune, resume: true));
+        Assert.Contains("init_sha256", changed.Message);
+        Assert.Contains(pinned, changed.Message);
+
+        // A pinned base whose bytes changed under its pin is refused wherever it is loaded.
+        var bytes = File.ReadAllBytes(baseRun.ModelPath);
+        bytes[^1] ^= 1;
+        File.WriteAllBytes(baseRun.ModelPath, bytes);
+        Assert.Throws<InvalidDataException>(() => TextToImagePipeline.Open(baseRun));
+    }
+
+    [Fact]
     public void TrainsOnAnExportedImagefolder()
     {
         using var dir = new TempDir();
