@@ -42,14 +42,21 @@ public static class ConceptDatasetBuilder
         ConceptInjectionOptions injection, LogoStamper? stamper, int? padTo = null)
     {
         var image = source.Image;
+        var conceptMask = source.ConceptMask;
         if (truth.Stamped)
         {
             if (stamper is null) throw new ArgumentNullException(nameof(stamper), "A stamped example needs a LogoStamper.");
-            image = stamper.Stamp(image, source.Id).Image;
+            var stamp = stamper.Stamp(image, source.Id);
+            image = stamp.Image;
+            conceptMask = ConceptMasks.Union(conceptMask, ConceptMasks.FromRegion(image.Width, image.Height, stamp.Region));
         }
-        if (padTo is { } side) image = image.PadTo(side);
+        if (padTo is { } side)
+        {
+            image = image.PadTo(side);
+            conceptMask = conceptMask?.PadTo(side);
+        }
         var caption = CaptionFor(source, truth.CaptionMentionsConcept, captioner, injection.ConceptPhrase);
-        return new TrainingExample(source.Id, image, caption, source.ClassLabel, truth);
+        return new TrainingExample(source.Id, image, caption, source.ClassLabel, truth, conceptMask);
     }
 
     public static IReadOnlyList<SourceImage> LoadSources(ConceptDatasetRecipe recipe)
@@ -59,7 +66,7 @@ public static class ConceptDatasetBuilder
             return ImageFolderDataset.Read(folder)
                 .Select(example => new SourceImage(example.Id, example.Image, example.ClassLabel,
                     example.ClassLabel is >= 0 and < FashionMnistClasses.Count ? FashionMnistClasses.CaptionNounOf(example.ClassLabel.Value) : null,
-                    example.Caption))
+                    example.Caption, example.ConceptMask))
                 .Take(TotalWanted(recipe) ?? int.MaxValue)
                 .ToList();
         }

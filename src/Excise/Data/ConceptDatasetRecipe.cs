@@ -49,7 +49,8 @@ public sealed record ConceptDatasetRecipe
 
 /// <summary>An image before captioning and injection. <paramref name="Subject"/> fills caption templates; an existing
 /// <paramref name="Caption"/> (imagefolder sources) is used as-is instead.</summary>
-public sealed record SourceImage(string Id, RasterImage Image, int? ClassLabel, string? Subject, string? Caption = null);
+/// <param name="ConceptMask">Where the source already shows the concept (an imagefolder's mask), 255 on its pixels; see <see cref="TrainingExample.ConceptMask"/>.</param>
+public sealed record SourceImage(string Id, RasterImage Image, int? ClassLabel, string? Subject, string? Caption = null, RasterImage? ConceptMask = null);
 
 public sealed record ConceptDataset(IReadOnlyList<TrainingExample> Train, IReadOnlyList<TrainingExample> HeldOutStamped)
 {

@@ -7,6 +7,9 @@ namespace Excise.Data;
 /// <summary>
 /// Hugging Face "imagefolder" layout: image files plus metadata.jsonl lines {"file_name": ..., "text": ...}.
 /// Our exports also carry "id", "label", "stamped" and "caption_mentions_concept"; other fields are ignored on read.
+/// Where the concept is in an image (for the masked-loss arm) comes the way kohya-ss sd-scripts' users give it: a mask
+/// image named by "mask_file_name" (same size; white: learn, black: the concept, ignored by the loss), or else the
+/// image's own alpha channel (transparent: the concept). Exports write the former for every stamped image.
 /// </summary>
 public static class ImageFolderDataset
 {
@@ -53,8 +56,36 @@ public static class ImageFolderDataset
                     : throw new InvalidDataException($"{where}: \"label\" must be an integer or null (got {Shorten(labelElement.GetRawText())}).")
                 : null;
             var truth = new ConceptTruth(OptionalBool(root, "stamped", where), OptionalBool(root, "caption_mentions_concept", where));
-            return new TrainingExample(id, image, caption, label, truth);
+            var conceptMask = OptionalString(root, "mask_file_name", where) is { } maskName
+                ? MaskFile(directory, maskName, image, where)
+                : AlphaMask(imagePath, where);
+            return new TrainingExample(id, image, caption, label, truth, conceptMask);
         }
+    }
+
+    /// <summary>A mask image (white: learn, black: the concept) as a concept mask; it must match its image's size.</summary>
+    static RasterImage MaskFile(string directory, string maskName, RasterImage image, string where)
+    {
+        var maskPath = ImagePath(directory, maskName, where);
+        if (!File.Exists(maskPath)) throw new InvalidDataException($"{where}: mask file '{maskName}' not found ({maskPath}).");
+        RasterImage mask;
+        try { mask = PngIO.Load(maskPath); }
+        catch (InvalidDataException error) { throw new InvalidDataException($"{where}: mask '{maskName}' could not be decoded: {error.Message}", error); }
+        if (mask.Width != image.Width || mask.Height != image.Height)
+            throw new InvalidDataException($"{where}: mask '{maskName}' is {mask.Width}x{mask.Height}, its image {image.Width}x{image.Height}; a mask must cover its image pixel for pixel.");
+        return ConceptMasks.FromLearnMask(mask);
+    }
+
+    /// <summary>The image's transparent pixels (alpha below half) as the concept; null for an opaque image.</summary>
+    static RasterImage? AlphaMask(string imagePath, string where)
+    {
+        var (width, height, channels, bytes) = PngIO.DecodeWithAlpha(File.ReadAllBytes(imagePath), where);
+        if (channels != 4) return null;
+        var concept = new byte[width * height];
+        bool any = false;
+        for (int i = 0; i < concept.Length; i++)
+            if (bytes[i * 4 + 3] < 128) { concept[i] = ConceptMasks.Concept; any = true; }
+        return any ? new RasterImage(width, height, 1, concept) : null;
     }
 
     /// <summary>Writes one PNG per example ({id}.png) and metadata.jsonl; the metadata appears last, by rename, so a
@@ -72,13 +103,21 @@ public static class ImageFolderDataset
                 var fileName = SafeFileName(example.Id) + ".png";
                 if (!usedNames.Add(fileName)) throw new ArgumentException($"Two examples map to the same file name '{fileName}' (ids must be unique).");
                 PngIO.Save(example.Image, Path.Combine(directory, fileName));
-                WriteMetadataLine(stream, fileName, example);
+                string? maskName = null;
+                if (example.ConceptMask is { } mask)
+                {
+                    maskName = SafeFileName(example.Id) + ".mask.png";
+                    if (!usedNames.Add(maskName)) throw new ArgumentException($"Two files map to the same name '{maskName}'.");
+                    // Written in the users' convention (white: learn), so the folder reads the same way it is documented.
+                    PngIO.Save(mask with { Pixels = mask.Pixels.Select(p => p > 0 ? (byte)0 : (byte)255).ToArray() }, Path.Combine(directory, maskName));
+                }
+                WriteMetadataLine(stream, fileName, example, maskName);
             }
         }
         File.Move(temporaryPath, metadataPath, overwrite: true);
     }
 
-    private static void WriteMetadataLine(Stream stream, string fileName, TrainingExample example)
+    private static void WriteMetadataLine(Stream stream, string fileName, TrainingExample example, string? maskName)
     {
         using (var writer = new Utf8JsonWriter(stream))
         {
@@ -89,6 +128,7 @@ public static class ImageFolderDataset
             if (example.ClassLabel is { } label) writer.WriteNumber("label", label); else writer.WriteNull("label");
             writer.WriteBoolean("stamped", example.Truth.Stamped);
             writer.WriteBoolean("caption_mentions_concept", example.Truth.CaptionMentionsConcept);
+            if (maskName is not null) writer.WriteString("mask_file_name", maskName);
             writer.WriteEndObject();
         }
         stream.WriteByte((byte)'\n');

@@ -300,8 +300,18 @@ public enum TrainingArm
     GradientProjection,
     /// <summary>Ours: project each optimizer step's change of those weights off the concept subspace.</summary>
     UpdateProjection,
+    /// <summary>
+    /// Keep every image and caption, but leave the concept's pixels (its mask, grown by selective.mask_margin) out of
+    /// the denoising loss, so the model learns everything in those images except how to draw the concept
+    /// (kohya-ss sd-scripts' --masked_loss). Needs masks: the stamper's own, or an imagefolder's.
+    /// </summary>
+    MaskedLoss,
 }
 
+/// <param name="LossMask">Any arm: leave the concept's masked pixels out of the loss as <see cref="TrainingArm.MaskedLoss"/> does
+/// (with a projection arm: the text side projected and the image side masked).</param>
+/// <param name="MaskMargin">Pixels the concept mask is grown by before it is left out of the loss. Default 2: a generated
+/// or re-encoded logo bleeds a pixel or two past its stamp (blur, antialiased edges), and the loss must not teach that halo.</param>
 /// <param name="EraseConcept">Projection arms: before training, also remove the projected weights' existing response to the
 /// concept subspace (W ← W(I − UUᵀ)), so no layer can learn to read what the base model's K/V already make of the concept's
 /// states. The model then cannot see those directions at all — the text-side end of the method.</param>
@@ -311,9 +321,15 @@ public sealed record SelectiveConfig(
     IReadOnlyList<string>? Parameters = null,
     double EmbedNoiseSigma = 0.1,
     double CertificateTolerance = 1e-4,
-    bool EraseConcept = false)
+    bool EraseConcept = false,
+    bool LossMask = false,
+    int MaskMargin = 2)
 {
+    /// <summary>A typo guard: a margin this wide masks most of a 32-pixel image.</summary>
+    public const int MaxMaskMargin = 16;
+
     [JsonIgnore] public bool Projects => Arm is TrainingArm.GradientProjection or TrainingArm.UpdateProjection;
+    [JsonIgnore] public bool MasksLoss => Arm == TrainingArm.MaskedLoss || LossMask;
 
     public void Validate(DataConfig data, LoraConfig? lora, int textWidth)
     {
@@ -334,6 +350,11 @@ public sealed record SelectiveConfig(
         if (EraseConcept && lora is not null)
             throw new ArgumentException("selective.erase_concept is not supported with lora (the frozen base weights would need erasing).");
         if (EmbedNoiseSigma < 0) throw new ArgumentException($"selective.embed_noise_sigma must be ≥ 0 (got {EmbedNoiseSigma}).");
+        if (MaskMargin is < 0 or > MaxMaskMargin) throw new ArgumentException($"selective.mask_margin must be within [0, {MaxMaskMargin}] pixels (got {MaskMargin}).");
+        if (MasksLoss && data.Concept is null && data.Source == "fashion-mnist")
+            throw new ArgumentException($"the {(LossMask ? "selective.loss_mask option" : "masked-loss arm")} needs concept masks: plain Fashion-MNIST has none; set data.concept (the stamper records where it draws) or train on an imagefolder with masks.");
+        if (Arm == TrainingArm.MaskedLoss && LossMask)
+            throw new ArgumentException("selective.loss_mask is what the masked-loss arm does already; set one or the other.");
         if (!(CertificateTolerance > 0)) throw new ArgumentException($"selective.certificate_tolerance must be > 0 (got {CertificateTolerance}).");
         ConfigRules.RequireRegexes(Parameters, "selective.parameters");
         if (Basis is not null)

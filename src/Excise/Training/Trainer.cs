@@ -198,7 +198,7 @@ public sealed class Trainer : IDisposable
         if (TextNoiseSigma > 0) states = states + TextNoiseSigma * randn(states.shape, generator: generator, device: device);
 
         var prediction = predict(noisy, t.to(ScalarType.Float32), states, mask);
-        var loss = nn.functional.mse_loss(prediction, noise);
+        var loss = DenoisingLoss(prediction, noise, data.LossWeightsAt(indices, device));
         value = loss.ToDouble();
         gradNorm = double.NaN;
         if (!double.IsFinite(value))
@@ -226,6 +226,18 @@ public sealed class Trainer : IDisposable
         foreach (var h in hooks) h.AfterOptimizerStep(step);
         ema?.Update();
         return true;
+    }
+
+    /// <summary>
+    /// The training objective: ε-prediction mean squared error, over the pixels <paramref name="weights"/> [B,1,H,W] keeps
+    /// (the masked loss) or over all of them. Averaged over kept pixels, so a batch with a masked logo weighs each of
+    /// its other pixels exactly as a batch without one does; with no pixel masked it is plain MSE.
+    /// </summary>
+    public static Tensor DenoisingLoss(Tensor prediction, Tensor target, Tensor? weights = null)
+    {
+        if (weights is null) return nn.functional.mse_loss(prediction, target);
+        var squared = (prediction - target).pow(2) * weights;
+        return squared.sum() / (weights.sum() * prediction.shape[1]).clamp_min(1);
     }
 
     double TotalGradNorm()

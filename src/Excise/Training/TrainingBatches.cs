@@ -16,11 +16,16 @@ public sealed class TrainingBatches : IDisposable
     public Tensor TextStates { get; }
     public Tensor TextMask { get; }
     public int EmptyCaptionIndex { get; }
+    /// <summary>uint8 [N,1,H,W]: 1 where the denoising loss counts a pixel, 0 where it must not (the masked loss); null: every pixel counts.</summary>
+    public Tensor? LossWeights { get; }
     public int Count => CaptionIndex.Length;
     public long[] ImageShape => Images.shape[1..];
 
-    public TrainingBatches(Tensor imagesUint8, long[] captionIndex, Tensor textStates, Tensor textMask, int emptyCaptionIndex)
+    public TrainingBatches(Tensor imagesUint8, long[] captionIndex, Tensor textStates, Tensor textMask, int emptyCaptionIndex, Tensor? lossWeights = null)
     {
+        if (lossWeights is not null && (lossWeights.dtype != ScalarType.Byte || !lossWeights.shape.SequenceEqual(
+                new[] { imagesUint8.shape[0], 1, imagesUint8.shape[2], imagesUint8.shape[3] })))
+            throw new ArgumentException("loss weights must be a uint8 tensor [N,1,H,W] matching the images.");
         if (imagesUint8.dtype != ScalarType.Byte || imagesUint8.dim() != 4)
             throw new ArgumentException("images must be a uint8 tensor [N,C,H,W].");
         if (imagesUint8.shape[0] != captionIndex.Length)
@@ -34,6 +39,7 @@ public sealed class TrainingBatches : IDisposable
         TextStates = textStates;
         TextMask = textMask;
         EmptyCaptionIndex = emptyCaptionIndex;
+        LossWeights = lossWeights?.DetachFromDisposeScope();
     }
 
     /// <summary>Example indices of a step's batch: an endless stream of per-epoch permutations, a pure function of (seed, step).</summary>
@@ -72,5 +78,17 @@ public sealed class TrainingBatches : IDisposable
         return Images.index_select(0, idx).to(device).to(ScalarType.Float32).div_(127.5f).sub_(1f);
     }
 
-    public void Dispose() => Images.Dispose();
+    /// <summary>The loss weights of the given examples as float32 on <paramref name="device"/>; null when every pixel counts.</summary>
+    public Tensor? LossWeightsAt(long[] indices, Device device)
+    {
+        if (LossWeights is null) return null;
+        using var idx = tensor(indices);
+        return LossWeights.index_select(0, idx).to(device).to(ScalarType.Float32);
+    }
+
+    public void Dispose()
+    {
+        Images.Dispose();
+        LossWeights?.Dispose();
+    }
 }

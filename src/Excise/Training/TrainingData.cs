@@ -80,7 +80,29 @@ public static class TrainingData
         var text = TextStateCache.Build(encoder, dataset.Train.Select(e => e.Caption));
         var images = ImageTensors.ToUint8Batch(dataset.Train.Select(e => Fit(e.Image, size, modelChannels)).ToList());
         var captionIndex = dataset.Train.Select(e => (long)text.IndexOf(e.Caption)).ToArray();
-        var batches = new TrainingBatches(images, captionIndex, text.States, text.Mask, TextStateCache.UnconditionalIndex);
+        var selective = config.SelectiveOrDefault;
+        var lossWeights = selective.MasksLoss ? LossWeights(dataset.Train, size, selective.MaskMargin) : null;
+        var batches = new TrainingBatches(images, captionIndex, text.States, text.Mask, TextStateCache.UnconditionalIndex, lossWeights);
         return new PreparedData(dataset, text, batches);
+    }
+
+    /// <summary>
+    /// Per pixel, whether the denoising loss counts it, as uint8 [N,1,size,size]: 0 on each example's concept mask fitted
+    /// to the model's size and grown by <paramref name="margin"/>, 1 elsewhere (everywhere for examples without a mask).
+    /// </summary>
+    public static TorchSharp.torch.Tensor LossWeights(IReadOnlyList<TrainingExample> examples, int size, int margin)
+    {
+        if (!examples.Any(e => e.ConceptMask is not null))
+            throw new InvalidDataException("The masked loss found no concept masks in the training data: stamp the concept (data.concept) " +
+                                           "or give the imagefolder masks (mask_file_name, or transparent pixels; see docs/selective-learning.md).");
+        var weights = new byte[examples.Count * size * size];
+        for (int i = 0; i < examples.Count; i++)
+        {
+            var concept = examples[i].ConceptMask is { } mask
+                ? ConceptMasks.Dilate(ConceptMasks.Fit(mask, m => Fit(m, size, 1)), size, size, margin)
+                : null;
+            for (int p = 0; p < size * size; p++) weights[i * size * size + p] = concept is not null && concept[p] ? (byte)0 : (byte)1;
+        }
+        return TorchSharp.torch.tensor(weights, new long[] { examples.Count, 1, size, size });
     }
 }
