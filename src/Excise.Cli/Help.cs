@@ -24,6 +24,8 @@ static class Help
         table.AddRow("eval --run RUN_DIR [[--attacks prompt,paraphrase,baseline-rate,inversion,inversion-control]] [[--n 8]] [[--inversion-steps 300]] [[--placeholder WORD]] [[--threads N]] [[--out DIR]]", "Attack a run and judge it: extraction rate with CIs, FD/KID, ResNet18 FID, semantic fidelity, memorisation.");
         table.AddRow("bench [[--out FILE.json]] [[--config base|large ...]] [[--only train,profile,...]] [[--trainer-steps N]] [[--run RUN_DIR]]", "Training/sampling speed, FLOPs utilisation, projection overhead, text encoding, memory growth; with --run, each sampler's accuracy on that run (see docs/performance.md).");
         table.AddRow("bench export --config base --out DIR", "Write a model's config, seeded weights and one batch for the PyTorch reference in bench/reference.");
+        table.AddRow("base pack --run RUN_DIR --command TEXT [[--out models/base]]", "Ship a trained base with the project: pinned weights (SHA-256 checked on every load) and base.json.");
+        table.AddRow("base verify [[--dir models/base]]", "Load the shipped base: check its pin and reproduce its recorded fixed-batch loss.");
         table.AddRow("convert --from model.pth --to model.safetensors --allow-pickle", "Convert a PyTorch pickle checkpoint you trust to safetensors (pickles are never read without this opt-in).");
         table.AddRow("version", "Print the version.");
         AnsiConsole.Write(table);

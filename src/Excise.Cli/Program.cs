@@ -28,6 +28,7 @@ try
         "demo" => DemoCommand.Run(rest),
         "bench" => BenchCommand.Run(rest),
         "convert" => ConvertCommand.Run(rest),
+        "base" => BaseCommand.Run(rest),
         "version" or "--version" => Help.Version(),
         _ => throw new UsageException($"Unknown command '{args[0]}'. Run 'excise help'."),
     };

@@ -42,4 +42,28 @@ public sealed class ShippedBaseTests
             recipe with { Training = recipe.TrainingOrDefault with { Steps = 3 } }, log.Add));
         Assert.Contains("--train-base", changed.Message);
     }
+
+    [Fact]
+    public void A_packed_base_reproduces_its_recorded_loss_and_a_changed_one_is_refused()
+    {
+        using var dir = new TempDir();
+        var trained = new RunDirectory(dir.File("trained"));
+        TrainingJob.Run(TinyRun.Config("training.steps=3", "training.checkpoint_every=0"), trained, resume: false);
+        var manifest = ShippedBase.Pack(trained, dir.File("shipped"), "excise train --config configs/smoke.json …");
+        Assert.Equal(FileDigest.Sha256(trained.ModelPath), manifest.ModelSha256);
+        Assert.Equal(2, manifest.Threads);
+        var (_, loss) = ShippedBase.Verify(dir.File("shipped"));
+        Assert.Equal(manifest.FixedBatchLoss, loss, 12);
+        // A model that learned something: the loss is far from the untrained ~1 and from 0.
+        Assert.InRange(loss, 0.05, 0.95);
+
+        // Another model under the same pin and manifest: the pin refuses it before any loss is computed.
+        var other = new RunDirectory(dir.File("other"));
+        TrainingJob.Run(TinyRun.Config("training.steps=1", "training.checkpoint_every=0", "seed=5"), other, resume: false);
+        File.Copy(other.ModelPath, Path.Combine(dir.File("shipped"), "model.safetensors"), overwrite: true);
+        Assert.Throws<InvalidDataException>(() => ShippedBase.Verify(dir.File("shipped")));
+        // Pinned anew, the manifest's recorded hash and loss still say it is not the shipped base.
+        FileDigest.Pin(Path.Combine(dir.File("shipped"), "model.safetensors"));
+        Assert.Contains("other weights", Assert.Throws<InvalidDataException>(() => ShippedBase.Verify(dir.File("shipped"))).Message);
+    }
 }
