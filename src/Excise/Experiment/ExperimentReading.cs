@@ -47,7 +47,8 @@ public static class ExperimentReading
         foreach (var arm in results.Summary.Where(a => a.Arm is not Standard and not ArmNames.Floor))
             lines.Add(DescribeArm(results, arm, standard, setup));
 
-        var projections = results.Summary.Where(a => a.Arm.EndsWith("-projection", StringComparison.Ordinal)).ToList();
+        // The paper's claim is about its projection and ours, not about the arms that add other defences to one.
+        var projections = results.Summary.Where(a => a.Arm is "gradient-projection" or "update-projection").ToList();
         bool conceptLearned = named is not null && unasked is not null && named.ClearlyAbove(unasked);
         foreach (var arm in projections)
             lines.Add(conceptLearned ? PaperClaim(results, arm, standard)

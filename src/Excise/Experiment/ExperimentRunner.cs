@@ -190,7 +190,7 @@ public static class ExperimentRunner
             $"seed={baseSeed + seedIndex}",
             threadOverride,
         ]).ToList();
-        if (arm is TrainingArm.GradientProjection or TrainingArm.UpdateProjection)
+        if (SelectiveConfig.ArmProjects(arm))
         {
             if (basisPath is not null) overrides.Add($"selective.basis={basisPath}");
             overrides.AddRange(plan.ProjectionOverrides ?? []);

@@ -306,6 +306,8 @@ public enum TrainingArm
     /// (kohya-ss sd-scripts' --masked_loss). Needs masks: the stamper's own, or an imagefolder's.
     /// </summary>
     MaskedLoss,
+    /// <summary>Both sides at once: <see cref="UpdateProjection"/> on the text-facing weights and <see cref="MaskedLoss"/> on the pixels.</summary>
+    MaskedUpdateProjection,
 }
 
 /// <param name="LossMask">Any arm: leave the concept's masked pixels out of the loss as <see cref="TrainingArm.MaskedLoss"/> does
@@ -328,8 +330,12 @@ public sealed record SelectiveConfig(
     /// <summary>A typo guard: a margin this wide masks most of a 32-pixel image.</summary>
     public const int MaxMaskMargin = 16;
 
-    [JsonIgnore] public bool Projects => Arm is TrainingArm.GradientProjection or TrainingArm.UpdateProjection;
-    [JsonIgnore] public bool MasksLoss => Arm == TrainingArm.MaskedLoss || LossMask;
+    [JsonIgnore] public bool Projects => ArmProjects(Arm);
+    [JsonIgnore] public bool MasksLoss => Arm is TrainingArm.MaskedLoss or TrainingArm.MaskedUpdateProjection || LossMask;
+
+    /// <summary>The arms that project the text-facing weights' updates off a concept basis (and so need one).</summary>
+    public static bool ArmProjects(TrainingArm arm) =>
+        arm is TrainingArm.GradientProjection or TrainingArm.UpdateProjection or TrainingArm.MaskedUpdateProjection;
 
     public void Validate(DataConfig data, LoraConfig? lora, int textWidth)
     {
@@ -338,7 +344,7 @@ public sealed record SelectiveConfig(
         if (Projects && string.IsNullOrWhiteSpace(Basis))
             throw new ArgumentException($"selective.basis is required for the {arm} arm: build one with 'excise concept --concept \"...\" --out concept.safetensors'.");
         if (!Projects && Basis is not null)
-            throw new ArgumentException($"selective.basis is only used by the projection arms (gradient-projection, update-projection); the {arm} arm would ignore it. Drop --basis or choose a projection arm.");
+            throw new ArgumentException($"selective.basis is only used by the projection arms (gradient-projection, update-projection, masked-update-projection); the {arm} arm would ignore it. Drop --basis or choose a projection arm.");
         if (!Projects && Parameters is not null)
             throw new ArgumentException($"selective.parameters names the weights a projection arm constrains; the {arm} arm projects nothing.");
         if (Arm is TrainingArm.ScrubCaptions && data.Concept is null)
@@ -346,15 +352,15 @@ public sealed record SelectiveConfig(
         if (Arm is TrainingArm.FilterImages && data.Concept is null && data.Source == "fashion-mnist")
             throw new ArgumentException("selective.arm 'filter-images' needs data.concept: plain Fashion-MNIST has no stamped images to filter.");
         if (EraseConcept && !Projects)
-            throw new ArgumentException($"selective.erase_concept needs a projection arm (gradient-projection or update-projection), not {arm}.");
+            throw new ArgumentException($"selective.erase_concept needs a projection arm (gradient-projection, update-projection or masked-update-projection), not {arm}.");
         if (EraseConcept && lora is not null)
             throw new ArgumentException("selective.erase_concept is not supported with lora (the frozen base weights would need erasing).");
         if (EmbedNoiseSigma < 0) throw new ArgumentException($"selective.embed_noise_sigma must be ≥ 0 (got {EmbedNoiseSigma}).");
         if (MaskMargin is < 0 or > MaxMaskMargin) throw new ArgumentException($"selective.mask_margin must be within [0, {MaxMaskMargin}] pixels (got {MaskMargin}).");
         if (MasksLoss && data.Concept is null && data.Source == "fashion-mnist")
             throw new ArgumentException($"the {(LossMask ? "selective.loss_mask option" : "masked-loss arm")} needs concept masks: plain Fashion-MNIST has none; set data.concept (the stamper records where it draws) or train on an imagefolder with masks.");
-        if (Arm == TrainingArm.MaskedLoss && LossMask)
-            throw new ArgumentException("selective.loss_mask is what the masked-loss arm does already; set one or the other.");
+        if (Arm is TrainingArm.MaskedLoss or TrainingArm.MaskedUpdateProjection && LossMask)
+            throw new ArgumentException($"selective.loss_mask is what the {arm} arm does already; set one or the other.");
         if (!(CertificateTolerance > 0)) throw new ArgumentException($"selective.certificate_tolerance must be > 0 (got {CertificateTolerance}).");
         ConfigRules.RequireRegexes(Parameters, "selective.parameters");
         if (Basis is not null)

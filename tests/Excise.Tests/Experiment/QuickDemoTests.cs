@@ -164,11 +164,12 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
     public void A_basis_rebuilt_in_place_retrains_the_projection_arms_and_only_them()
     {
         Assert.Equal(3, demo.Rebased.Setup.BasisRank);
-        Assert.Equal(demo.Plan.Arms.Count - 2 + 1, demo.Rebased.Setup.ReusedArmRuns); // the floor has no basis: reused
+        int projecting = demo.Plan.Arms.Count(SelectiveConfig.ArmProjects);
+        Assert.Equal(demo.Plan.Arms.Count - projecting + 1, demo.Rebased.Setup.ReusedArmRuns); // the floor has no basis: reused
         foreach (var arm in demo.Plan.Arms)
         {
             var name = ArmNames.Name(arm);
-            bool projects = arm is TrainingArm.GradientProjection or TrainingArm.UpdateProjection;
+            bool projects = SelectiveConfig.ArmProjects(arm);
             Assert.Equal(!projects, demo.RebasedLog.Any(line => line.StartsWith($"{name}: reusing the finished fine-tune and evaluation", StringComparison.Ordinal)));
             if (!projects) continue;
             Assert.Contains(demo.RebasedLog, line => line.StartsWith($"{name}: fine-tuning", StringComparison.Ordinal));
