@@ -87,6 +87,16 @@ static class JudgesCommand
             table.AddRow(Markup.Escape($"{condition.Name}: {condition.Description}"), Colour(m.Precision), Colour(m.Recall), $"{m.RocAuc:F4}", $"{m.Positives:N0}+{m.Negatives:N0}");
         }
         AnsiConsole.Write(table);
+        var offDistribution = new Table().AddColumn("off-distribution condition (held out)").AddColumn("false-positive rate [[95% CI]]").AddColumn("recall, stamped [[95% CI]]").AddColumn("images");
+        foreach (var condition in d.OffDistribution)
+        {
+            var fpr = condition.FalsePositiveRate;
+            var recall = condition.Recall;
+            offDistribution.AddRow(Markup.Escape($"{condition.Name}: {condition.Description}"),
+                $"{(fpr.Rate <= 0.02 ? "[green]" : "[red]")}{fpr.Rate:P2}[/] [[{fpr.Lower:P2}, {fpr.Upper:P2}]]",
+                $"{recall.Rate:P2} [[{recall.Lower:P2}, {recall.Upper:P2}]]", $"{fpr.Trials:N0}+{recall.Trials:N0}");
+        }
+        AnsiConsole.Write(offDistribution);
         AnsiConsole.MarkupLine($"Reports: [blue]{Markup.Escape(Path.ChangeExtension(classifier.Path ?? "", ".json"))}[/], [blue]{Markup.Escape(Path.ChangeExtension(detector.Path ?? "", ".json"))}[/]");
     }
 

@@ -147,6 +147,7 @@ public static class RunEvaluator
         var detector = context.Detector;
         var reference = context.Reference;
         var resnet = context.ResNet;
+        detector.EnsureUnseenBy(config, settings.Attacks.Contains(AttackKind.Inversion) ? settings.Attack.InversionOrDefault.Images : 0, run.ConfigPath);
 
         log("Loading the run's training images…");
         var training = TrainingData.ApplyArm(ConceptDatasetBuilder.Build(TrainingData.RecipeFor(config)), config).Train

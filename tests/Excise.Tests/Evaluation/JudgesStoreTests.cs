@@ -103,6 +103,45 @@ public sealed class JudgesStoreTests(SmallGarmentClassifierFixture classifiers, 
     }
 
     [Fact]
+    public void A_judge_trained_by_another_training_recipe_is_not_served()
+    {
+        using var dir = new TempDir();
+        var injection = SmallConceptDetectorFixture.Injection;
+        var settings = SmallConceptDetectorFixture.Settings;
+        var key = ConceptDetector.KeyFor(injection, settings);
+        // The recipe is part of the key: older code's detector for the same settings is another file, never looked up.
+        Assert.NotEqual(key, JudgeCache.Key(ConceptDetector.Kind, ConceptDetector.TrainingRecipeVersion - 1, StampingSignature.Of(injection), settings));
+        Assert.NotEqual(GarmentClassifier.KeyFor(SmallGarmentClassifierFixture.Settings),
+            JudgeCache.Key(GarmentClassifier.Kind, GarmentClassifier.TrainingRecipeVersion + 1, SmallGarmentClassifierFixture.Settings));
+
+        // A file under the current key that records another recipe (renamed, or from before recipes were recorded) is refused.
+        var path = JudgeCache.WeightsPath(dir.Path, ConceptDetector.Kind, key);
+        detectors.Detector.Save(path);
+        Assert.Equal($"{ConceptDetector.TrainingRecipeVersion}", SafetensorsFile.ReadMetadata(path)["excise.judge.training_recipe"]);
+        RewriteMetadata(path, metadata => metadata["excise.judge.training_recipe"] = $"{ConceptDetector.TrainingRecipeVersion - 1}");
+        var older = Assert.Throws<InvalidDataException>(() => ConceptDetector.LoadOrTrain(dir.Path, injection, settings));
+        Assert.Contains(path, older.Message);
+        Assert.Contains($"trained by training recipe {ConceptDetector.TrainingRecipeVersion - 1}; this build trains recipe {ConceptDetector.TrainingRecipeVersion}", older.Message);
+        RewriteMetadata(path, metadata => metadata.Remove("excise.judge.training_recipe"));
+        var unrecorded = Assert.Throws<InvalidDataException>(() => ConceptDetector.Load(path));
+        Assert.Contains("before recipes were recorded", unrecorded.Message);
+    }
+
+    static void RewriteMetadata(string path, Action<Dictionary<string, string>> change)
+    {
+        Dictionary<string, string> metadata;
+        List<KeyValuePair<string, torch.Tensor>> tensors;
+        using (var contents = SafetensorsFile.Load(path))
+        {
+            metadata = new Dictionary<string, string>(contents.Metadata);
+            tensors = contents.Tensors.Select(kv => new KeyValuePair<string, torch.Tensor>(kv.Key, kv.Value.clone())).ToList();
+        }
+        change(metadata);
+        SafetensorsFile.Save(path, tensors, metadata);
+        foreach (var (_, tensor) in tensors) tensor.Dispose();
+    }
+
+    [Fact]
     public void Truncated_judge_file_is_refused_naming_the_file()
     {
         using var dir = new TempDir();

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using Excise.Data;
+using Excise.Evaluation.Metrics;
+using Excise.Training;
 using Excise.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -36,8 +38,48 @@ public sealed class ConceptDetector : IConceptDetector, IDisposable
     public bool TrainedNow { get; }
     public string? Path { get; private set; }
 
+    /// <summary>
+    /// Version of the code that turns settings into weights (which images, how they are stamped, augmented and mixed
+    /// with hard negatives, the loss, the threshold rule). Bump it whenever a change to that code would train different
+    /// weights or pick another threshold from the same settings: it is part of the cache key and the file's metadata, so
+    /// a detector trained by older code is never served. Not needed for pure refactors or new held-out figures.
+    /// 1: garments stamped or clean, blur/noise/brightness/flat fields, the first 30,000 + 5,000 train images.
+    /// 2: plus hard backgrounds (noise, smooth noise, degraded/inverted/fragmented garments, marks in the logo's corner),
+    ///    stamped or not; images from the end of the train split, away from the fine-tunes and the adversary.
+    /// </summary>
+    public const int TrainingRecipeVersion = 2;
+
     public static string KeyFor(ConceptInjectionOptions injection, ConceptDetectorSettings settings) =>
-        JudgeCache.Key(Kind, StampingSignature.Of(injection), settings);
+        JudgeCache.Key(Kind, TrainingRecipeVersion, StampingSignature.Of(injection), settings);
+
+    /// <summary>
+    /// The train-split images a fine-tune with <paramref name="config"/> and its inversion adversary draw from are
+    /// [0, end): the first data.limit train, then data.concept.held_out or the adversary's images are held out (all
+    /// 60,000 without a limit). Zero when the run trains on another split or an image folder.
+    /// </summary>
+    public static int VictimTrainSplitEnd(RunConfig config, int inversionImages)
+    {
+        var recipe = TrainingData.RecipeFor(config);
+        if (recipe.ImageFolder is not null || recipe.Split != DatasetSplit.Train) return 0;
+        if (recipe.Limit is not { } limit) return FashionMnist.TrainCount;
+        return (int)Math.Min(FashionMnist.TrainCount, (long)limit + Math.Max(recipe.HeldOutStampedCount, inversionImages));
+    }
+
+    /// <summary>
+    /// Refuses to judge a run whose fine-tune or inversion adversary used images this detector trained or validated on:
+    /// a judge must not have seen the images it judges.
+    /// </summary>
+    public void EnsureUnseenBy(RunConfig config, int inversionImages, string source)
+    {
+        int victimEnd = VictimTrainSplitEnd(config, inversionImages);
+        int first = Report.Settings.FirstTrainSplitIndex;
+        if (victimEnd > first)
+            throw new InvalidOperationException(
+                $"{source}: the fine-tune (data.limit {config.DataOrDefault.Limit}, data.concept.held_out {config.DataOrDefault.Concept?.HeldOut ?? 0}) " +
+                $"and its inversion adversary ({inversionImages} held-out images) use train-split images 0..{victimEnd - 1}, but the concept detector " +
+                $"{Id} trained on images {first}..{FashionMnist.TrainCount - 1}. Lower data.limit to at most {first - inversionImages}, " +
+                "or train the detector on fewer images.");
+    }
 
     /// <summary>Probability in [0, 1] that each image carries the logo.</summary>
     public double[] Scores(IReadOnlyList<RasterImage> images)
@@ -75,11 +117,12 @@ public sealed class ConceptDetector : IConceptDetector, IDisposable
         var signature = StampingSignature.Of(injection);
         var clock = Stopwatch.StartNew();
         var examples = new DetectorExamples(injection, settings.Augmentation);
-        var sources = FashionMnist.Load(DatasetSplit.Train, settings.TrainLimit + settings.ValidationCount, directory: settings.FashionMnistDirectory);
-        if (sources.Count < settings.TrainLimit + settings.ValidationCount)
-            throw new InvalidDataException($"The Fashion-MNIST train split holds {sources.Count} images; the detector needs {settings.TrainLimit} + {settings.ValidationCount}.");
-        var train = sources.Take(settings.TrainLimit).ToArray();
-        var validation = sources.Skip(settings.TrainLimit).ToArray();
+        // The end of the train split: the fine-tunes and the inversion adversary draw from its start (EnsureUnseenBy).
+        var sources = FashionMnist.Load(DatasetSplit.Train, directory: settings.FashionMnistDirectory);
+        if (sources.Count != FashionMnist.TrainCount)
+            throw new InvalidDataException($"The Fashion-MNIST train split holds {sources.Count} images, not {FashionMnist.TrainCount}; the detector trains on its last {settings.TrainLimit} + {settings.ValidationCount}.");
+        var train = sources.Skip(settings.FirstTrainSplitIndex).Take(settings.TrainLimit).ToArray();
+        var validation = sources.Skip(settings.FirstTrainSplitIndex + settings.TrainLimit).ToArray();
         long seed = settings.Optimization.Seed;
         // A random placement differs per example id; a new id per epoch shows the detector new positions every epoch.
         bool randomPlacement = injection.Placement == LogoPlacement.Random;
@@ -108,7 +151,7 @@ public sealed class ConceptDetector : IConceptDetector, IDisposable
             var key = KeyFor(injection, settings);
             var id = JudgeStore.IdFor(Kind, key, JudgeStore.WeightsHash(network.state_dict()));
             var provisional = new ConceptDetectorReport(id, key, settings, signature, train.Length, validation.Length, 0, 0.5,
-                null!, [], loss, trainSeconds, double.NaN, DateTimeOffset.UtcNow);
+                null!, [], [], loss, trainSeconds, double.NaN, DateTimeOffset.UtcNow);
             var detector = new ConceptDetector(network, provisional, trainedNow: true, path: null);
 
             progress?.Report(new JudgeTrainingProgress(Kind, "choosing threshold", 0, 0, loss));
@@ -136,20 +179,25 @@ public sealed class ConceptDetector : IConceptDetector, IDisposable
         var test = FashionMnist.Load(DatasetSplit.Test, settings.TestLimit, directory: settings.FashionMnistDirectory);
         var conditions = new List<DetectorCondition>();
         double inferenceMs = double.NaN;
-        foreach (var (name, description, images, labels) in new DetectorExamples(injection, settings.Augmentation).HeldOutConditions(test, settings.Optimization.Seed))
+        var examples = new DetectorExamples(injection, settings.Augmentation);
+        foreach (var (name, description, images, labels) in examples.HeldOutConditions(test, settings.Optimization.Seed))
         {
             var clock = Stopwatch.StartNew();
             var scores = Scores(images);
             if (double.IsNaN(inferenceMs)) inferenceMs = clock.Elapsed.TotalMilliseconds * 1000.0 / images.Count;
             conditions.Add(new DetectorCondition(name, description, BinaryMetrics.Compute(scores, labels, Threshold)));
         }
-        return Report with { TestImages = test.Count, HeldOut = conditions, InferenceMillisecondsPer1000 = inferenceMs };
+        var offDistribution = new List<DetectorOffDistributionCondition>();
+        foreach (var (name, description, clean, stamped) in examples.OffDistributionConditions(test, settings.Optimization.Seed))
+            offDistribution.Add(new DetectorOffDistributionCondition(name, description,
+                ProportionEstimate.Wilson(Detect(clean)), ProportionEstimate.Wilson(Detect(stamped))));
+        return Report with { TestImages = test.Count, HeldOut = conditions, OffDistribution = offDistribution, InferenceMillisecondsPer1000 = inferenceMs };
     }
 
     public void Save(string path)
     {
         var heldOut = Report.Condition("default").Metrics;
-        JudgeStore.Save(path, _network, Kind, Report.Key, Report.Id, Report.Settings.Architecture, Report,
+        JudgeStore.Save(path, _network, Kind, TrainingRecipeVersion, Report.Key, Report.Id, Report.Settings.Architecture, Report,
             new Dictionary<string, string>
             {
                 [ThresholdKey] = Threshold.ToString("R", CultureInfo.InvariantCulture),
@@ -171,7 +219,7 @@ public sealed class ConceptDetector : IConceptDetector, IDisposable
 
     private static ConceptDetector Load(string path, string? expectedKey)
     {
-        var (network, header) = JudgeStore.Load(path, Kind, expectedKey);
+        var (network, header) = JudgeStore.Load(path, Kind, TrainingRecipeVersion, expectedKey);
         try
         {
             if (network.Outputs != 1) throw new InvalidDataException($"{path}: concept detector has {network.Outputs} outputs, expected 1.");

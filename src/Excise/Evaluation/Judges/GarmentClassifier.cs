@@ -36,7 +36,14 @@ public sealed class GarmentClassifier : IImageClassifier, IImageFeatureExtractor
     /// <summary>The file it was saved to or loaded from, if any.</summary>
     public string? Path { get; private set; }
 
-    public static string KeyFor(GarmentClassifierSettings settings) => JudgeCache.Key(Kind, settings);
+    /// <summary>
+    /// Version of the code that turns settings into weights (data, augmentation, loss, training loop). Bump it whenever
+    /// a change to that code would train different weights from the same settings: it is part of the cache key and the
+    /// file's metadata, so a classifier trained by older code is never served. Not needed for pure refactors.
+    /// </summary>
+    public const int TrainingRecipeVersion = 1;
+
+    public static string KeyFor(GarmentClassifierSettings settings) => JudgeCache.Key(Kind, TrainingRecipeVersion, settings);
 
     public int[] Predict(IReadOnlyList<RasterImage> images)
     {
@@ -179,7 +186,7 @@ public sealed class GarmentClassifier : IImageClassifier, IImageFeatureExtractor
 
     public void Save(string path)
     {
-        JudgeStore.Save(path, _network, Kind, Report.Key, Report.Id, Report.Settings.Architecture, Report,
+        JudgeStore.Save(path, _network, Kind, TrainingRecipeVersion, Report.Key, Report.Id, Report.Settings.Architecture, Report,
             new Dictionary<string, string>
             {
                 ["excise.judge.seed"] = Report.Settings.Optimization.Seed.ToString(CultureInfo.InvariantCulture),
@@ -192,7 +199,7 @@ public sealed class GarmentClassifier : IImageClassifier, IImageFeatureExtractor
     /// <summary>Loads a saved classifier; with <paramref name="expected"/> settings, refuses one trained with others.</summary>
     public static GarmentClassifier Load(string path, GarmentClassifierSettings? expected = null)
     {
-        var (network, header) = JudgeStore.Load(path, Kind, expected is null ? null : KeyFor(expected));
+        var (network, header) = JudgeStore.Load(path, Kind, TrainingRecipeVersion, expected is null ? null : KeyFor(expected));
         try
         {
             if (network.Outputs != FashionMnistClasses.Count)

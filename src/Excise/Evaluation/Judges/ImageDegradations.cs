@@ -13,24 +13,30 @@ public static class ImageDegradations
     {
         if (double.IsNaN(sigma) || sigma < 0) throw new ArgumentOutOfRangeException(nameof(sigma), sigma, "Blur sigma must be >= 0 px.");
         if (sigma == 0) return image.Copy();
+        var blurred = GaussianBlur(image.Pixels.Select(p => (float)p).ToArray(), image.Width, image.Height, image.Channels, sigma);
+        return image with { Pixels = blurred.Select(ToByte).ToArray() };
+    }
+
+    /// <summary>Separable Gaussian blur of interleaved float planes (no rounding between passes); borders replicate the edge.</summary>
+    internal static float[] GaussianBlur(float[] values, int w, int h, int c, double sigma)
+    {
         int radius = Math.Max(1, (int)Math.Ceiling(3 * sigma));
         var kernel = new float[2 * radius + 1];
         for (int i = -radius; i <= radius; i++) kernel[i + radius] = (float)Math.Exp(-i * i / (2 * sigma * sigma));
         float total = kernel.Sum();
         for (int i = 0; i < kernel.Length; i++) kernel[i] /= total;
 
-        int w = image.Width, h = image.Height, c = image.Channels;
-        var across = new float[image.Pixels.Length];
+        var across = new float[values.Length];
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
                 for (int ch = 0; ch < c; ch++)
                 {
                     float sum = 0;
                     for (int k = -radius; k <= radius; k++)
-                        sum += kernel[k + radius] * image.Pixels[(y * w + Math.Clamp(x + k, 0, w - 1)) * c + ch];
+                        sum += kernel[k + radius] * values[(y * w + Math.Clamp(x + k, 0, w - 1)) * c + ch];
                     across[(y * w + x) * c + ch] = sum;
                 }
-        var result = new byte[image.Pixels.Length];
+        var result = new float[values.Length];
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
                 for (int ch = 0; ch < c; ch++)
@@ -38,9 +44,9 @@ public static class ImageDegradations
                     float sum = 0;
                     for (int k = -radius; k <= radius; k++)
                         sum += kernel[k + radius] * across[(Math.Clamp(y + k, 0, h - 1) * w + x) * c + ch];
-                    result[(y * w + x) * c + ch] = ToByte(sum);
+                    result[(y * w + x) * c + ch] = sum;
                 }
-        return image with { Pixels = result };
+        return result;
     }
 
     /// <summary>
@@ -103,7 +109,7 @@ public static class ImageDegradations
 
     private static bool SameSizeAs(this RasterImage a, RasterImage b) => a.Width == b.Width && a.Height == b.Height && a.Channels == b.Channels;
 
-    private static byte ToByte(float value) => (byte)Math.Clamp(MathF.Round(value), 0, 255);
+    internal static byte ToByte(float value) => (byte)Math.Clamp(MathF.Round(value), 0, 255);
 
     /// <summary>Box–Muller standard normal.</summary>
     internal static double Normal(Random random)

@@ -40,7 +40,7 @@ internal static class JudgeStore
     const string Prefix = "excise.judge.";
     public const string FormatKey = Prefix + "format", KindKey = Prefix + "kind", SettingsKey = Prefix + "key", IdKey = Prefix + "id",
         ArchitectureKey = Prefix + "architecture", OutputsKey = Prefix + "outputs", WeightsHashKey = Prefix + "weights_sha256",
-        ReportKey = Prefix + "report";
+        ReportKey = Prefix + "report", RecipeKey = Prefix + "training_recipe";
 
     public static string ReportPathFor(string weightsPath) => Path.ChangeExtension(weightsPath, ".json");
 
@@ -59,7 +59,7 @@ internal static class JudgeStore
 
     public static string IdFor(string kind, string key, string weightsHash) => $"{kind}-{key}-{weightsHash[..8]}";
 
-    public static void Save(string path, JudgeNetwork network, string kind, string key, string id, JudgeArchitecture architecture,
+    public static void Save(string path, JudgeNetwork network, string kind, int trainingRecipe, string key, string id, JudgeArchitecture architecture,
         object report, IReadOnlyDictionary<string, string> extra)
     {
         var state = network.state_dict();
@@ -68,6 +68,7 @@ internal static class JudgeStore
         {
             [FormatKey] = FormatVersion,
             [KindKey] = kind,
+            [RecipeKey] = trainingRecipe.ToString(CultureInfo.InvariantCulture),
             [SettingsKey] = key,
             [IdKey] = id,
             [ArchitectureKey] = JsonSerializer.Serialize(architecture, ConfigLoader.JsonOptions),
@@ -80,7 +81,8 @@ internal static class JudgeStore
     }
 
     /// <summary>Reads and checks a judge file; the caller owns the returned network.</summary>
-    public static (JudgeNetwork Network, JudgeFileHeader Header) Load(string path, string expectedKind, string? expectedKey)
+    /// <param name="expectedRecipe">The training recipe version this build trains; a file trained by another is refused.</param>
+    public static (JudgeNetwork Network, JudgeFileHeader Header) Load(string path, string expectedKind, int expectedRecipe, string? expectedKey)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Judge file not found: {path}", path);
         using var contents = SafetensorsFile.Load(path);
@@ -91,6 +93,11 @@ internal static class JudgeStore
             throw new InvalidDataException($"{path}: judge format version {Get(FormatKey)}, this build reads version {FormatVersion}. Delete it to retrain.");
         var kind = Get(KindKey);
         if (kind != expectedKind) throw new InvalidDataException($"{path}: holds a {kind} judge, expected a {expectedKind}.");
+        // Checked before the settings key (which includes the recipe) so the message says what actually differs.
+        var recipe = metadata.TryGetValue(RecipeKey, out var recorded) ? recorded : "none (written before recipes were recorded)";
+        if (recipe != expectedRecipe.ToString(CultureInfo.InvariantCulture))
+            throw new InvalidDataException(
+                $"{path}: {kind} was trained by training recipe {recipe}; this build trains recipe {expectedRecipe} (its training code changed). Delete it to retrain.");
         var key = Get(SettingsKey);
         if (expectedKey is not null && key != expectedKey)
             throw new InvalidDataException($"{path}: judge was trained for settings {key}, not the requested {expectedKey}. Delete it to retrain.");
@@ -122,16 +129,17 @@ internal static class JudgeStore
 
 /// <summary>
 /// Where trained judges live: one file per (kind, settings key), the key a hash of everything that decides the weights
-/// (stamping, training settings, data subset), so an experiment trains each judge once and reuses it.
+/// (the kind's training recipe version, stamping, training settings, data subset), so an experiment trains each judge
+/// once and reuses it, and a change to the training code (with its recipe version bumped) trains a new one.
 /// </summary>
 public static class JudgeCache
 {
     public const string DefaultDirectory = "runs/judges";
 
-    /// <summary>First 16 hex digits of the SHA-256 of the settings' JSON (snake_case, as written in the report).</summary>
-    public static string Key(string kind, params object[] settings)
+    /// <summary>First 16 hex digits of the SHA-256 of the kind, its training recipe version and the settings' JSON (snake_case, as written in the report).</summary>
+    public static string Key(string kind, int trainingRecipe, params object[] settings)
     {
-        var json = kind + "\n" + string.Join("\n", settings.Select(s => JsonSerializer.Serialize(s, s.GetType(), ConfigLoader.JsonOptions)));
+        var json = kind + "\nrecipe " + trainingRecipe.ToString(CultureInfo.InvariantCulture) + "\n" + string.Join("\n", settings.Select(s => JsonSerializer.Serialize(s, s.GetType(), ConfigLoader.JsonOptions)));
         return Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(json)))[..16].ToLowerInvariant();
     }
 
