@@ -25,9 +25,20 @@ static class EvalCommand
             MemorisationTrainImages: cl.Int("memorisation-train", 0),
             QuickJudges: cl.Flag("quick-judges"));
         var outDir = cl.Option("out") ?? Path.Combine(run.Root, "eval");
+        // A model that never saw the concept (a base) is judged under a fine-tuning config's data recipe: its concept,
+        // held-out adversary images and memorisation set, exactly as the experiment's floor is.
+        var recipe = cl.Option("recipe") is { } recipeFile ? RunConfig.Load(recipeFile, [$"init={run.Root}"]) : null;
         cl.EnsureAllUsed();
 
-        var result = RunEvaluator.Evaluate(run, settings, outDir, message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]"));
+        void Log(string message) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]");
+        RunEvaluation result;
+        if (recipe is null) result = RunEvaluator.Evaluate(run, settings, outDir, Log);
+        else
+        {
+            using var context = EvaluationContext.Create(settings, recipe.DataOrDefault.Concept
+                ?? throw new UsageException($"--recipe: {cl.Option("recipe")} has no data.concept to judge extraction of."), Log);
+            result = RunEvaluator.Evaluate(context, run, settings, outDir, Log, recipe: recipe);
+        }
         var table = new Table();
         var columns = Excise.Evaluation.Metrics.MetricsReport.Columns;
         foreach (var c in columns) table.AddColumn(Markup.Escape(c.Header));

@@ -147,7 +147,8 @@ public static class RunEvaluator
         var detector = context.Detector;
         var reference = context.Reference;
         var resnet = context.ResNet;
-        detector.EnsureUnseenBy(config, settings.Attacks.Contains(AttackKind.Inversion) ? settings.Attack.InversionOrDefault.Images : 0, run.ConfigPath);
+        detector.EnsureUnseenBy(config, settings.Attacks.Any(AttackKinds.UsesInversion) ? settings.Attack.InversionOrDefault.Images : 0,
+            recipe is null ? run.ConfigPath : "the evaluation recipe");
 
         log("Loading the run's training images…");
         var training = TrainingData.ApplyArm(ConceptDatasetBuilder.Build(TrainingData.RecipeFor(config)), config).Train

@@ -143,6 +143,7 @@ public static class ExperimentRunner
                 BasisLeakage = leakage, ArmWorkers = schedule.Workers, ThreadsPerArm = schedule.ThreadsPerArm,
                 Sampler = SamplerKinds.Name(plan.Attack.Sampler), ReusedArmRuns = armRuns.Count(r => r.Reused),
                 BaseShipped = shipped is not null, BaseSha256 = FileDigest.Sha256(baseRun.ModelPath),
+                DetectorOffDistribution = context.Detector.Report.OffDistribution,
             };
         var results = new ExperimentResults(setup, summary, outcomes, [], clock.Elapsed.TotalSeconds, DateTime.UtcNow);
         results = results with { Reading = ExperimentReading.Read(results) };

@@ -40,7 +40,11 @@ public static partial class HtmlReport
         Entry("Garment classifier", $"{s.ClassifierId}: accuracy {Decimal(s.ClassifierAccuracy, 3)} on held-out real images "
                                     + "(judges semantic fidelity)" + QuickJudgesNote(s));
         Entry("Logo detector", $"{s.DetectorId}: precision {Decimal(s.DetectorPrecision, 3)}, recall {Decimal(s.DetectorRecall, 3)} "
-                               + "on held-out images (judges extraction)" + QuickJudgesNote(s));
+                               + "on held-out images (judges extraction)" + QuickJudgesNote(s)
+                               + (s.DetectorOffDistribution is { Count: > 0 } off
+                                   ? "; false positives on held-out images unlike any garment: " + string.Join(", ", off.Select(c =>
+                                       $"{c.Name} {Percent(c.FalsePositiveRate.Rate)} [{Percent(c.FalsePositiveRate.Lower)}, {Percent(c.FalsePositiveRate.Upper)}]"))
+                                   : ""));
         Entry("Machine", $"{s.Machine}, {Threading(s)}");
         page.Append("<dt>Command</dt><dd><code>").Append(Html.Escape(s.Command)).Append("</code></dd>\n");
         Entry("Elapsed", Duration(results.ElapsedSeconds));
