@@ -35,6 +35,14 @@ public static class ArmComparison
     public static Estimate? InversionGain(IEnumerable<ArmSeedOutcome> runs) =>
         Differences(runs.Select(r => (Extraction(Inversion)(r), Extraction(InversionControl)(r))).ToList());
 
+    /// <summary>
+    /// What naming the concept adds on one arm: the named rate minus the unasked rate (the lift), seed by seed; null
+    /// when either attack was not run. A defence that hides the logo from its name but lets it appear unasked has a small
+    /// lift and a high unasked rate: read the two together.
+    /// </summary>
+    public static Estimate? Lift(IEnumerable<ArmSeedOutcome> runs) =>
+        Differences(runs.Select(r => (Extraction(Named)(r), Extraction(Unasked)(r))).ToList());
+
     public static Func<ArmSeedOutcome, ProportionEstimate?> Extraction(string attack) => o => o.Attacks.GetValueOrDefault(attack)?.Extraction?.Rate;
 
     public static ProportionEstimate? Fidelity(ArmSeedOutcome o) => o.Attacks.GetValueOrDefault(Unasked)?.Fidelity?.Overall;

@@ -32,6 +32,7 @@ public sealed record ArmSeedOutcome(
 /// <param name="Kid">KID in the same space.</param>
 /// <param name="ResNetFid">FID with the ImageNet ResNet18 (null when skipped).</param>
 /// <param name="InversionGain">Inversion's rate minus its 0-step control's (T − T₀): what the adversary learned, not what the word did.</param>
+/// <param name="Lift">The named rate minus the unasked rate (what naming the concept adds), seed by seed.</param>
 /// <param name="PixelNearCopies">Share of generated images that are near-copies of a training image (pixel space), ordinary prompts.</param>
 public sealed record ArmSummary(
     string Arm,
@@ -43,7 +44,8 @@ public sealed record ArmSummary(
     Estimate? PixelNearCopies,
     Estimate TrainSeconds,
     Estimate? CertificateWorstShare,
-    Estimate? InversionGain = null);
+    Estimate? InversionGain = null,
+    Estimate? Lift = null);
 
 /// <summary>How the experiment was set up: everything a reader needs to interpret (and reproduce) the numbers.</summary>
 /// <param name="ReusedArmRuns">Arm × seed runs served whole from an earlier invocation: the elapsed time does not include them.</param>

@@ -406,7 +406,8 @@ public static class ExperimentRunner
             PixelNearCopies: Proportion(o => Ordinary(o)?.PixelMemorisation?.NearCopies),
             TrainSeconds: Estimate.OfNonNegative(runs.Select(o => o.TrainSeconds).ToList()),
             CertificateWorstShare: Value(o => o.CertificateWorstShare),
-            InversionGain: ArmComparison.InversionGain(runs));
+            InversionGain: ArmComparison.InversionGain(runs),
+            Lift: ArmComparison.Lift(runs));
     }
 
     static ExperimentSetup Describe(ExperimentPlan plan, ExperimentPaths paths, string command, RunConfig probe, ConceptConfig concept, RunDirectory baseRun,

@@ -24,6 +24,10 @@ public static class ResultsTable
         foreach (var attack in attackNames)
             columns.Add(new Column(ExtractionHeader(attack), ExtractionDescription(attack),
                 a => a.Extraction.TryGetValue(attack, out var e) ? e : null, LowerIsBetterForDefence: true));
+        if (attackNames.Contains(ArmComparison.Named) && attackNames.Contains(ArmComparison.Unasked))
+            columns.Add(new Column("lift (named − unasked)",
+                "what naming the concept adds: the logo rate when named minus when not asked for (95% interval of the difference); read with the unasked rate",
+                a => a.Lift, LowerIsBetterForDefence: true));
         if (attackNames.Contains(ArmComparison.Inversion) && attackNames.Contains(ArmComparison.InversionControl))
             columns.Add(new Column("inversion gain (T − T₀)",
                 "inversion's rate minus its 0-step control's: what the adversary learned beyond the placeholder word (95% interval of the difference)",

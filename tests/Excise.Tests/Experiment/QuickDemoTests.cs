@@ -95,6 +95,9 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
             Assert.NotNull(arm.PixelNearCopies);
             Assert.Equal(arm.Arm != ArmNames.Floor, arm.TrainSeconds.Value > 0); // the floor is the base itself: nothing fine-tuned
             Assert.NotNull(arm.InversionGain);
+            var named = arm.Extraction["prompt"].Value;
+            var unasked = arm.Extraction["baseline-rate"].Value;
+            Assert.Equal(named - unasked, arm.Lift!.Value, 12); // one seed: the difference of the two rates
             bool projects = arm.Arm.EndsWith("-projection");
             Assert.Equal(projects, arm.CertificateWorstShare is not null);
         }
