@@ -241,24 +241,7 @@ public static class ExperimentRunner
         }
         budget.Advance(trainUnits, $"{label} trained", job: label);
         budget.Status($"{label}: attacking", job: label);
-        if (Directory.Exists(evalDir)) Directory.Delete(evalDir, recursive: true); // an evaluation without a matching outcome is stale or partial
-        double attackUnitsDone = 0;
-        var attackSeconds = new Dictionary<string, double>();
-        var reports = new Dictionary<string, MetricsReport>();
-        var inversionLosses = (IReadOnlyList<double>?)null;
-        RunEvaluator.Evaluate(context, run, armEvaluation, evalDir, armLog,
-            new SyncProgress<AttackProgress>(p => budget.Status($"{label}: {p.Phase} {p.Done}/{p.Total}", job: label)), cancel,
-            done =>
-            {
-                var name = AttackKinds.Name(done.Kind);
-                reports[name] = done.Metrics;
-                attackSeconds[name] = done.Timing.Total.TotalSeconds + done.JudgeTime.TotalSeconds;
-                if (done.Kind == AttackKind.Inversion) inversionLosses = done.Inversion?.StepLosses;
-                double units = budget.AttackUnits(done.Kind);
-                attackUnitsDone += units;
-                budget.Advance(units, $"{label}: {name} done");
-            });
-        budget.Advance(Math.Max(0, evalUnits - attackUnitsDone), $"{label} evaluated", job: label);
+        var (reports, attackSeconds, inversionLosses) = Evaluate(context, run, armEvaluation, evalDir, null, label, budget, armLog, cancel);
 
         var summary = JsonDocument.Parse(File.ReadAllText(run.SummaryPath)).RootElement;
         var outcome = new ArmSeedOutcome(armName, seedIndex, config.Seed, Relative(paths.Output, run.Root), Relative(paths.Output, evalDir),
@@ -295,12 +278,32 @@ public static class ExperimentRunner
         }
 
         budget.Status($"{label}: attacking the model that never saw the concept", job: label);
+        var (reports, attackSeconds, inversionLosses) = Evaluate(context, baseRun, floorEvaluation, evalDir, recipe, label, budget,
+                                                                  message => log($"{label}: {message}"), cancel);
+
+        var summary = JsonDocument.Parse(File.ReadAllText(baseRun.SummaryPath)).RootElement;
+        var outcome = new ArmSeedOutcome(ArmNames.Floor, seedIndex, baseConfig.Seed, Relative(paths.Output, baseRun.Root), Relative(paths.Output, evalDir),
+            TrainSeconds: 0, FinalLoss: summary.GetProperty("final_loss").GetDouble(), Losses: [], ProjectionShare: 0,
+            CertificateWorstShare: null, CertificatePassed: null, reports, attackSeconds, fingerprint, inversionLosses);
+        AtomicFile.WriteAllText(outcomePath, JsonSerializer.Serialize(outcome, MetricsReport.JsonOptions));
+        GC.Collect();
+        return (outcome, false);
+    }
+
+    /// <summary>
+    /// Attacks and judges one victim into a fresh <paramref name="evalDir"/> (an evaluation without a matching outcome is
+    /// stale or partial), advancing the budget attack by attack: every attack's metrics and seconds, and the adversary's losses.
+    /// </summary>
+    static (Dictionary<string, MetricsReport> Reports, Dictionary<string, double> AttackSeconds, IReadOnlyList<double>? InversionLosses) Evaluate(
+        EvaluationContext context, RunDirectory run, EvaluationSettings evaluation, string evalDir, RunConfig? recipe, string label,
+        WorkBudget budget, Action<string> log, CancellationToken cancel)
+    {
         if (Directory.Exists(evalDir)) Directory.Delete(evalDir, recursive: true);
         double attackUnitsDone = 0;
         var attackSeconds = new Dictionary<string, double>();
         var reports = new Dictionary<string, MetricsReport>();
-        var inversionLosses = (IReadOnlyList<double>?)null;
-        RunEvaluator.Evaluate(context, baseRun, floorEvaluation, evalDir, message => log($"{label}: {message}"),
+        IReadOnlyList<double>? inversionLosses = null;
+        RunEvaluator.Evaluate(context, run, evaluation, evalDir, log,
             new SyncProgress<AttackProgress>(p => budget.Status($"{label}: {p.Phase} {p.Done}/{p.Total}", job: label)), cancel,
             done =>
             {
@@ -313,14 +316,7 @@ public static class ExperimentRunner
                 budget.Advance(units, $"{label}: {name} done");
             }, recipe);
         budget.Advance(Math.Max(0, budget.EvaluationUnits - attackUnitsDone), $"{label} evaluated", job: label);
-
-        var summary = JsonDocument.Parse(File.ReadAllText(baseRun.SummaryPath)).RootElement;
-        var outcome = new ArmSeedOutcome(ArmNames.Floor, seedIndex, baseConfig.Seed, Relative(paths.Output, baseRun.Root), Relative(paths.Output, evalDir),
-            TrainSeconds: 0, FinalLoss: summary.GetProperty("final_loss").GetDouble(), Losses: [], ProjectionShare: 0,
-            CertificateWorstShare: null, CertificatePassed: null, reports, attackSeconds, fingerprint, inversionLosses);
-        AtomicFile.WriteAllText(outcomePath, JsonSerializer.Serialize(outcome, MetricsReport.JsonOptions));
-        GC.Collect();
-        return (outcome, false);
+        return (reports, attackSeconds, inversionLosses);
     }
 
     static double? NumberOrNull(JsonElement element, string name) =>
