@@ -94,7 +94,7 @@ public sealed record RunConfig(
         ValidateModelFits(unet);
         // Only the header: a pickle, a truncated or a corrupt file is refused now, not after the data is prepared.
         if (InitWeightsPath() is { } initWeights) SafetensorsFile.ReadHeader(initWeights);
-        SelectiveOrDefault.Validate(DataOrDefault, Lora, TextOrDefault.Width);
+        SelectiveOrDefault.Validate(DataOrDefault, Lora, TextOrDefault);
     }
 
     /// <summary>The weights a fine-tune starts from: a run directory's sampling weights, or a safetensors file.</summary>
@@ -244,6 +244,9 @@ public sealed record TextConfig(string Encoder = "minilm", int MaxLength = 32)
     /// <summary>Width of the encoder's token states: what the UNet's cross-attention and a concept basis must match.</summary>
     [JsonIgnore] public int Width => Encoder == "minilm" ? MiniLmTextEncoder.Width : throw new ArgumentException($"text.encoder must be 'minilm' (got '{Encoder}').");
 
+    /// <summary>The encoder's id (model and max length): text states and a concept basis made under another id do not fit this run.</summary>
+    [JsonIgnore] public string EncoderId => Encoder == "minilm" ? MiniLmTextEncoder.IdFor(MaxLength) : throw new ArgumentException($"text.encoder must be 'minilm' (got '{Encoder}').");
+
     public void Validate()
     {
         if (Encoder != "minilm") throw new ArgumentException($"text.encoder must be 'minilm' (got '{Encoder}').");
@@ -300,8 +303,9 @@ public sealed record SelectiveConfig(
 {
     [JsonIgnore] public bool Projects => Arm is TrainingArm.GradientProjection or TrainingArm.UpdateProjection;
 
-    public void Validate(DataConfig data, LoraConfig? lora, int textWidth)
+    public void Validate(DataConfig data, LoraConfig? lora, TextConfig text)
     {
+        int textWidth = text.Width;
         ConfigRules.RequireFinite(("selective.embed_noise_sigma", EmbedNoiseSigma), ("selective.certificate_tolerance", CertificateTolerance));
         string arm = ConfigLoader.ToJson(Arm).Trim('"');
         if (Projects && string.IsNullOrWhiteSpace(Basis))
@@ -327,6 +331,12 @@ public sealed record SelectiveConfig(
             using var basis = ConceptBasis.Load(Basis);
             if (basis.Dimension != textWidth)
                 throw new ArgumentException($"selective.basis: {Basis} spans {basis.Dimension}-dimensional states, but the text encoder's states are {textWidth}-dimensional.");
+            // Same width is not enough: a basis of states encoded with another max length (truncation, position of padding)
+            // spans other directions than this run's captions produce.
+            if (basis.Info.EncoderId != text.EncoderId)
+                throw new ArgumentException($"selective.basis: {Basis} was built with the text encoder '{basis.Info.EncoderId}', but this run encodes its captions " +
+                    $"with '{text.EncoderId}' (text.encoder, text.max_length). Rebuild the basis with 'excise concept --max-length {text.MaxLength} ...', " +
+                    "or set text.max_length to the one it was built with.");
             if (basis.Rank >= textWidth)
                 throw new ArgumentException($"selective.basis: {Basis} has rank {basis.Rank}, the whole {textWidth}-dimensional text space: projecting it out would leave the keys and values nothing to learn.");
         }
