@@ -124,6 +124,28 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
         Assert.True(certificate.Weights.All(w => w.ChangeNorm > 0), "the EMA weights must still learn");
     }
 
+    /// <summary>
+    /// The trainer is built after erasure and LoRA's projection, so on a fresh start its EMA copies the projected weights;
+    /// a resume must not redo either (the checkpoint already holds them) and must end with the uninterrupted run's weights.
+    /// </summary>
+    [Theory]
+    [InlineData("selective.erase_concept=true")]
+    [InlineData("lora={\"rank\":4,\"alpha\":4}")]
+    public void AProjectedRunWithEmaResumedMidwayEndsWithTheUninterruptedWeights(string variant)
+    {
+        var result = FineTune("update-projection", variant, "training.ema_decay=0.999", "training.steps=4", "training.checkpoint_every=2");
+        var uninterrupted = File.ReadAllBytes(result.Run.ModelPath);
+        var store = new CheckpointStore(result.Run.CheckpointsDir);
+        var last = store.CompleteCheckpoints()[^1].Path;
+        // Break the last checkpoint, as a kill during its write would: the job falls back to step 2 and redoes steps 3–4.
+        File.WriteAllText(Path.Combine(last, "model.safetensors"), "truncated");
+
+        var resumed = TrainingJob.Run(result.Run.LoadConfig(), result.Run, resume: true);
+        Assert.Equal(2, resumed.Summary.ResumedFrom);
+        Assert.True(resumed.Certificate!.Passed, $"resumed {variant}: worst share {resumed.Certificate.WorstShare:E2}");
+        Assert.Equal(uninterrupted, File.ReadAllBytes(result.Run.ModelPath));
+    }
+
     [Fact]
     public void AProjectedRunResumesWithItsOwnBasisAndRefusesAnother()
     {
