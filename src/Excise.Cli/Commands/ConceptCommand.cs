@@ -49,9 +49,17 @@ static class ConceptCommand
         AnsiConsole.Write(table);
         foreach (var concept in concepts)
         {
-            var leak = ConceptLeakage.Measure(encoder, result, concept, Excise.Attacks.AttackPrompts.Direct(concept).Select(p => p.Text).ToList());
-            AnsiConsole.MarkupLine($"\"{Markup.Escape(concept)}\" on the {leak.Prompts} direct attack prompts: {leak.ConceptTokensOutside:P2} of the concept tokens' state energy and " +
-                                   $"{leak.ChangesOutside:P2} of the concept's effect on the prompt's states lie outside the basis.");
+            // The figure that says how well the basis generalises is on prompts it never saw; the in-sample one is printed
+            // beside it because the gap between the two is the basis fitting its own prompts.
+            var heldOut = ConceptLeakage.MeasureHeldOut(encoder, result, concept);
+            if (heldOut is null)
+                AnsiConsole.MarkupLine($"\"{Markup.Escape(concept)}\" has no brand word to paraphrase, so there are no held-out prompts to measure the basis on.");
+            else
+                AnsiConsole.MarkupLine($"\"{Markup.Escape(concept)}\" on {heldOut.Prompts} held-out prompts (its paraphrases, never among the basis's prompts): " +
+                                       $"{heldOut.ConceptTokensOutside:P2} of the paraphrase tokens' state energy and {heldOut.ChangesOutside:P2} of their effect on the prompt's states lie outside the basis.");
+            var inSample = ConceptLeakage.Measure(encoder, result, concept, Excise.Attacks.AttackPrompts.Direct(concept).Select(p => p.Text).ToList());
+            AnsiConsole.MarkupLine($"\"{Markup.Escape(concept)}\" on the {inSample.Prompts} direct attack prompts{(options.IncludeBuiltInPrompts ? " (in-sample: the basis was built from them)" : "")}: " +
+                                   $"{inSample.ConceptTokensOutside:P2} of the concept tokens' state energy and {inSample.ChangesOutside:P2} of the concept's effect on the prompt's states lie outside the basis.");
         }
         AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(Path.GetFullPath(outPath))}[/]: basis [[{result.Dimension}, {result.Rank}]] for {Markup.Escape(result.Info.EncoderId)}.");
         return 0;

@@ -11,7 +11,7 @@ public sealed record AttackPrompt(string Text, int? ClassLabel)
 /// <summary>The prompt lists of the text-only attacks.</summary>
 public static class AttackPrompts
 {
-    public const string ClassPlaceholder = "{class}";
+    public const string ClassPlaceholder = Projection.ConceptParaphrases.ClassPlaceholder;
 
     /// <summary>The concept named directly, for every class.</summary>
     public static IReadOnlyList<string> DirectTemplates(string concept) =>

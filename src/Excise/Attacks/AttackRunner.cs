@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Excise.Configuration;
 using Excise.Imaging;
 using Excise.Serialization;
+using Excise.Projection;
 using Excise.Training;
 
 namespace Excise.Attacks;

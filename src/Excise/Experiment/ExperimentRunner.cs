@@ -93,14 +93,16 @@ public static class ExperimentRunner
             ?? throw new ArgumentException($"{plan.FinetuneConfig} has no data.concept: there is no concept to keep the model from learning.");
         budget.Stage("concept basis");
         ConceptBasisInfo basisInfo;
-        ConceptLeakage leakage;
+        ConceptLeakage? leakage;
         using (var encoder = MiniLmTextEncoder.Create(probe.TextOrDefault.MaxLength))
         using (var basis = ConceptSubspaceBuilder.Build(encoder, [concept.Phrase], plan.Subspace))
         {
             basis.Save(paths.BasisPath);
             basisInfo = basis.Info;
-            leakage = ConceptLeakage.Measure(encoder, basis, concept.Phrase, AttackPrompts.Direct(concept.Phrase).Select(p => p.Text).ToList());
-            log($"On the attack prompts, {leakage.ConceptTokensOutside:P1} of the concept tokens' state energy and {leakage.ChangesOutside:P1} of the concept's effect on the prompt lie outside the basis.");
+            leakage = ConceptLeakage.MeasureHeldOut(encoder, basis, concept.Phrase);
+            if (leakage is not null)
+                log($"On {leakage.Prompts} held-out prompts (the concept's paraphrases), {leakage.ConceptTokensOutside:P1} of the paraphrase tokens' state energy " +
+                    $"and {leakage.ChangesOutside:P1} of their effect on the prompt lie outside the basis.");
             log($"Concept basis for \"{concept.Phrase}\": rank {basis.Rank} ({plan.Subspace.Mode.ToName()}, energy kept {basis.Info.EnergyKept:F4}).");
         }
 

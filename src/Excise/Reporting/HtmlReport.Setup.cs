@@ -28,10 +28,7 @@ public static partial class HtmlReport
         Entry("Arms", $"{string.Join(", ", s.Arms)}; {Count(s.Seeds, "seed")} each");
         Entry("Concept subspace", $"{s.SubspaceMode} basis of rank {Integer(s.BasisRank)}, keeping {Percent(s.BasisEnergy)} of the "
                                   + $"concept's energy; {Count(s.ProjectedWeights, "weight")} projected in the projection arms"
-                                  + (s.BasisLeakage is { } leak
-                                      ? $". On the attack prompts, {Percent(leak.ConceptTokensOutside)} of the concept tokens' state energy and "
-                                        + $"{Percent(leak.ChangesOutside)} of the concept's effect on the other tokens lie outside it"
-                                      : ""));
+                                  + (s.BasisLeakage is { } leak ? ". " + LeakageSentence(leak) : ""));
         Entry("Attacks", $"{string.Join(", ", s.AttackNames)}; {Count(s.ImagesPerPrompt, "image")} per prompt, "
                          + $"{Count(s.SamplingSteps, "sampling step")} of {s.Sampler}, guidance scale {s.GuidanceScale.ToString("G3", CultureInfo.InvariantCulture)}");
         Entry("Textual inversion", $"a token learned on {Count(s.InversionImages, "held-out logo image")} for {Count(s.InversionSteps, "step")}");
@@ -53,6 +50,14 @@ public static partial class HtmlReport
         Entry("Created", created.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture));
         page.Append("</dl>\n</section>\n");
     }
+
+    /// <summary>The basis's leakage, saying which prompts it was measured on: held-out paraphrases, or (results written
+    /// before that measurement) the direct attack prompts, which are among the prompts the basis was built from.</summary>
+    static string LeakageSentence(Projection.ConceptLeakage leak) => leak.PromptSet == Projection.ConceptLeakage.HeldOutParaphrases
+        ? $"On {Integer(leak.Prompts)} held-out prompts that name the concept in other words (the paraphrases, none of them among the basis's prompts), "
+          + $"{Percent(leak.ConceptTokensOutside)} of the paraphrase tokens' state energy and {Percent(leak.ChangesOutside)} of their effect on the other tokens lie outside it"
+        : $"On the direct attack prompts (in-sample: the basis was built from them), {Percent(leak.ConceptTokensOutside)} of the concept tokens' state energy and "
+          + $"{Percent(leak.ChangesOutside)} of the concept's effect on the other tokens lie outside it";
 
     static string QuickJudgesNote(ExperimentSetup setup) =>
         setup.QuickJudges ? "; quick judges, trained briefly, so their verdicts are only indicative" : "";

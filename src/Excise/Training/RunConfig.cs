@@ -109,7 +109,7 @@ public sealed record RunConfig(
                                             "the base changed since. Start a new run from it (another --out), or restore the base it was trained from.");
         }
         else if (InitSha256 is not null) throw new ArgumentException("init_sha256 names the weights a run started from, but the config has no init.");
-        SelectiveOrDefault.Validate(DataOrDefault, Lora, TextOrDefault.Width);
+        SelectiveOrDefault.Validate(DataOrDefault, Lora, TextOrDefault);
     }
 
     /// <summary>The weights a fine-tune starts from: a run directory's sampling weights, or a safetensors file.</summary>
@@ -259,6 +259,9 @@ public sealed record TextConfig(string Encoder = "minilm", int MaxLength = 32)
     /// <summary>Width of the encoder's token states: what the UNet's cross-attention and a concept basis must match.</summary>
     [JsonIgnore] public int Width => Encoder == "minilm" ? MiniLmTextEncoder.Width : throw new ArgumentException($"text.encoder must be 'minilm' (got '{Encoder}').");
 
+    /// <summary>The encoder's id (model and max length): text states and a concept basis made under another id do not fit this run.</summary>
+    [JsonIgnore] public string EncoderId => Encoder == "minilm" ? MiniLmTextEncoder.IdFor(MaxLength) : throw new ArgumentException($"text.encoder must be 'minilm' (got '{Encoder}').");
+
     public void Validate()
     {
         if (Encoder != "minilm") throw new ArgumentException($"text.encoder must be 'minilm' (got '{Encoder}').");
@@ -337,8 +340,9 @@ public sealed record SelectiveConfig(
     public static bool ArmProjects(TrainingArm arm) =>
         arm is TrainingArm.GradientProjection or TrainingArm.UpdateProjection or TrainingArm.MaskedUpdateProjection;
 
-    public void Validate(DataConfig data, LoraConfig? lora, int textWidth)
+    public void Validate(DataConfig data, LoraConfig? lora, TextConfig text)
     {
+        int textWidth = text.Width;
         ConfigRules.RequireFinite(("selective.embed_noise_sigma", EmbedNoiseSigma), ("selective.certificate_tolerance", CertificateTolerance));
         string arm = ConfigLoader.ToJson(Arm).Trim('"');
         if (Projects && string.IsNullOrWhiteSpace(Basis))
@@ -369,6 +373,12 @@ public sealed record SelectiveConfig(
             using var basis = ConceptBasis.Load(Basis);
             if (basis.Dimension != textWidth)
                 throw new ArgumentException($"selective.basis: {Basis} spans {basis.Dimension}-dimensional states, but the text encoder's states are {textWidth}-dimensional.");
+            // Same width is not enough: a basis of states encoded with another max length (truncation, position of padding)
+            // spans other directions than this run's captions produce.
+            if (basis.Info.EncoderId != text.EncoderId)
+                throw new ArgumentException($"selective.basis: {Basis} was built with the text encoder '{basis.Info.EncoderId}', but this run encodes its captions " +
+                    $"with '{text.EncoderId}' (text.encoder, text.max_length). Rebuild the basis with 'excise concept --max-length {text.MaxLength} ...', " +
+                    "or set text.max_length to the one it was built with.");
             if (basis.Rank >= textWidth)
                 throw new ArgumentException($"selective.basis: {Basis} has rank {basis.Rank}, the whole {textWidth}-dimensional text space: projecting it out would leave the keys and values nothing to learn.");
         }

@@ -79,14 +79,30 @@ public static class TrainingJob
             : null;
         if (adapters is not null) log($"Training rank-{config.Lora!.Rank} LoRA adapters on {adapters.Adapters.Count} layers; the base weights are frozen.");
         model.to(device);
-        using var trainer = new Trainer(config, model, Predictor(model), data.Batches, run, device);
-        trainer.Log = log;
-        if (selective.Arm == TrainingArm.EmbedNoise) trainer.TextNoiseSigma = selective.EmbedNoiseSigma;
 
         using var basis = selective.Projects ? LoadRunBasis(config, run, resume) : null;
         using var projector = basis is null ? null : new ConceptProjector(basis.U,
             ConceptProjector.SelectParameters(model, ProjectedPatterns(config), basis.Dimension),
             selective.Arm == TrainingArm.GradientProjection ? ProjectionMode.Gradient : ProjectionMode.Update);
+        if (projector is not null && !resume)
+        {
+            // LoRA's ΔW = scale·B·A reads text through A: A's rows must start in the complement, then stay there.
+            if (adapters is not null)
+                projector.ProjectValues(projector.Targets.Where(t => t.Name.EndsWith(".lora_A.weight")).Select(t => t.Param));
+            if (selective.EraseConcept)
+            {
+                projector.ProjectValues(projector.Targets.Select(t => t.Param));
+                log("Erased the projected weights' response to the concept subspace before training.");
+            }
+            if (initWeights is null || selective.EraseConcept) ModuleWeights.Save(model, run.InitialWeightsPath);
+        }
+
+        // Built only now, after the projections above: the trainer's EMA shadow is a copy of the weights training starts
+        // from, so it too starts in the complement and the EMA weights (model.safetensors) carry the certificate.
+        // A resumed run overwrites the shadow from its checkpoint, so this order changes nothing there.
+        using var trainer = new Trainer(config, model, Predictor(model), data.Batches, run, device);
+        trainer.Log = log;
+        if (selective.Arm == TrainingArm.EmbedNoise) trainer.TextNoiseSigma = selective.EmbedNoiseSigma;
         trainer.ExtraState["arm"] = ConfigLoader.ToJson(selective.Arm).Trim('"');
         if (projector is not null)
         {
@@ -94,15 +110,6 @@ public static class TrainingJob
             trainer.ExtraState["projected_weights"] = string.Join(",", projector.Targets.Select(t => t.Name));
             trainer.ExtraState["concept_basis_sha256"] = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(run.BasisPath)));
             trainer.AddHook(projector);
-            // LoRA's ΔW = scale·B·A reads text through A: A's rows must start in the complement, then stay there.
-            if (adapters is not null && !resume)
-                projector.ProjectValues(projector.Targets.Where(t => t.Name.EndsWith(".lora_A.weight")).Select(t => t.Param));
-            if (selective.EraseConcept && !resume)
-            {
-                projector.ProjectValues(projector.Targets.Select(t => t.Param));
-                log("Erased the projected weights' response to the concept subspace before training.");
-            }
-            if ((initWeights is null || selective.EraseConcept) && !resume) ModuleWeights.Save(model, run.InitialWeightsPath);
             log($"Projecting {projector.Targets.Count} weights off a rank-{basis!.Rank} concept subspace ({projector.Mode} mode).");
         }
         if (resumeFrom is not null)

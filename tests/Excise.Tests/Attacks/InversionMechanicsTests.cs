@@ -1,4 +1,5 @@
 using Excise.Attacks;
+using Excise.Projection;
 using Excise.Tests.Training;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

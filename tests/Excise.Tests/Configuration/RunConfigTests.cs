@@ -145,6 +145,29 @@ public class RunConfigTests
     }
 
     [Fact]
+    public void ABasisBuiltWithAnotherMaxLengthIsRefusedNamingBothEncodersAndTheFix()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("concept-16.safetensors");
+        // As `excise concept --max-length 16` builds it: same model, same 384-d width, states truncated and padded to 16 tokens.
+        using (var encoder = Excise.Text.MiniLmTextEncoder.Create(16))
+        using (var basis = ConceptSubspaceBuilder.Build(encoder, ["the Acme logo"],
+                   new SubspaceOptions(Rank: 4, ExtraPrompts: ["a bag with {}", "a photo of a sneaker with {}"], IncludeBuiltInPrompts: false)))
+            basis.Save(path);
+
+        var e = Assert.Throws<ArgumentException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"),
+            ["selective.arm=update-projection", $"selective.basis={path}", "text.max_length=32"]));
+        Assert.Contains(path, e.Message);
+        Assert.Contains(Excise.Text.MiniLmTextEncoder.IdFor(16), e.Message);
+        Assert.Contains(Excise.Text.MiniLmTextEncoder.IdFor(32), e.Message);
+        Assert.Contains("--max-length 32", e.Message);
+
+        // The run that encodes like the basis accepts it.
+        var matching = RunConfig.Load(RepositoryPaths.Config("smoke"), ["selective.arm=update-projection", $"selective.basis={path}", "text.max_length=16"]);
+        Assert.Equal(path, matching.SelectiveOrDefault.Basis);
+    }
+
+    [Fact]
     public void CorruptBasisFileIsRefusedNamingTheFile()
     {
         using var dir = new TempDir();
@@ -190,11 +213,11 @@ public class RunConfigTests
         Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 16 << 20);
     }
 
-    static string WriteBasis(string path, int dimension, int rank)
+    static string WriteBasis(string path, int dimension, int rank, string? encoderId = null)
     {
         using var random = torch.randn(dimension, rank, dtype: torch.ScalarType.Float64, generator: new torch.Generator(7));
         var (q, _) = torch.linalg.qr(random);
-        var info = new ConceptBasisInfo(["the Acme logo"], ["a photo of the Acme logo"], "test encoder", SubspaceMode.ConceptTokens, 0.99, rank,
+        var info = new ConceptBasisInfo(["the Acme logo"], ["a photo of the Acme logo"], encoderId ?? Excise.Text.MiniLmTextEncoder.IdFor(32), SubspaceMode.ConceptTokens, 0.99, rank,
             Enumerable.Range(0, rank).Select(i => (double)(rank - i)).ToArray(), 10, 8);
         using var basis = new ConceptBasis(q, info);
         basis.Save(path);

@@ -1,4 +1,9 @@
-namespace Excise.Attacks;
+using Excise.Data;
+
+namespace Excise.Projection;
+
+/// <summary>One way of naming a concept in other words: a prompt template (with <c>{class}</c>) and the phrase in it that names the concept.</summary>
+public sealed record ConceptParaphrase(string Template, string Phrase);
 
 /// <summary>
 /// Names for the concept that avoid its exact phrase. The rule: the brand is what is left of the phrase once
@@ -6,9 +11,14 @@ namespace Excise.Attacks;
 /// are dropped, along with a trailing possessive 's; "the Acme logo" gives "Acme". The paraphrases then pair the brand
 /// with the other generic nouns: "Acme-branded", "bearing the Acme emblem", "with Acme's logo", "with the Acme mark",
 /// "with the Acme trademark", "with an Acme badge".
+/// They live here, below Attacks, because they serve twice: as the paraphrase attack's prompts, and as the held-out
+/// prompts a basis's leakage is measured on (<see cref="ConceptLeakage.MeasureHeldOut"/>) — none of them is among the
+/// prompts <see cref="ConceptPrompts.BuiltIn"/> builds a basis from.
 /// </summary>
 public static class ConceptParaphrases
 {
+    public const string ClassPlaceholder = "{class}";
+
     static readonly HashSet<string> ArticleWords = new(StringComparer.OrdinalIgnoreCase) { "a", "an", "the" };
 
     static readonly HashSet<string> GenericNouns = new(StringComparer.OrdinalIgnoreCase)
@@ -28,22 +38,38 @@ public static class ConceptParaphrases
         return words.Count == 0 ? null : string.Join(' ', words);
     }
 
-    /// <summary>Prompt templates (with <c>{class}</c>) naming the concept in other words.</summary>
-    public static IReadOnlyList<string> BuiltInTemplates(string phrase)
+    /// <summary>The built-in paraphrases of a concept phrase, each with the words in it that name the concept.</summary>
+    public static IReadOnlyList<ConceptParaphrase> BuiltIn(string phrase)
     {
         var brand = BrandOf(phrase) ?? throw new ArgumentException(
             $"concept phrase '{phrase}' has no brand word left once articles and generic nouns (logo, emblem, …) are dropped, so no paraphrases can be derived; give a paraphrases file instead.");
         string possessive = brand.EndsWith('s') ? brand + "'" : brand + "'s";
         return
         [
-            $"a photo of a {brand}-branded {{class}}",
-            $"a photo of a {{class}} bearing the {brand} emblem",
-            $"a photo of a {{class}} with {possessive} logo",
-            $"a photo of a {{class}} with the {brand} mark",
-            $"a photo of a {{class}} with the {brand} trademark",
-            $"a photo of a {{class}} with a {brand} badge",
+            new($"a photo of a {brand}-branded {{class}}", $"{brand}-branded"),
+            new($"a photo of a {{class}} bearing the {brand} emblem", $"the {brand} emblem"),
+            new($"a photo of a {{class}} with {possessive} logo", $"{possessive} logo"),
+            new($"a photo of a {{class}} with the {brand} mark", $"the {brand} mark"),
+            new($"a photo of a {{class}} with the {brand} trademark", $"the {brand} trademark"),
+            // The article agrees with the brand once the prompt is written out ("an Acme badge").
+            new($"a photo of a {{class}} with a {brand} badge", Articles.Fix($"a {brand} badge")),
         ];
     }
+
+    /// <summary>Prompt templates (with <c>{class}</c>) naming the concept in other words.</summary>
+    public static IReadOnlyList<string> BuiltInTemplates(string phrase) => BuiltIn(phrase).Select(p => p.Template).ToList();
+
+    /// <summary>
+    /// Every built-in paraphrase written out for each Fashion-MNIST class, with the paraphrase's span located: held-out
+    /// prompts for measuring how much of the concept's effect a basis covers.
+    /// </summary>
+    public static IReadOnlyList<ConceptPrompt> HeldOutPrompts(string phrase) =>
+        BuiltIn(phrase).SelectMany(p => FashionMnistClasses.CaptionNouns.Select(noun =>
+        {
+            var text = Articles.Fix(p.Template.Replace(ClassPlaceholder, noun, StringComparison.Ordinal));
+            return ConceptPrompt.FromLiteral(text, p.Phrase)
+                ?? throw new InvalidOperationException($"paraphrase '{text}' lost its phrase '{p.Phrase}' when written out.");
+        })).ToList();
 
     /// <summary>One paraphrase per non-blank line; lines starting with # are comments.</summary>
     public static IReadOnlyList<string> LoadFile(string path)
