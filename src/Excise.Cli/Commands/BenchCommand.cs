@@ -17,7 +17,7 @@ static class BenchCommand
     public const string Usage =
         "excise bench [--out FILE.json] [--config base|large|FILE.json ...] [--only s1,s2] [--skip s1,s2] [--steps N] [--warmup N] " +
         "[--batch N] [--threads N] [--trainer-steps N] [--trainer-images N] [--sampling-steps N] [--sampling-calls N] [--rank K] [--seed S] " +
-        "[--run RUN_DIR [--solver-images N] [--reference-steps N]]\n" +
+        "[--run RUN_DIR [--solver-images N] [--reference-steps N]] [--only metrics [--metrics-images N]]\n" +
         "excise bench export --config base|large|FILE.json --out DIR [--batch N] [--seed S]";
 
     public static int Run(string[] args)
@@ -29,8 +29,8 @@ static class BenchCommand
         var configs = cl.All("config");
         var models = (configs.Count > 0 ? configs : ["base", "large"]).Select(Resolve).ToList();
         var solverRun = cl.Option("run");
-        // The solvers section samples a trained run, so it runs by default only when one is given.
-        var sections = (solverRun is null ? BenchmarkSettings.SectionsWithoutRun : BenchmarkSettings.AllSections).ToHashSet();
+        // The solvers section samples a trained run, so it runs by default only when one is given; metrics only when named.
+        var sections = (solverRun is null ? BenchmarkSettings.SectionsWithoutRun : BenchmarkSettings.SectionsWithRun).ToHashSet();
         if (cl.Option("only") is { } only) sections = Split(only).ToHashSet();
         if (cl.Option("skip") is { } skip) sections.ExceptWith(Split(skip));
         var defaults = new BenchmarkSettings { Models = models };
@@ -49,6 +49,7 @@ static class BenchCommand
             SolverRun = solverRun,
             SolverImages = cl.Int("solver-images", defaults.SolverImages),
             SolverReferenceSteps = cl.Int("reference-steps", defaults.SolverReferenceSteps),
+            MetricsImages = cl.Int("metrics-images", defaults.MetricsImages),
             Seed = cl.Long("seed", 0),
         };
         var outPath = cl.Option("out");

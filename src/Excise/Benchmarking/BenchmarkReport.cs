@@ -15,7 +15,7 @@ public sealed record ModelBenchmark(
 public sealed record BenchmarkReport(
     DateTimeOffset Date, MachineInfo Machine, MatmulPeakResult? MatmulPeak, IReadOnlyList<ModelBenchmark> Models, TrainerBenchmark? Trainer,
     IReadOnlyList<ProjectionOverhead> Projection, TextEncodingResult? TextEncoding, TrainingLoopComparison? TrainingLoop,
-    SamplingBenchmarkResult? Sampling, SolverAccuracyResult? Solvers = null)
+    SamplingBenchmarkResult? Sampling, SolverAccuracyResult? Solvers = null, MetricsCostResult? Metrics = null)
 {
     static readonly JsonSerializerOptions Json = new()
     {

@@ -18,16 +18,19 @@ public sealed record BenchModel(string Name, string ConfigPath)
 /// What to benchmark. Sections: peak (matmul), train (synthetic step per model), profile (forward by block), trainer
 /// (the real training loop: first step, step times, memory growth), projection, text, loop (cached states vs encoding
 /// every batch), sampling, solvers (sampler accuracy against a many-step reference on a trained run: needs
-/// <see cref="SolverRun"/>).
+/// <see cref="SolverRun"/>), metrics (what each evaluation metric costs per <see cref="MetricsImages"/> generated images;
+/// asked for by name only, as it times ResNet18 rather than training).
 /// </summary>
 public sealed record BenchmarkSettings
 {
-    public static IReadOnlyList<string> AllSections { get; } = ["peak", "train", "profile", "trainer", "projection", "text", "loop", "sampling", "solvers"];
+    public static IReadOnlyList<string> AllSections { get; } = ["peak", "train", "profile", "trainer", "projection", "text", "loop", "sampling", "solvers", "metrics"];
 
     /// <summary>The models whose <c>model</c> section is benchmarked; the first one also runs every other section.</summary>
     public required IReadOnlyList<BenchModel> Models { get; init; }
-    /// <summary>Every section that needs no trained run (solvers joins them when there is one).</summary>
-    public static IReadOnlyList<string> SectionsWithoutRun { get; } = AllSections.Where(s => s != "solvers").ToList();
+    /// <summary>The sections run by default: every one that needs no trained run (solvers joins them when there is one) except metrics.</summary>
+    public static IReadOnlyList<string> SectionsWithoutRun { get; } = AllSections.Where(s => s is not ("solvers" or "metrics")).ToList();
+    /// <summary>The sections run by default when a trained run is given.</summary>
+    public static IReadOnlyList<string> SectionsWithRun { get; } = AllSections.Where(s => s != "metrics").ToList();
 
     public IReadOnlySet<string> Sections { get; init; } = SectionsWithoutRun.ToHashSet();
     public int Threads { get; init; }
@@ -48,6 +51,8 @@ public sealed record BenchmarkSettings
     public string? SolverRun { get; init; }
     public int SolverImages { get; init; } = 64;
     public int SolverReferenceSteps { get; init; } = 100;
+    /// <summary>Generated images the metrics section times each metric on (docs/metrics.md quotes costs per 1,000).</summary>
+    public int MetricsImages { get; init; } = 1000;
     public long Seed { get; init; }
 
     public BenchmarkSettings Validate()
@@ -59,6 +64,7 @@ public sealed record BenchmarkSettings
         if (Batch is < 1) throw new ArgumentException($"batch must be at least 1 (got {Batch}).");
         if (Sections.Contains("trainer") && TrainerSteps < 1) throw new ArgumentException($"trainer-steps must be at least 1 (got {TrainerSteps}).");
         if (Sections.Contains("trainer") && TrainerImages < 1) throw new ArgumentException($"trainer-images must be at least 1 (got {TrainerImages}).");
+        if (Sections.Contains("metrics") && MetricsImages < 2) throw new ArgumentException($"metrics-images must be at least 2 (got {MetricsImages}).");
         if (Sections.Contains("solvers"))
         {
             if (SolverRun is null) throw new ArgumentException("The solvers section needs a trained run to sample: --run RUN_DIR.");
@@ -166,7 +172,11 @@ public static class BenchmarkRunner
         if (Has("solvers"))
             solvers = SolverAccuracy.Measure(settings.SolverRun!, settings.SolverImages, settings.SolverReferenceSteps, guidanceScale: 3.0, settings.Seed, log);
 
-        return new BenchmarkReport(DateTimeOffset.UtcNow, machine, peak, models, trainer, projection, text, loop, sampling, solvers);
+        MetricsCostResult? metrics = null;
+        if (Has("metrics"))
+            metrics = MetricsCostBenchmark.Measure(settings.MetricsImages, settings.Seed, log);
+
+        return new BenchmarkReport(DateTimeOffset.UtcNow, machine, peak, models, trainer, projection, text, loop, sampling, solvers, metrics);
     }
 
     static ModelBenchmark MeasureModel(string name, RunConfig config, BenchmarkSettings settings, MatmulPeakResult? peak, bool profile)

@@ -7,20 +7,33 @@ using Xunit.Abstractions;
 namespace Excise.Tests.Attacks;
 
 /// <summary>
-/// Do the attacks find a logo a victim has learned? Judged by <see cref="LogoCornerJudge"/> (a pixel statistic standing
-/// in for the learned detector). These train victims long enough to learn something: about two minutes together on a
-/// quiet 2-core machine.
+/// Do the attacks find a logo a victim has learned, and only because of what the attack adds? Judged by
+/// <see cref="LogoCornerJudge"/> (a pixel statistic standing in for the learned detector). Each comparison is like with
+/// like — the same victim, the same sampling seeds, prompts that differ only in what the attack adds — and must clear
+/// a margin of several standard errors of the per-image differences, which a model that ignores what was added fails
+/// (it gives the same images, so every difference is 0). These train victims long enough to learn something: about two
+/// minutes together on a quiet 2-core machine (the same victims and step counts as before the like-for-like controls,
+/// which add one 20-image sampling and open each victim once instead of once per attack).
 /// </summary>
 public class AttackSanityTests(ITestOutputHelper output)
 {
-
+    const string Concept = "the Acme logo";
+    // Every image stamped and named. A victim with half the images stamped (named exactly when stamped) learned no logo
+    // at all in 60 steps (corner score −5.69 named, −5.05 unasked, −3.68 for the clean victim named; 2026-12-06), so the
+    // naming comparison is stamped victim vs clean victim, both named, rather than named vs unasked on one victim.
     const string Stamped = "{\"phrase\":\"the Acme logo\",\"stamp_fraction\":1.0,\"placement\":\"bottom-right\"}";
     const string Clean = "{\"phrase\":\"the Acme logo\",\"stamp_fraction\":0.0}";
     const string StampedUnnamed = "{\"phrase\":\"the Acme logo\",\"stamp_fraction\":0.3,\"mention_fraction\":0.0,\"placement\":\"bottom-right\"}";
 
+    /// <summary>
+    /// How many standard errors of the paired per-image differences an effect must clear (one-sided, about p &lt; 0.025).
+    /// The seeds are fixed, so the figures repeat run to run; a victim that ignores what the attack adds gives 0.
+    /// </summary>
+    const double StandardErrors = 2;
+
     static readonly LogoCornerJudge Judge = new(new ConceptConfig(Placement: "bottom-right"));
 
-    RunDirectory TrainVictim(TempDir dir, string name, string concept, int steps, params string[] extra)
+    Victim TrainVictim(TempDir dir, string name, string concept, int steps, params string[] extra)
     {
         var clock = Stopwatch.StartNew();
         var run = new RunDirectory(dir.File(name));
@@ -28,44 +41,65 @@ public class AttackSanityTests(ITestOutputHelper output)
             "training.learning_rate=0.003", "training.warmup_steps=5", "training.checkpoint_every=0", .. extra];
         var result = TrainingJob.Run(TinyRun.Config(overrides), run, resume: false);
         output.WriteLine($"{name}: {steps} steps in {clock.Elapsed.TotalSeconds:F1} s ({result.Summary.MedianSecondsPerStep:F3} s/step), loss {result.Summary.MeanLossLast100:F4}");
-        return run;
+        return Victim.Open(run);
     }
 
-    double Corner(RunDirectory run, AttackSettings settings, string label)
+    /// <summary>The corner score of every image, in the sampler's order (prompt, then replicate): paired across attacks with the same prompt count and seed.</summary>
+    double[] Corner(Victim victim, AttackSettings settings, string label)
     {
         var clock = Stopwatch.StartNew();
-        var result = AttackRunner.Run(run, settings, outputDirectory: null, concept: "the Acme logo");
-        double score = Judge.MeanScore(result.Images.Select(i => i.Image));
-        output.WriteLine($"{label}: corner score {score:F2} over {result.Images.Count} images ({clock.Elapsed.TotalSeconds:F1} s)"
+        var result = AttackRunner.Run(victim, Concept, settings, outputDirectory: null);
+        var scores = result.Images.Select(i => Judge.Score(i.Image)).ToArray();
+        output.WriteLine($"{label}: corner score {scores.Average():F2} over {scores.Length} images ({clock.Elapsed.TotalSeconds:F1} s)"
             + (result.Inversion is { } r ? $"; inversion loss {r.InitialLoss:F4} → {r.FinalLoss:F4} at {r.SecondsPerStep:F3} s/step" : ""));
-        return score;
+        return scores;
+    }
+
+    /// <summary>Asserts that <paramref name="treated"/> beats <paramref name="control"/> image by image by more than <see cref="StandardErrors"/> standard errors.</summary>
+    void AssertRaises(double[] treated, double[] control, string comparison)
+    {
+        Assert.Equal(control.Length, treated.Length);
+        var differences = treated.Zip(control, (t, c) => t - c).ToArray();
+        double mean = differences.Average();
+        double sd = Math.Sqrt(differences.Sum(d => (d - mean) * (d - mean)) / (differences.Length - 1));
+        double standardError = sd / Math.Sqrt(differences.Length);
+        output.WriteLine($"{comparison}: mean paired difference {mean:F2} (standard error {standardError:F2}, {mean / standardError:F1} SE)");
+        Assert.True(mean > StandardErrors * standardError,
+            $"{comparison}: mean paired difference {mean:F2} is not above {StandardErrors} standard errors ({standardError:F2})");
     }
 
     [SanityFact]
     public void NamingTheConceptDrawsTheLogoThatAStampedVictimLearned()
     {
         using var dir = new TempDir();
-        // Passes: measured idle on 2026-11-27 in 28 s (prompt 2.70 vs clean baseline −4.00); under a load average of ~10 the
-        // two 60-step victims took 9 + 5 min.
-        var sampling = new AttackSettings(AttackKind.Prompt, ImagesPerPrompt: 2, SamplingSteps: 10, BatchSize: 40);
-        double prompted = Corner(TrainVictim(dir, "stamped", Stamped, 60), sampling, "prompt on the stamped victim");
-        double unasked = Corner(TrainVictim(dir, "clean", Clean, 60), sampling with { Kind = AttackKind.BaselineRate }, "baseline-rate on the clean victim");
-        Assert.True(prompted > unasked, $"prompt {prompted:F2} vs clean baseline {unasked:F2}");
+        // The same prompts and seed on both victims: image i of one and of the other start from the same noise, and only
+        // what the victims learned differs.
+        var named = new AttackSettings(AttackKind.Prompt, ImagesPerPrompt: 2, SamplingSteps: 10, BatchSize: 40);
+        double[] stampedNamed, cleanNamed;
+        using (var stamped = TrainVictim(dir, "stamped", Stamped, 60))
+            stampedNamed = Corner(stamped, named, "prompt on the stamped victim");
+        using (var clean = TrainVictim(dir, "clean", Clean, 60))
+            cleanNamed = Corner(clean, named, "prompt on the clean victim");
+        AssertRaises(stampedNamed, cleanNamed, "named, stamped vs clean victim");
     }
 
     [SanityFact]
     public void InversionRecoversALogoTheVictimLearnedWithoutItsName()
     {
         using var dir = new TempDir();
-        // Measured idle, 2026-11-27: corner score 6.35 with the inverted token vs 2.69 unasked (93 s). With 64 images and half
-        // of them stamped the victim memorised the logo into every corner (5.15 unasked) and no token could raise it; on the
-        // base model the experiment's scrub-captions arm gives 65% with the token vs 22.5% unasked (docs/attacks.md).
-        var run = TrainVictim(dir, "unnamed", StampedUnnamed, 300, "data.limit=512");
-        var sampling = new AttackSettings(AttackKind.BaselineRate, ImagesPerPrompt: 2, SamplingSteps: 10, BatchSize: 40,
+        // With 64 images and half of them stamped the victim memorised the logo into every corner and no token could
+        // raise it; 512 images with 30% stamped leave it drawing the logo only when something asks for it. Measured
+        // 2026-12-06 (load average ~17, 73 min): corner score 6.37 with the learned token, −5.30 with the 0-step control,
+        // 2.68 unasked; paired difference 11.67 with standard error 4.35 (2.7 SE).
+        using var victim = TrainVictim(dir, "unnamed", StampedUnnamed, 300, "data.limit=512");
+        var learned = new AttackSettings(AttackKind.Inversion, ImagesPerPrompt: 2, SamplingSteps: 10, BatchSize: 40,
             Inversion: new InversionSettings(Images: 16, Steps: 200, LearningRate: 0.03, Vectors: 4, TimestepLow: 0.3, TimestepHigh: 0.9));
-        double unasked = Corner(run, sampling, "baseline-rate");
-        double inverted = Corner(run, sampling with { Kind = AttackKind.Inversion }, "inversion");
-        Assert.True(inverted > unasked, $"inversion {inverted:F2} vs baseline {unasked:F2}");
+        // The control: the same prompts and seeds with the vectors left at their initial value (the word "logo").
+        var control = learned with { Inversion = learned.Inversion! with { Steps = 0 } };
+        Corner(victim, learned with { Kind = AttackKind.BaselineRate }, "baseline-rate");
+        double[] untrained = Corner(victim, control, "inversion, 0 steps (control)");
+        double[] inverted = Corner(victim, learned, "inversion");
+        AssertRaises(inverted, untrained, "inversion vs its 0-step control");
     }
 }
 

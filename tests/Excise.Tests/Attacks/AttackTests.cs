@@ -26,16 +26,18 @@ public class AttackTests
         var manifest = Manifest(dir);
         var images = manifest.GetProperty("images").EnumerateArray().ToList();
         Assert.Equal(result.Images.Count, images.Count);
-        foreach (var image in images)
+        // Each record names the file holding that very image, in the order the attack made them.
+        foreach (var (record, made) in images.Zip(result.Images))
         {
-            var file = Path.Combine(dir, image.GetProperty("file").GetString()!);
+            var file = Path.Combine(dir, record.GetProperty("file").GetString()!);
             Assert.True(File.Exists(file), file);
-            Assert.Equal(32, PngIO.Load(file).Width);
+            Assert.True(PngIO.Load(file).SameContentAs(made.Image), $"{file} is not image {made.FileName} of the attack");
+            Assert.Equal(made.PromptIndex, record.GetProperty("prompt_index").GetInt32());
         }
         Assert.Equal(result.Prompts.Count, Directory.GetFiles(Path.Combine(dir, AttackOutput.GridsFolder), "*.png").Length);
         Assert.True(File.Exists(Path.Combine(dir, "grid.png")));
         Assert.Equal(result.Prompts.Count, manifest.GetProperty("prompts").GetArrayLength());
-        Assert.True(manifest.GetProperty("timing").GetProperty("total_seconds").GetDouble() > 0);
+        Assert.Equal(result.Timing.Total.TotalSeconds, manifest.GetProperty("timing").GetProperty("total_seconds").GetDouble());
         Assert.Equal(AttackKinds.Name(result.Kind), manifest.GetProperty("kind").GetString());
         Assert.Equal(AttackKinds.Name(result.Kind), manifest.GetProperty("settings").GetProperty("kind").GetString());
     }

@@ -31,7 +31,9 @@ public class MetricsProportionTests
         var at95 = ProportionEstimate.Wilson(30, 100);
         var at99 = ProportionEstimate.Wilson(30, 100, z: 2.5758293035489);
         Assert.True(at99.Lower < at95.Lower && at99.Upper > at95.Upper);
-        Assert.True(at95.Lower < 0.3 && 0.3 < at95.Upper);
+        // Textbook Wilson bounds for 30/100 (centre (p + z²/2n)/(1 + z²/n), half-width z·√(p(1−p)/n + z²/4n²)/(1 + z²/n)).
+        Assert.Equal((0.218949, 0.395849), (Math.Round(at95.Lower, 6), Math.Round(at95.Upper, 6)));
+        Assert.Equal((0.197461, 0.427428), (Math.Round(at99.Lower, 6), Math.Round(at99.Upper, 6)));
 
         var empty = ProportionEstimate.Wilson(0, 0);
         Assert.True(double.IsNaN(empty.Rate));

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Excise.Attacks;
 using Excise.Evaluation;
+using Excise.Evaluation.Metrics;
+using Excise.Imaging;
 using Excise.Tests.Attacks;
 
 namespace Excise.Tests.Evaluation;
@@ -17,28 +19,42 @@ public sealed class RunEvaluatorTests(AttackVictim victim)
             JudgeCache: dir.File("judges"), ReferenceImages: 100, ResNetImages: 4, QuickJudges: true);
         int previousThreads = torch.get_num_threads();
         torch.set_num_threads(1);
-        RunEvaluation result;
-        try { result = RunEvaluator.Evaluate(victim.Run, settings, dir.File("eval")); }
-        finally { torch.set_num_threads(previousThreads); }
-
-        Assert.Equal(2, result.Attacks.Count);
-        foreach (var attack in result.Attacks)
+        try
         {
-            var m = attack.Metrics;
-            Assert.Equal(20, m.GeneratedCount);
-            Assert.Equal(20, m.Extraction!.Rate.Trials);
-            Assert.InRange(m.Extraction.Rate.Rate, m.Extraction.Rate.Lower, m.Extraction.Rate.Upper);
-            Assert.Equal(20, m.Fidelity!.Overall.Trials);
-            Assert.Equal(100, m.Distribution!.ReferenceCount);
-            Assert.True(double.IsFinite(m.Distribution.Fid) && m.Distribution.Fid >= 0);
-            Assert.Equal(4, m.ResNetDistribution!.GeneratedCount);
-            Assert.Equal(20, m.PixelMemorisation!.GeneratedCount);
-            Assert.True(File.Exists(Path.Combine(attack.OutputDirectory, "metrics.json")));
+            var result = RunEvaluator.Evaluate(victim.Run, settings, dir.File("eval"));
+
+            // The judges the evaluation trained, served from its cache, recompute each figure from the PNGs the attack wrote
+            // and the classes its manifest records: a metric measured on the wrong images, the wrong reference or with the
+            // wrong judge gives another count or distance.
+            using var judges = EvaluationContext.Create(settings with { ResNetImages = 0 }, RunEvaluator.ConceptOf(victim.Run));
+            Assert.False(judges.Detector.TrainedNow || judges.Classifier.TrainedNow, "the evaluation's judges are not in its cache");
+            Assert.Equal(2, result.Attacks.Count);
+            foreach (var attack in result.Attacks)
+            {
+                var m = attack.Metrics;
+                using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(attack.OutputDirectory, AttackOutput.ManifestFile)));
+                var written = manifest.RootElement.GetProperty("images").EnumerateArray()
+                    .Select(i => (Image: PngIO.Load(Path.Combine(attack.OutputDirectory, i.GetProperty("file").GetString()!)), Class: i.GetProperty("class").GetInt32()))
+                    .ToList();
+                var images = written.Select(w => w.Image).ToList();
+                Assert.Equal(20, images.Count);
+                Assert.Equal(20, m.GeneratedCount);
+                Assert.Equal((judges.Detector.Detect(images).Count(d => d), 20), (m.Extraction!.Rate.Successes, m.Extraction.Rate.Trials));
+                var predicted = judges.Classifier.Predict(images);
+                Assert.Equal((written.Where((w, i) => predicted[i] == w.Class).Count(), 20), (m.Fidelity!.Overall.Successes, m.Fidelity.Overall.Trials));
+                Assert.Equal(100, m.Distribution!.ReferenceCount);
+                double fid = FrechetDistance.Compute(judges.ReferenceFeatures, judges.Classifier.Extract(images));
+                Assert.Equal(fid, m.Distribution.Fid, 1e-9 * fid);
+                Assert.Equal(4, m.ResNetDistribution!.GeneratedCount);
+                Assert.Equal(20, m.PixelMemorisation!.GeneratedCount);
+                Assert.True(File.Exists(Path.Combine(attack.OutputDirectory, "metrics.json")));
+            }
+            using var json = JsonDocument.Parse(File.ReadAllText(dir.File(Path.Combine("eval", "eval.json"))));
+            Assert.Equal(2, json.RootElement.GetProperty("attacks").GetArrayLength());
+            var markdown = File.ReadAllText(dir.File(Path.Combine("eval", "eval.md")));
+            Assert.Contains("extraction rate", markdown);
+            Assert.Contains(result.Attacks[0].Metrics.Extraction!.Rate.Format(), markdown);
         }
-        using var json = JsonDocument.Parse(File.ReadAllText(dir.File(Path.Combine("eval", "eval.json"))));
-        Assert.Equal(2, json.RootElement.GetProperty("attacks").GetArrayLength());
-        var markdown = File.ReadAllText(dir.File(Path.Combine("eval", "eval.md")));
-        Assert.Contains("extraction rate", markdown);
-        Assert.Contains(result.Attacks[0].Metrics.Extraction!.Rate.Format(), markdown);
+        finally { torch.set_num_threads(previousThreads); }
     }
 }

@@ -47,6 +47,8 @@ public sealed class ArmScheduleTests
             return i;
         }, CancellationToken.None));
         Assert.Equal("arm 1 failed", error.Message);
-        Assert.True(started < 20, $"{started} jobs started after the failure");
+        // Two workers: the job that failed and the one running beside it. A worker that took another job after the
+        // failure (a loop that does not check for it, or a failure that cancels nothing) makes it more.
+        Assert.Equal(2, started);
     }
 }

@@ -88,7 +88,6 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
         foreach (var arm in results.Summary)
         {
             Assert.Equal(results.Setup.AttackNames.Order(), arm.Extraction.Keys.Order());
-            Assert.All(arm.Extraction.Values, e => Assert.InRange(e.Value, 0, 1));
             Assert.NotNull(arm.Fidelity);
             Assert.NotNull(arm.Fd);
             Assert.NotNull(arm.Kid);
@@ -256,6 +255,31 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
     static IReadOnlyList<string> HeldOutIds(string attackJson) =>
         System.Text.Json.JsonDocument.Parse(attackJson).RootElement.GetProperty("inversion").GetProperty("held_out_ids")
             .EnumerateArray().Select(e => e.GetString()!).ToList();
+
+    [Fact]
+    public void Every_extraction_share_is_the_detector_verdict_on_that_arm_and_attack_images()
+    {
+        // Judged again from the PNGs the attacks wrote, with the detector the run names: a share taken from another arm or
+        // attack, a count that misses images, or a verdict other than score ≥ threshold gives a different figure.
+        var concept = new RunDirectory(Path.Combine(demo.Paths.ArmDirectory(TrainingArm.Standard, 0), "run")).LoadConfig().DataOrDefault.Concept!;
+        using var detector = Excise.Evaluation.Judges.ConceptDetector.LoadOrTrain(demo.Paths.JudgeCache, TrainingData.InjectionFor(concept),
+            demo.Plan.QuickJudges ? Excise.Evaluation.Judges.ConceptDetectorSettings.Quick : Excise.Evaluation.Judges.ConceptDetectorSettings.Default);
+        Assert.False(detector.TrainedNow, "the demo's detector is no longer in its judge cache");
+        Assert.Equal(demo.Results.Setup.DetectorId, detector.Id);
+        foreach (var arm in demo.Plan.Arms)
+        {
+            var summary = demo.Results.Summary.Single(s => s.Arm == ArmNames.Name(arm));
+            Assert.Equal(demo.Results.Setup.AttackNames.Order(), summary.Extraction.Keys.Order());
+            foreach (var (attack, share) in summary.Extraction)
+            {
+                var files = Directory.GetFiles(Path.Combine(demo.Paths.ArmDirectory(arm, 0), "eval", "attacks", attack, "images"), "*.png");
+                var images = files.Order(StringComparer.Ordinal).Select(f => Excise.Imaging.PngIO.Load(f)).ToList();
+                int fired = detector.Detect(images).Count(d => d);
+                Assert.Equal(images.Count, share.N);
+                Assert.Equal((double)fired / images.Count, share.Value, 12);
+            }
+        }
+    }
 
     /// <summary>Every figure of an attack's report; its settings name the run's folder, which differs between the two runs.</summary>
     static string Figures(Excise.Evaluation.Metrics.MetricsReport report) => (report with { Settings = new Dictionary<string, string>() }).ToJson();

@@ -1,3 +1,4 @@
+using Excise.Data;
 using Excise.Evaluation.Metrics;
 using Excise.Experiment;
 using Excise.Imaging;
@@ -31,6 +32,46 @@ public class ChartsTests
         Charts.GroupedBarChart("Extraction", ["standard", "update-projection", "filter-images"], ["named", "unasked"], Rate,
             "share of images", yMax: 1, path);
         AssertChartPng(path);
+
+        // Left to right: standard's two bars (0.825, 0.15), update-projection's first (0.4; its second is missing), and
+        // nothing for filter-images (NaN). On a fixed 0–1 axis the heights keep the values' ratios.
+        var image = PngIO.Load(path);
+        var named = Bars(image, 0);
+        var unasked = Bars(image, 1);
+        Assert.Equal(2, named.Count);
+        Assert.Single(unasked);
+        Assert.True(named[0].Left < unasked[0].Left && unasked[0].Left < named[1].Left, "bars out of group order");
+        Assert.Equal(0.4 / 0.825, (double)named[1].Height / named[0].Height, 0.01);
+        Assert.Equal(0.15 / 0.825, (double)unasked[0].Height / named[0].Height, 0.01);
+    }
+
+    /// <summary>
+    /// The bars drawn in palette colour <paramref name="series"/>, left to right, each with its height in pixels (the
+    /// median over its columns of the longest vertical run of that colour, so the whisker drawn over its centre does not
+    /// count). Only x &lt; 600 is searched: the plot area, never the legend.
+    /// </summary>
+    static List<(int Left, int Right, int Height)> Bars(RasterImage image, int series)
+    {
+        var colour = ChartPalette.Colour(series);
+        bool Is(int x, int y) => Math.Abs(image[x, y, 0] - colour.Red) + Math.Abs(image[x, y, 1] - colour.Green) + Math.Abs(image[x, y, 2] - colour.Blue) < 40;
+        var runs = new int[600];
+        for (int x = 0; x < 600; x++)
+            for (int y = 0, run = 0; y < image.Height; y++)
+            {
+                run = Is(x, y) ? run + 1 : 0;
+                runs[x] = Math.Max(runs[x], run);
+            }
+        var bars = new List<(int, int, int)>();
+        for (int x = 0; x < 600; x++)
+        {
+            if (runs[x] < 3) continue;
+            int left = x;
+            // A whisker as tall as the bar cuts its centre column or two: a gap that narrow is still the same bar.
+            while (Enumerable.Range(x + 1, 4).Any(next => next < 600 && runs[next] >= 3)) x++;
+            var heights = runs[left..(x + 1)].Where(h => h >= 3).Order().ToArray();
+            bars.Add((left, x, heights[heights.Length / 2]));
+        }
+        return bars;
     }
 
     [Fact]
