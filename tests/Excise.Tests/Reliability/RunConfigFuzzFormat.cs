@@ -41,7 +41,9 @@ public sealed class RunConfigFuzzFormat : FuzzFormat
         using (var random = randn(384, 2, dtype: ScalarType.Float64, generator: new Generator(5)))
         {
             var (q, _) = linalg.qr(random);
-            var info = new ConceptBasisInfo(["the Acme logo"], ["the Acme logo"], "fuzz encoder", SubspaceMode.ConceptTokens, 0.99, 2, [2.0, 1.0], 4, 4);
+            // Built for the encoder the seed configs encode with (a basis from another encoder is refused before any mutation).
+            int maxLength = smokeNode["text"]?["max_length"]?.GetValue<int>() ?? 32;
+            var info = new ConceptBasisInfo(["the Acme logo"], ["the Acme logo"], Excise.Text.MiniLmTextEncoder.IdFor(maxLength), SubspaceMode.ConceptTokens, 0.99, 2, [2.0, 1.0], 4, 4);
             using var basis = new ConceptBasis(q, info);
             basis.Save(basisPath);
         }
