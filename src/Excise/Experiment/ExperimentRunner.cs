@@ -86,9 +86,10 @@ public static class ExperimentRunner
         else log($"Reusing the cached base model {baseRun.Root}.");
         budget.Advance(budget.BaseUnits, "base model ready", job: "base model");
         var baseSummary = JsonDocument.Parse(File.ReadAllText(baseRun.SummaryPath)).RootElement;
+        var baseDigest = FileDigest.Sha256(baseRun.ModelPath);
 
         // 2. The concept basis, built once for every projected arm.
-        var probe = LoadArmConfig(plan, baseRun, TrainingArm.Standard, 0, null, threadOverride);
+        var probe = LoadArmConfig(plan, baseRun, baseDigest, TrainingArm.Standard, 0, null, threadOverride);
         var concept = probe.DataOrDefault.Concept
             ?? throw new ArgumentException($"{plan.FinetuneConfig} has no data.concept: there is no concept to keep the model from learning.");
         budget.Stage("concept basis");
@@ -121,12 +122,12 @@ public static class ExperimentRunner
         var armRuns = schedule.Run(jobs.Count, (i, token) =>
         {
             var (arm, seed) = jobs[i];
-            var config = LoadArmConfig(plan, baseRun, arm, seed, paths.BasisPath, $"threads={schedule.ThreadsPerArm}");
+            var config = LoadArmConfig(plan, baseRun, baseDigest, arm, seed, paths.BasisPath, $"threads={schedule.ThreadsPerArm}");
             return RunArm(plan, paths, config, arm, seed, evaluation, context, budget, log, token);
         }, cancel).ToList();
         // 5. The floor: the base model, which never saw the concept, under the same attacks at every seed.
         var floorRuns = Enumerable.Range(0, plan.Seeds)
-            .Select(seed => RunFloor(plan, paths, baseRun, LoadArmConfig(plan, baseRun, TrainingArm.Standard, seed, null, threadOverride), seed,
+            .Select(seed => RunFloor(plan, paths, baseRun, LoadArmConfig(plan, baseRun, baseDigest, TrainingArm.Standard, seed, null, threadOverride), seed,
                                      evaluation, context, budget, log, cancel))
             .ToList();
         armRuns.AddRange(floorRuns);
@@ -144,7 +145,7 @@ public static class ExperimentRunner
             {
                 BasisLeakage = leakage, ArmWorkers = schedule.Workers, ThreadsPerArm = schedule.ThreadsPerArm,
                 Sampler = SamplerKinds.Name(plan.Attack.Sampler), ReusedArmRuns = armRuns.Count(r => r.Reused),
-                BaseShipped = shipped is not null, BaseSha256 = FileDigest.Sha256(baseRun.ModelPath),
+                BaseShipped = shipped is not null, BaseSha256 = baseDigest,
                 DetectorOffDistribution = context.Detector.Report.OffDistribution,
             };
         var results = new ExperimentResults(setup, summary, outcomes, [], clock.Elapsed.TotalSeconds, DateTime.UtcNow);
@@ -181,14 +182,15 @@ public static class ExperimentRunner
     }
 
     /// <summary>The fine-tuning config of one arm at one seed: the preset's budget, then the arm, seed, base and basis.</summary>
-    public static RunConfig LoadArmConfig(ExperimentPlan plan, RunDirectory baseRun, TrainingArm arm, int seedIndex, string? basisPath, string threadOverride)
+    /// <param name="baseDigest">The SHA-256 of the base's weights (hashed once per experiment, not once per arm).</param>
+    static RunConfig LoadArmConfig(ExperimentPlan plan, RunDirectory baseRun, string baseDigest, TrainingArm arm, int seedIndex, string? basisPath, string threadOverride)
     {
         var baseSeed = ConfigLoader.LoadFile<RunConfig>(plan.FinetuneConfig, plan.FinetuneOverrides).Seed;
         var overrides = plan.FinetuneOverrides.Concat(
         [
             $"init={baseRun.Root}",
             // Which base, by content: a base replaced at the same path (a new shipped base) retrains every arm.
-            $"init_sha256=\"{FileDigest.Sha256(baseRun.ModelPath)}\"",
+            $"init_sha256=\"{baseDigest}\"",
             $"selective.arm={ArmNames.Name(arm)}",
             $"seed={baseSeed + seedIndex}",
             threadOverride,
@@ -270,7 +272,8 @@ public static class ExperimentRunner
         var evalDir = Path.Combine(paths.FloorDirectory(seedIndex), "eval");
         var floorEvaluation = evaluation with { Attack = evaluation.Attack with { Seed = evaluation.Attack.Seed + seedIndex } };
         var baseConfig = baseRun.LoadConfig();
-        var fingerprint = Fingerprint(recipe, floorEvaluation, context, weights: baseConfig.Hash(includeStepBudget: true));
+        // The recipe's init_sha256 is the base's content hash: the fingerprint changes when the base does.
+        var fingerprint = Fingerprint(recipe, floorEvaluation, context);
         var outcomePath = Path.Combine(evalDir, OutcomeFile);
         if (TryLoadOutcome(outcomePath, fingerprint) is { } cached)
         {
@@ -330,10 +333,9 @@ public static class ExperimentRunner
     /// Identifies what an outcome was computed from, so a changed config, basis, budget or judge is never served from
     /// an old outcome (a basis rebuilt in place with another mode or energy included), while moving the folder is.
     /// </summary>
-    /// <param name="weights">What else decides the attacked weights (the floor: the base config's hash; arms: their config says it all).</param>
-    static string Fingerprint(RunConfig config, EvaluationSettings evaluation, EvaluationContext context, string weights = "")
+    static string Fingerprint(RunConfig config, EvaluationSettings evaluation, EvaluationContext context)
     {
-        var text = string.Join("\n", config.Hash(includeStepBudget: true), BasisDigest(config.SelectiveOrDefault.Basis), weights,
+        var text = string.Join("\n", config.Hash(includeStepBudget: true), BasisDigest(config.SelectiveOrDefault.Basis),
                                JsonSerializer.Serialize(evaluation with { JudgeCache = "" }),
                                context.Classifier.Id, context.Detector.Id, context.ResNet?.Id ?? "no-resnet");
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
