@@ -12,6 +12,15 @@ public static class ArmComparison
     public const string Standard = "standard", Named = "prompt", Unasked = "baseline-rate",
                         Inversion = "inversion", InversionControl = "inversion-control";
 
+    /// <summary>
+    /// The arms compared with standard: every summarised arm except standard itself and the never-saw-it floor (which is
+    /// read beside the attacks, not as a defence). Empty when standard was not run: there is nothing to compare with.
+    /// </summary>
+    public static IEnumerable<ArmSummary> Defences(ExperimentResults results) =>
+        results.Summary.Any(a => a.Arm == Standard)
+            ? results.Summary.Where(a => a.Arm is not Standard and not ArmNames.Floor)
+            : [];
+
     /// <summary>The arm's share minus standard's, seed by seed; null when either lacks the figure at some shared seed.</summary>
     public static Estimate? Share(ExperimentResults results, string arm, Func<ArmSeedOutcome, ProportionEstimate?> pick) =>
         Differences(SeedPairs(results, arm, pick));

@@ -44,7 +44,7 @@ public static class ExperimentReading
             lines.Add(Floor(floor));
         if (InversionGains(results) is { } gains) lines.Add(gains);
 
-        foreach (var arm in results.Summary.Where(a => a.Arm is not Standard and not ArmNames.Floor))
+        foreach (var arm in ArmComparison.Defences(results))
             lines.Add(DescribeArm(results, arm, standard, setup));
 
         // The paper's claim is about its projection and ours, not about the arms that add other defences to one.

@@ -123,7 +123,7 @@ public static partial class HtmlReport
         page.Append("<h3>Each defence against standard</h3>\n<div class=\"scroll\">\n<table id=\"differences\">\n<thead>\n<tr><th scope=\"col\">arm − standard</th>");
         foreach (var column in columns) page.Append("<th scope=\"col\">").Append(Html.Escape(column.Header)).Append("</th>");
         page.Append("</tr>\n</thead>\n<tbody>\n");
-        foreach (var arm in results.Summary.Where(a => a.Arm is not ArmComparison.Standard and not ArmNames.Floor))
+        foreach (var arm in ArmComparison.Defences(results))
         {
             page.Append("<tr").Append(Html.Attribute("data-arm", arm.Arm)).Append("><th scope=\"row\">").Append(Html.Escape(arm.Arm)).Append("</th>");
             foreach (var column in columns)

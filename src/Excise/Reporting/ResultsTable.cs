@@ -77,7 +77,7 @@ public static class ResultsTable
     public static string ArmLabel(string arm) => arm == ArmNames.Floor ? "base (never saw the logo)" : arm;
 
     /// <summary>A column of the differences table: one figure of an arm minus standard's, at the same seeds.</summary>
-    public sealed record DifferenceColumn(string Header, Func<ExperimentResults, string, Estimate?> Value, int Decimals, double Scale = 1);
+    public sealed record DifferenceColumn(string Header, Func<ExperimentResults, string, Estimate?> Value, int Decimals);
 
     /// <summary>Each defence minus standard, by the one rule of <see cref="ArmComparison"/> (the reading's verdicts read the same intervals).</summary>
     public static IReadOnlyList<DifferenceColumn> DifferenceColumns(IReadOnlyList<string> attackNames)
@@ -101,7 +101,7 @@ public static class ResultsTable
         var text = new StringBuilder();
         text.Append(Row(new[] { "arm − standard" }.Concat(columns.Select(c => c.Header)))).Append('\n');
         text.Append(Row(Enumerable.Repeat("---", columns.Count + 1))).Append('\n');
-        foreach (var arm in results.Summary.Where(a => a.Arm is not ArmComparison.Standard and not ArmNames.Floor))
+        foreach (var arm in ArmComparison.Defences(results))
             text.Append(Row(new[] { arm.Arm }.Concat(columns.Select(c => DifferenceCell(c.Value(results, arm.Arm), c.Decimals))))).Append('\n');
         return text.ToString();
     }
