@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Excise.Attacks;
@@ -75,7 +74,7 @@ public static class ExperimentRunner
         var budget = new WorkBudget(plan, baseCached ? 0 : baseConfig.TrainingOrDefault.Steps * baseConfig.TrainingOrDefault.BatchSize / 32.0, clock, progress);
 
         // 1. The base model, trained on clean data: shipped with the project, cached, or trained now.
-        if (shipped is not null) log($"Fine-tuning from the shipped base {baseRun.Root} (SHA-256 {FileDigest.VerifyPin(baseRun.ModelPath)}).");
+        if (shipped is not null) log($"Fine-tuning from the shipped base {baseRun.Root} (SHA-256 {Digest.VerifyPin(baseRun.ModelPath)}).");
         else if (!baseCached)
         {
             budget.Stage("base model");
@@ -86,7 +85,7 @@ public static class ExperimentRunner
         else log($"Reusing the cached base model {baseRun.Root}.");
         budget.Advance(budget.BaseUnits, "base model ready", job: "base model");
         var baseSummary = JsonDocument.Parse(File.ReadAllText(baseRun.SummaryPath)).RootElement;
-        var baseDigest = FileDigest.Sha256(baseRun.ModelPath);
+        var baseDigest = Digest.Sha256(baseRun.ModelPath);
 
         // 2. The concept basis, built once for every projected arm.
         var probe = LoadArmConfig(plan, baseRun, baseDigest, TrainingArm.Standard, 0, null, threadOverride);
@@ -172,8 +171,8 @@ public static class ExperimentRunner
             log($"No shipped base at {run.Root}: training the base instead.");
             return null;
         }
-        if (!File.Exists(FileDigest.PinPath(run.ModelPath)))
-            throw new InvalidDataException($"{run.ModelPath}: a shipped base must be pinned by its SHA-256 ({Path.GetFileName(FileDigest.PinPath(run.ModelPath))} is missing).");
+        if (!File.Exists(Digest.PinPath(run.ModelPath)))
+            throw new InvalidDataException($"{run.ModelPath}: a shipped base must be pinned by its SHA-256 ({Path.GetFileName(Digest.PinPath(run.ModelPath))} is missing).");
         string shippedRecipe = run.LoadConfig().Hash(includeStepBudget: true), configured = baseConfig.Hash(includeStepBudget: true);
         if (shippedRecipe != configured)
             throw new ArgumentException($"The shipped base {run.Root} was trained by another recipe (config hash {shippedRecipe}) than {plan.BaseConfig} " +
@@ -338,11 +337,11 @@ public static class ExperimentRunner
         var text = string.Join("\n", config.Hash(includeStepBudget: true), BasisDigest(config.SelectiveOrDefault.Basis),
                                JsonSerializer.Serialize(evaluation with { JudgeCache = "" }),
                                context.Classifier.Id, context.Detector.Id, context.ResNet?.Id ?? "no-resnet");
-        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
+        return Digest.Short(text);
     }
 
     /// <summary>The SHA-256 of a basis file's bytes ("none" for arms without one).</summary>
-    static string BasisDigest(string? path) => path is null ? "none" : FileDigest.Sha256(path);
+    static string BasisDigest(string? path) => path is null ? "none" : Digest.Sha256(path);
 
     static ArmSeedOutcome? TryLoadOutcome(string path, string fingerprint)
     {

@@ -9,10 +9,10 @@ public static class ModuleWeights
     public static void Save(nn.Module module, string path, IReadOnlyDictionary<string, string>? metadata = null) =>
         SafetensorsFile.Save(path, module.state_dict(), metadata);
 
-    /// <summary>Loads a safetensors file; a pinned file (<see cref="FileDigest.VerifyPin"/>) is refused unless its bytes match the pin.</summary>
+    /// <summary>Loads a safetensors file; a pinned file (<see cref="Digest.VerifyPin"/>) is refused unless its bytes match the pin.</summary>
     public static void Load(nn.Module module, string path, bool strict = true)
     {
-        FileDigest.VerifyPin(path);
+        Digest.VerifyPin(path);
         using var contents = SafetensorsFile.Load(path);
         Load(module, contents.Tensors, path, strict);
     }

@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using Excise.Serialization;
 
 namespace Excise.Text;
 
@@ -47,7 +47,7 @@ public sealed class BertWordPieceTokenizer : ITokenizer
         using var buffer = new MemoryStream();
         vocabulary.CopyTo(buffer);
         byte[] bytes = buffer.ToArray();
-        string hash = Convert.ToHexStringLower(SHA256.HashData(bytes))[..12];
+        string hash = Digest.OfBytes(bytes)[..12];
 
         using var reader = new StreamReader(new MemoryStream(bytes));
         var tokens = new List<string>();

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json;
 using Excise.Serialization;
 
@@ -22,9 +21,7 @@ public sealed record CheckpointManifest(int Step, string ConfigHash, IReadOnlyLi
 
     static ManifestEntry Describe(string path)
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
-        var hash = Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
-        return new ManifestEntry(Path.GetFileName(path), stream.Length, hash);
+        return new ManifestEntry(Path.GetFileName(path), new FileInfo(path).Length, Digest.Sha256(path));
     }
 
     public void Write(string checkpointDir) => AtomicFile.WriteAllText(Path.Combine(checkpointDir, FileName), JsonSerializer.Serialize(this, Json));

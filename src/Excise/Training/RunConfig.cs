@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
@@ -72,8 +71,7 @@ public sealed record RunConfig(
             // must be resumable with on_nonfinite = skip; leaving them out also keeps the hashes of existing runs.
             foreach (var key in new[] { "steps", "checkpoint_every", "keep_checkpoints", "log_every", "gc_every", "on_nonfinite", "max_consecutive_skips" })
                 if (key != "steps" || !includeStepBudget) training.Remove(key);
-        var bytes = SHA256.HashData(Encoding.UTF8.GetBytes(node.ToJsonString()));
-        return Convert.ToHexString(bytes)[..16].ToLowerInvariant();
+        return Digest.Short(node.ToJsonString());
     }
 
     /// <summary>More intra-op threads than this is a typo, and libtorch would try to start them all.</summary>
@@ -104,7 +102,7 @@ public sealed record RunConfig(
         if (InitWeightsPath() is { } initWeights)
         {
             SafetensorsFile.ReadHeader(initWeights);
-            if (InitSha256 is not null && FileDigest.Sha256(initWeights) is var digest && digest != InitSha256.ToLowerInvariant())
+            if (InitSha256 is not null && Digest.Sha256(initWeights) is var digest && digest != InitSha256.ToLowerInvariant())
                 throw new ArgumentException($"init_sha256: {initWeights} has SHA-256 {digest}, not the {InitSha256} this run started from; " +
                                             "the base changed since. Start a new run from it (another --out), or restore the base it was trained from.");
         }

@@ -29,7 +29,7 @@ public sealed record ShippedBaseManifest(
 /// <summary>
 /// A trained base model as the project ships it (models/base): a run directory holding only what sampling and
 /// fine-tuning need — config.json, unet_config.json, summary.json, preview.png and model.safetensors, the last pinned
-/// by its SHA-256 (checked on every load, <see cref="FileDigest.VerifyPin"/>) — plus base.json (<see cref="ShippedBaseManifest"/>).
+/// by its SHA-256 (checked on every load, <see cref="Digest.VerifyPin"/>) — plus base.json (<see cref="ShippedBaseManifest"/>).
 /// </summary>
 public static class ShippedBase
 {
@@ -49,7 +49,7 @@ public static class ShippedBase
         foreach (var file in CopiedFiles.Where(f => File.Exists(Path.Combine(trained.Root, f))))
             File.Copy(Path.Combine(trained.Root, file), Path.Combine(to, file), overwrite: true);
         File.Copy(trained.ModelPath, shipped.ModelPath, overwrite: true);
-        var digest = FileDigest.Pin(shipped.ModelPath);
+        var digest = Digest.Pin(shipped.ModelPath);
         var manifest = new ShippedBaseManifest(digest, command, config.Threads, config.TrainingOrDefault.Steps, FixedBatchLoss(shipped), FixedBatchText, DateTime.UtcNow);
         AtomicFile.WriteAllText(Path.Combine(to, ManifestFile), JsonSerializer.Serialize(manifest, ConfigLoader.JsonOptions));
         return manifest;
@@ -75,8 +75,8 @@ public static class ShippedBase
     {
         var manifest = ReadManifest(directory);
         var run = new RunDirectory(directory);
-        var pinned = FileDigest.VerifyPin(run.ModelPath)
-            ?? throw new InvalidDataException($"{run.ModelPath}: a shipped base must be pinned ({Path.GetFileName(FileDigest.PinPath(run.ModelPath))} is missing).");
+        var pinned = Digest.VerifyPin(run.ModelPath)
+            ?? throw new InvalidDataException($"{run.ModelPath}: a shipped base must be pinned ({Path.GetFileName(Digest.PinPath(run.ModelPath))} is missing).");
         if (pinned != manifest.ModelSha256)
             throw new InvalidDataException($"{directory}: {ManifestFile} records SHA-256 {manifest.ModelSha256}, the pin {pinned}: the manifest belongs to other weights.");
         double loss = FixedBatchLoss(run);

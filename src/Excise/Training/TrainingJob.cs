@@ -29,7 +29,7 @@ public static class TrainingJob
         config.Validate();
         // The run records which weights it started from; a resumed run's config already holds it, and Validate checked it.
         if (config.InitWeightsPath() is { } startFrom && config.InitSha256 is null)
-            config = config with { InitSha256 = FileDigest.Sha256(startFrom) };
+            config = config with { InitSha256 = Digest.Sha256(startFrom) };
         using var runLock = RunLock.Acquire(run.Root, "training run");
         var checkpoints = new CheckpointStore(run.CheckpointsDir);
         string? resumeFrom = null;
@@ -108,7 +108,7 @@ public static class TrainingJob
         {
             trainer.ExtraState["projection_mode"] = projector.Mode.ToString();
             trainer.ExtraState["projected_weights"] = string.Join(",", projector.Targets.Select(t => t.Name));
-            trainer.ExtraState["concept_basis_sha256"] = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(run.BasisPath)));
+            trainer.ExtraState["concept_basis_sha256"] = Digest.Sha256(run.BasisPath);
             trainer.AddHook(projector);
             log($"Projecting {projector.Targets.Count} weights off a rank-{basis!.Rank} concept subspace ({projector.Mode} mode).");
         }

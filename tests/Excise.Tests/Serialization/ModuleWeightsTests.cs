@@ -77,7 +77,7 @@ public class ModuleWeightsTests
         var path = dir.File("model.safetensors");
         var stored = WeightsOf(SmallModel());
         SafetensorsFile.Save(path, stored);
-        var digest = FileDigest.Pin(path);
+        var digest = Digest.Pin(path);
         // sha256sum's own format, so `sha256sum -c model.safetensors.sha256` checks the shipped file too.
         Assert.Equal($"{digest}  model.safetensors\n", File.ReadAllText(path + ".sha256"));
         var model = SmallModel();

@@ -44,7 +44,7 @@ public class TrainingJobTests
         using var dir = new TempDir();
         var baseRun = new RunDirectory(dir.File("base"));
         TrainingJob.Run(TinyRun.Config("training.steps=2", "training.checkpoint_every=0"), baseRun, resume: false);
-        var pinned = Excise.Serialization.FileDigest.Pin(baseRun.ModelPath);
+        var pinned = Excise.Serialization.Digest.Pin(baseRun.ModelPath);
 
         var fineTune = new RunDirectory(dir.File("ft"));
         var config = TinyRun.Config("training.steps=2", "training.checkpoint_every=2", $"init={baseRun.Root}") with { Model = null };
@@ -55,7 +55,7 @@ public class TrainingJobTests
 
         // The base replaced by other weights (and pinned anew): resuming the fine-tune would mix two bases, so it is refused.
         File.Copy(fineTune.ModelPath, baseRun.ModelPath, overwrite: true);
-        Excise.Serialization.FileDigest.Pin(baseRun.ModelPath);
+        Excise.Serialization.Digest.Pin(baseRun.ModelPath);
         var changed = Assert.Throws<ArgumentException>(() =>
             TrainingJob.Run(fineTune.LoadConfig() with { Training = config.TrainingOrDefault with { Steps = 3 } }, fineTune, resume: true));
         Assert.Contains("init_sha256", changed.Message);

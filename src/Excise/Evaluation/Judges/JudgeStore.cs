@@ -54,7 +54,7 @@ internal static class JudgeStore
             using var cpu = tensor.detach().cpu().contiguous();
             hash.AppendData(cpu.bytes);
         }
-        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+        return Digest.Hex(hash.GetHashAndReset());
     }
 
     public static string IdFor(string kind, string key, string weightsHash) => $"{kind}-{key}-{weightsHash[..8]}";
@@ -140,7 +140,7 @@ public static class JudgeCache
     public static string Key(string kind, int trainingRecipe, params object[] settings)
     {
         var json = kind + "\nrecipe " + trainingRecipe.ToString(CultureInfo.InvariantCulture) + "\n" + string.Join("\n", settings.Select(s => JsonSerializer.Serialize(s, s.GetType(), ConfigLoader.JsonOptions)));
-        return Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(json)))[..16].ToLowerInvariant();
+        return Digest.Short(json);
     }
 
     public static string WeightsPath(string cacheDirectory, string kind, string key) =>

@@ -27,7 +27,7 @@ public sealed record StampingSignature(
         {
             if (!File.Exists(path)) throw new FileNotFoundException($"{path}: logo file not found.", path);
             logo = Path.GetFileName(path);
-            hash = FileDigest.Sha256(path);
+            hash = Digest.Sha256(path);
         }
         else
         {

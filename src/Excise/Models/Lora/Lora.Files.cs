@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Excise.Serialization;
@@ -93,7 +92,7 @@ public static partial class Lora
 
     /// <summary>A short stable hash of the architecture: the SHA-256 of the diffusers config JSON, hex.</summary>
     public static string ConfigHash(UNetConfig config) =>
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(config.ToDiffusersJson())));
+        Digest.OfText(config.ToDiffusersJson());
 
     private static LoraOptions Describe(string path, IReadOnlyDictionary<string, string> metadata)
     {

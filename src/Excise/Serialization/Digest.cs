@@ -2,14 +2,32 @@ using System.Security.Cryptography;
 
 namespace Excise.Serialization;
 
-/// <summary>What a file holds, as a lowercase hex SHA-256 of its bytes (read in chunks, never whole into memory).</summary>
-public static class FileDigest
+/// <summary>
+/// The project's one digest: SHA-256 as lowercase hex, of a file (read in chunks, never whole into memory), bytes or
+/// text — and its <see cref="Short"/> form for cache keys and fingerprints. Pinned files (<see cref="Pin"/>) hold a
+/// file to its digest.
+/// </summary>
+public static class Digest
 {
+    /// <summary>Hex digits a cache key or fingerprint keeps: 64 bits, far from colliding among a machine's runs.</summary>
+    public const int ShortLength = 16;
+
     public static string Sha256(string path)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
+
+    public static string OfBytes(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+
+    /// <summary>The digest of a text's UTF-8 bytes.</summary>
+    public static string OfText(string text) => OfBytes(System.Text.Encoding.UTF8.GetBytes(text));
+
+    /// <summary>The first <see cref="ShortLength"/> hex digits of <see cref="OfText"/>: what keys caches and fingerprints outcomes.</summary>
+    public static string Short(string text) => OfText(text)[..ShortLength];
+
+    /// <summary>Lowercase hex of a finished hash (an <see cref="IncrementalHash"/> over many parts).</summary>
+    public static string Hex(byte[] hash) => Convert.ToHexStringLower(hash);
 
     /// <summary>Where a pinned file's digest lives: beside it, in <c>sha256sum</c>'s format, so <c>sha256sum -c</c> checks it too.</summary>
     public static string PinPath(string path) => path + ".sha256";
