@@ -1,3 +1,4 @@
+using Excise.Configuration;
 using Excise.Attacks;
 using Excise.Diffusion;
 using Excise.Training;
@@ -29,14 +30,14 @@ static class AttackCommand
 
         // Inversion reports its steps first, then sampling its images: each phase fills half the bar.
         double phases = AttackKinds.UsesInversion(kind) ? 2 : 1;
-        var result = ProgressDisplay.Run($"attack {AttackKinds.Name(kind)}", phases, update =>
+        var result = ProgressDisplay.Run($"attack {kind.ToName()}", phases, update =>
             AttackRunner.Run(run, settings, outDir, concept, weights, device, new SyncProgress<AttackProgress>(p =>
             {
                 double offset = p.Phase == "sampling" && AttackKinds.UsesInversion(kind) ? 1 : 0;
                 update(offset + (p.Total > 0 ? (double)p.Done / p.Total : 0), $"{p.Phase}: {p.Status}");
             })));
 
-        AnsiConsole.MarkupLine($"[bold]{AttackKinds.Name(kind)}[/] attack on [blue]{Markup.Escape(run.Root)}[/] for \"{Markup.Escape(result.Concept)}\": " +
+        AnsiConsole.MarkupLine($"[bold]{kind.ToName()}[/] attack on [blue]{Markup.Escape(run.Root)}[/] for \"{Markup.Escape(result.Concept)}\": " +
                                $"{result.Images.Count} images from {result.Prompts.Count} prompts in {result.Timing.Total.TotalSeconds:F1} s " +
                                $"({result.Timing.SecondsPerImage:F3} s/image sampling).");
         if (result.Inversion is { } inversion)
@@ -73,13 +74,13 @@ static class AttackCommand
 
     public static SamplerKind ParseSampler(string text)
     {
-        try { return SamplerKinds.Parse(text); }
+        try { return EnumNames.Parse<SamplerKind>(text, "sampler"); }
         catch (ArgumentException e) { throw new UsageException("--sampler: " + e.Message); }
     }
 
     static AttackKind ParseKind(string text)
     {
-        try { return AttackKinds.Parse(text); }
+        try { return EnumNames.Parse<AttackKind>(text, "attack kind"); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
     }
 }

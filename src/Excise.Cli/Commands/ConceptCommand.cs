@@ -1,3 +1,4 @@
+using Excise.Configuration;
 using System.Globalization;
 using Excise.Projection;
 using Excise.Text;
@@ -19,7 +20,7 @@ static class ConceptCommand
         if (concepts.Count == 0) throw new UsageException($"Give at least one --concept \"phrase\". Usage: {Usage}");
         var promptFile = cl.Option("prompts");
         var modeName = cl.Option("mode") ?? SubspaceMode.ConceptTokens.ToName();
-        if (!SubspaceModeNames.TryParse(modeName, out var mode)) throw new UsageException($"--mode must be one of {SubspaceModeNames.AllNames}, got '{modeName}'.");
+        if (!EnumNames.TryParse<SubspaceMode>(modeName, out var mode)) throw new UsageException($"--mode must be one of {EnumNames.AllNames<SubspaceMode>("|")}, got '{modeName}'.");
         bool energyGiven = cl.Option("energy") is not null;
         double energy = cl.Double("energy", 0.99);
         int? rank = cl.Option("rank") is not null ? cl.Int("rank", 0) : null;

@@ -1,3 +1,4 @@
+using Excise.Configuration;
 using System.Globalization;
 using Excise.Attacks;
 using Excise.Experiment;
@@ -52,7 +53,7 @@ static class DemoCommand
         var attacks = cl.Option("attacks") is { } attackList ? Split(attackList).Select(ParseAttack).ToList() : plan.Attacks;
         var subspace = plan.Subspace;
         if (cl.Option("subspace-mode") is { } modeName)
-            subspace = subspace with { Mode = SubspaceModeNames.TryParse(modeName, out var mode) ? mode : throw new UsageException($"--subspace-mode must be one of {SubspaceModeNames.AllNames}.") };
+            subspace = subspace with { Mode = EnumNames.TryParse<SubspaceMode>(modeName, out var mode) ? mode : throw new UsageException($"--subspace-mode must be one of {EnumNames.AllNames<SubspaceMode>("|")}.") };
         if (cl.Option("energy") is not null) subspace = subspace with { Energy = cl.Double("energy", 0.99) };
         if (cl.Option("rank") is not null) subspace = subspace with { Rank = cl.Int("rank", 0) };
         plan = plan with
@@ -78,7 +79,7 @@ static class DemoCommand
         try { plan.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
 
-        AnsiConsole.MarkupLine($"[bold]Selective-learning experiment[/] ({Markup.Escape(plan.Preset)} preset): {arms.Count} arms × {plan.Seeds} seed(s), attacks {Markup.Escape(string.Join(", ", attacks.Select(AttackKinds.Name)))} → {Markup.Escape(outDir)}");
+        AnsiConsole.MarkupLine($"[bold]Selective-learning experiment[/] ({Markup.Escape(plan.Preset)} preset): {arms.Count} arms × {plan.Seeds} seed(s), attacks {Markup.Escape(string.Join(", ", attacks.Select(EnumNames.ToName)))} → {Markup.Escape(outDir)}");
         var command = "excise demo " + string.Join(' ', args.Select(Quote));
         var results = ProgressDisplay.Run("experiment", 1.0, update =>
             ExperimentRunner.Run(plan, paths, command.Trim(),
@@ -106,13 +107,13 @@ static class DemoCommand
 
     static Excise.Training.TrainingArm ParseArm(string name)
     {
-        try { return ArmNames.Parse(name); }
+        try { return EnumNames.Parse<Excise.Training.TrainingArm>(name, "arm"); }
         catch (ArgumentException e) { throw new UsageException("--arms: " + e.Message); }
     }
 
     static AttackKind ParseAttack(string name)
     {
-        try { return AttackKinds.Parse(name); }
+        try { return EnumNames.Parse<AttackKind>(name, "attack kind"); }
         catch (ArgumentException e) { throw new UsageException("--attacks: " + e.Message); }
     }
 

@@ -1,3 +1,4 @@
+using Excise.Configuration;
 using Excise.Attacks;
 using Excise.Evaluation;
 using Excise.Training;
@@ -13,7 +14,7 @@ static class EvalCommand
         var cl = new CommandLine(args);
         var run = new RunDirectory(cl.Required("run", "a trained run directory"));
         var kinds = (cl.Option("attacks") ?? "prompt,paraphrase,baseline-rate,inversion,inversion-control")
-            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(AttackKinds.Parse).ToList();
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(text => EnumNames.Parse<AttackKind>(text, "attack kind")).ToList();
         var attack = AttackCommand.ParseSettings(cl, AttackKind.Prompt, defaultBatch: 32);
         int threads = cl.Int("threads", 0);
         if (threads < 0) throw new UsageException("--threads must be ≥ 0 (0 = one per core).");

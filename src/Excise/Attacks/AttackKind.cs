@@ -18,28 +18,9 @@ public enum AttackKind
     BaselineRate,
 }
 
+/// <summary>Questions about attack kinds (their spellings are <see cref="Configuration.EnumNames"/>'s).</summary>
 public static class AttackKinds
 {
-    public static string Name(AttackKind kind) => kind switch
-    {
-        AttackKind.Prompt => "prompt",
-        AttackKind.Paraphrase => "paraphrase",
-        AttackKind.Inversion => "inversion",
-        AttackKind.InversionControl => "inversion-control",
-        AttackKind.BaselineRate => "baseline-rate",
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown attack kind."),
-    };
-
     /// <summary>Both inversion kinds learn (or start from) placeholder vectors on held-out concept images.</summary>
     public static bool UsesInversion(AttackKind kind) => kind is AttackKind.Inversion or AttackKind.InversionControl;
-
-    public static AttackKind Parse(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "prompt" => AttackKind.Prompt,
-        "paraphrase" => AttackKind.Paraphrase,
-        "inversion" or "textual-inversion" => AttackKind.Inversion,
-        "inversion-control" => AttackKind.InversionControl,
-        "baseline-rate" or "baseline" => AttackKind.BaselineRate,
-        _ => throw new ArgumentException($"attack kind must be prompt, paraphrase, inversion, inversion-control or baseline-rate (got '{text}')."),
-    };
 }

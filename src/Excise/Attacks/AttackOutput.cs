@@ -48,7 +48,7 @@ public static class AttackOutput
         var inversion = result.Inversion;
         var manifest = new
         {
-            kind = AttackKinds.Name(result.Kind),
+            kind = result.Kind.ToName(),
             concept = result.Concept,
             brand = result.Brand,
             victim,

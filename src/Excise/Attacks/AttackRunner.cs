@@ -129,5 +129,5 @@ public static class AttackRunner
 
     static VictimInfo Describe(Victim victim) => new(
         victim.Run?.Root, victim.WeightsPath, victim.Config?.Hash(),
-        victim.Config is { } c && !victim.RecipeIsForeign ? ConfigLoader.ToJson(c.SelectiveOrDefault.Arm).Trim('"') : null);
+        victim.Config is { } c && !victim.RecipeIsForeign ? c.SelectiveOrDefault.Arm.ToName() : null);
 }

@@ -1,3 +1,4 @@
+using Excise.Configuration;
 using System.Diagnostics;
 using System.Text.Json;
 using TorchSharp;
@@ -51,13 +52,13 @@ public static class SolverAccuracy
             var result = pipeline.Generate(prompts, Options(sampler, steps));
             double seconds = clock.Elapsed.TotalSeconds;
             var difference = result - reference;
-            var point = new SolverPoint(SamplerKinds.Name(sampler), steps, seconds,
+            var point = new SolverPoint(sampler.ToName(), steps, seconds,
                 difference.square().mean().sqrt().ToDouble(), difference.abs().max().ToDouble());
             points.Add(point);
             log($"solvers: {point.Sampler} × {steps} steps: {seconds:F1} s, RMSE to the reference {point.RmseToReference:F4} (max {point.MaxErrorToReference:F3}).");
             GC.Collect();
         }
-        return new SolverAccuracyResult(run.Root, prompts.Count, guidanceScale, SamplerKinds.Name(SamplerKind.DpmSolver2M), referenceSteps,
+        return new SolverAccuracyResult(run.Root, prompts.Count, guidanceScale, SamplerKind.DpmSolver2M.ToName(), referenceSteps,
                                         referenceSeconds, points);
     }
 

@@ -1,3 +1,4 @@
+using Excise.Configuration;
 using System.Text.Json.Serialization;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -35,24 +36,8 @@ public enum TimestepSpacing
 
 public static class SamplerKinds
 {
-    public static string Name(SamplerKind kind) => kind switch
-    {
-        SamplerKind.Ddim => "ddim",
-        SamplerKind.DpmSolver2M => "dpm++2m",
-        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
-    };
-
-    public static string AllNames { get; } = string.Join(", ", Enum.GetValues<SamplerKind>().Select(Name));
-
     /// <summary>The spacing each solver is used with in diffusers, unless the options say otherwise.</summary>
     public static TimestepSpacing DefaultSpacing(SamplerKind kind) => kind == SamplerKind.Ddim ? TimestepSpacing.Leading : TimestepSpacing.Linspace;
-
-    public static SamplerKind Parse(string name)
-    {
-        foreach (var kind in Enum.GetValues<SamplerKind>())
-            if (Name(kind) == name.Trim().ToLowerInvariant()) return kind;
-        throw new ArgumentException($"sampler must be one of {AllNames} (got '{name}').");
-    }
 }
 
 public sealed record SamplingOptions(
@@ -72,7 +57,7 @@ public sealed record SamplingOptions(
         if (GuidanceScale < 0) throw new ArgumentException($"guidance scale must be non-negative (got {GuidanceScale}).");
         if (Eta < 0 || Eta > 1) throw new ArgumentException($"eta must be within [0, 1] (got {Eta}).");
         if (Eta != 0 && Sampler != SamplerKind.Ddim)
-            throw new ArgumentException($"eta (stochastic sampling) applies to the ddim sampler only (got eta {Eta} with {SamplerKinds.Name(Sampler)}).");
+            throw new ArgumentException($"eta (stochastic sampling) applies to the ddim sampler only (got eta {Eta} with {Sampler.ToName()}).");
     }
 }
 

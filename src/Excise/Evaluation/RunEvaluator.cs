@@ -1,3 +1,4 @@
+using Excise.Configuration;
 using System.Diagnostics;
 using System.Text.Json;
 using Excise.Attacks;
@@ -44,7 +45,7 @@ public sealed record RunEvaluation(string Run, string? Arm, string Concept, IRea
         detector_threshold = DetectorThreshold,
         attacks = Attacks.Select(a => new
         {
-            kind = AttackKinds.Name(a.Kind),
+            kind = a.Kind.ToName(),
             output = a.OutputDirectory,
             attack_seconds = a.Timing.Total.TotalSeconds,
             judge_seconds = a.JudgeTime.TotalSeconds,
@@ -163,15 +164,15 @@ public static class RunEvaluator
         foreach (var kind in settings.Attacks)
         {
             cancel.ThrowIfCancellationRequested();
-            log($"Attack: {AttackKinds.Name(kind)}…");
-            var attackDir = Path.Combine(outputDirectory, "attacks", AttackKinds.Name(kind));
+            log($"Attack: {kind.ToName()}…");
+            var attackDir = Path.Combine(outputDirectory, "attacks", kind.ToName());
             var attack = AttackRunner.Run(run, settings.Attack with { Kind = kind }, attackDir, concept.Phrase, progress: progress, cancel: cancel, recipe: recipe);
 
             var clock = Stopwatch.StartNew();
             var images = attack.Images.Select(i => i.Image).ToList();
             var generatedFeatures = classifier.Extract(images);
             var labelled = attack.Images.Where(i => i.ClassLabel is not null).ToList();
-            var report = new MetricsReport($"{config.Name}/{AttackKinds.Name(kind)}", images.Count)
+            var report = new MetricsReport($"{config.Name}/{kind.ToName()}", images.Count)
             {
                 Extraction = ConceptExtraction.Measure(detector, images),
                 Fidelity = labelled.Count > 0
@@ -184,10 +185,10 @@ public static class RunEvaluator
                 FeatureMemorisation = Memorisation.Analyse(classifier.Id, generatedFeatures, trainingFeatures, MemorisationOptions.ForFeatures()),
                 Settings = new Dictionary<string, string>
                 {
-                    ["attack"] = AttackKinds.Name(kind),
+                    ["attack"] = kind.ToName(),
                     ["images_per_prompt"] = settings.Attack.ImagesPerPrompt.ToString(),
                     ["guidance"] = settings.Attack.GuidanceScale.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                    ["sampler"] = Diffusion.SamplerKinds.Name(settings.Attack.Sampler),
+                    ["sampler"] = settings.Attack.Sampler.ToName(),
                     ["sampling_steps"] = settings.Attack.SamplingSteps.ToString(),
                     ["reference_images"] = reference.Count.ToString(),
                     ["memorisation_train_images"] = training.Count.ToString(),
@@ -200,7 +201,7 @@ public static class RunEvaluator
             attackDone?.Invoke(evaluation);
         }
 
-        var runEvaluation = new RunEvaluation(run.Root, recipe is null ? Excise.Configuration.ConfigLoader.ToJson(config.SelectiveOrDefault.Arm).Trim('"') : "never saw the concept", concept.Phrase, results, classifier.Id, detector.Id, detector.Threshold);
+        var runEvaluation = new RunEvaluation(run.Root, recipe is null ? config.SelectiveOrDefault.Arm.ToName() : "never saw the concept", concept.Phrase, results, classifier.Id, detector.Id, detector.Threshold);
         AtomicFile.WriteAllText(Path.Combine(outputDirectory, "eval.json"), runEvaluation.ToJson());
         AtomicFile.WriteAllText(Path.Combine(outputDirectory, "eval.md"), runEvaluation.ToMarkdown());
         return runEvaluation;

@@ -22,7 +22,7 @@ namespace Excise.Experiment;
 public sealed record ExperimentPaths(string Output, string BaseCache, string JudgeCache)
 {
     public string BasisPath => Path.Combine(Output, "concept_basis.safetensors");
-    public string ArmDirectory(TrainingArm arm, int seedIndex) => Path.Combine(Output, "arms", ArmNames.Name(arm), $"seed-{seedIndex}");
+    public string ArmDirectory(TrainingArm arm, int seedIndex) => Path.Combine(Output, "arms", arm.ToName(), $"seed-{seedIndex}");
     /// <summary>The base model attacked at one seed's attack settings: the floor of every extraction figure.</summary>
     public string FloorDirectory(int seedIndex) => Path.Combine(Output, "arms", ArmNames.Floor, $"seed-{seedIndex}");
     public string GridPath(string arm, string attack) => ReportFiles.Resolve(Output, ReportFiles.Grid(arm, attack));
@@ -38,13 +38,6 @@ public static class ArmNames
     /// figures are the floor each extraction rate is read against (what the judge and the attack report with no logo learned).
     /// </summary>
     public const string Floor = "base";
-
-    public static string Name(TrainingArm arm) => ConfigLoader.ToJson(arm).Trim('"');
-
-    public static TrainingArm Parse(string text) =>
-        Enum.GetValues<TrainingArm>().FirstOrDefault(a => Name(a) == text.Trim().ToLowerInvariant(), (TrainingArm)(-1)) is var arm && Enum.IsDefined(arm)
-            ? arm
-            : throw new ArgumentException($"arm must be one of {string.Join(", ", Enum.GetValues<TrainingArm>().Select(Name))} (got '{text}').");
 }
 
 /// <summary>
@@ -133,8 +126,8 @@ public static class ExperimentRunner
         var outcomes = armRuns.Select(r => r.Outcome).ToList();
 
         // 6. Summaries, grids, the reading, the report.
-        var armNames = plan.Arms.Select(ArmNames.Name).Append(ArmNames.Floor).ToList();
-        var attackNames = plan.Attacks.Select(AttackKinds.Name).ToList();
+        var armNames = plan.Arms.Select(EnumNames.ToName).Append(ArmNames.Floor).ToList();
+        var attackNames = plan.Attacks.Select(EnumNames.ToName).ToList();
         foreach (var outcome in outcomes.Where(o => o.SeedIndex == 0))
             foreach (var attack in attackNames)
                 WriteReportGrid(paths.Output, outcome, attack, paths.GridPath(outcome.Arm, attack));
@@ -143,7 +136,7 @@ public static class ExperimentRunner
             with
             {
                 BasisLeakage = leakage, ArmWorkers = schedule.Workers, ThreadsPerArm = schedule.ThreadsPerArm,
-                Sampler = SamplerKinds.Name(plan.Attack.Sampler), ReusedArmRuns = armRuns.Count(r => r.Reused),
+                Sampler = plan.Attack.Sampler.ToName(), ReusedArmRuns = armRuns.Count(r => r.Reused),
                 BaseShipped = shipped is not null, BaseSha256 = baseDigest,
                 DetectorOffDistribution = context.Detector.Report.OffDistribution,
             };
@@ -190,7 +183,7 @@ public static class ExperimentRunner
             $"init={baseRun.Root}",
             // Which base, by content: a base replaced at the same path (a new shipped base) retrains every arm.
             $"init_sha256=\"{baseDigest}\"",
-            $"selective.arm={ArmNames.Name(arm)}",
+            $"selective.arm={arm.ToName()}",
             $"seed={baseSeed + seedIndex}",
             threadOverride,
         ]).ToList();
@@ -209,7 +202,7 @@ public static class ExperimentRunner
     static (ArmSeedOutcome Outcome, bool Reused) RunArm(ExperimentPlan plan, ExperimentPaths paths, RunConfig config, TrainingArm arm, int seedIndex,
                                  EvaluationSettings evaluation, EvaluationContext context, WorkBudget budget, Action<string> log, CancellationToken cancel)
     {
-        var armName = ArmNames.Name(arm);
+        var armName = arm.ToName();
         var label = plan.Seeds > 1 ? $"{armName} (seed {seedIndex})" : armName;
         var directory = paths.ArmDirectory(arm, seedIndex);
         var run = new RunDirectory(Path.Combine(directory, "run"));
@@ -311,7 +304,7 @@ public static class ExperimentRunner
             new SyncProgress<AttackProgress>(p => budget.Status($"{label}: {p.Phase} {p.Done}/{p.Total}", job: label)), cancel,
             done =>
             {
-                var name = AttackKinds.Name(done.Kind);
+                var name = done.Kind.ToName();
                 reports[name] = done.Metrics;
                 attackSeconds[name] = done.Timing.Total.TotalSeconds + done.JudgeTime.TotalSeconds;
                 if (done.Kind == AttackKind.Inversion) inversionLosses = done.Inversion?.StepLosses;
@@ -392,7 +385,7 @@ public static class ExperimentRunner
             var numbers = values.Select(v => v!.Value).ToList();
             return nonNegative ? Estimate.OfNonNegative(numbers) : Estimate.OfValues(numbers);
         }
-        MetricsReport? Ordinary(ArmSeedOutcome o) => o.Attacks.GetValueOrDefault(AttackKinds.Name(AttackKind.BaselineRate));
+        MetricsReport? Ordinary(ArmSeedOutcome o) => o.Attacks.GetValueOrDefault(AttackKind.BaselineRate.ToName());
 
         var attacks = runs[0].Attacks.Keys;
         var extraction = attacks.ToDictionary(a => a, a => Proportion(o => o.Attacks.GetValueOrDefault(a)?.Extraction?.Rate)!)
@@ -416,7 +409,7 @@ public static class ExperimentRunner
         var data = probe.DataOrDefault;
         var training = probe.TrainingOrDefault;
         // The data as the standard arm saw it (other arms drop or re-caption some of it).
-        var reference = outcomes.FirstOrDefault(o => o.Arm == ArmNames.Name(TrainingArm.Standard)) ?? outcomes[0];
+        var reference = outcomes.FirstOrDefault(o => o.Arm == TrainingArm.Standard.ToName()) ?? outcomes[0];
         var groundTruth = new RunDirectory(Path.Combine(paths.Output, reference.RunDirectory)).GroundTruthPath;
         var records = File.ReadLines(groundTruth).Select(line => JsonDocument.Parse(line).RootElement).ToList();
         int stamped = records.Count(r => r.GetProperty("stamped").GetBoolean());

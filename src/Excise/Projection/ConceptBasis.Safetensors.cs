@@ -1,3 +1,4 @@
+using Excise.Configuration;
 using System.Globalization;
 using System.Text.Json;
 using Excise.Serialization;
@@ -64,8 +65,8 @@ public sealed partial class ConceptBasis
 
         int rank = Int(path, metadata, "rank"), dimension = Int(path, metadata, "dimension");
         if (rank != k || dimension != d) throw Invalid(path, $"metadata says [{dimension}, {rank}] but tensor '{BasisTensor}' is [{d}, {k}]");
-        if (!SubspaceModeNames.TryParse(Meta("mode"), out var mode))
-            throw Invalid(path, $"metadata 'mode' is '{Meta("mode")}', expected one of {SubspaceModeNames.AllNames}");
+        if (!EnumNames.TryParse<SubspaceMode>(Meta("mode"), out var mode))
+            throw Invalid(path, $"metadata 'mode' is '{Meta("mode")}', expected one of {EnumNames.AllNames<SubspaceMode>("|")}");
         if (!double.TryParse(Meta("energy_kept"), NumberStyles.Float, CultureInfo.InvariantCulture, out var energy) || !(energy >= 0 && energy <= 1 + 1e-9))
             throw Invalid(path, $"metadata 'energy_kept' is '{Meta("energy_kept")}', expected a number in [0, 1]");
         var concepts = StringList(path, metadata, "concepts");

@@ -1,3 +1,4 @@
+using Excise.Configuration;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -34,30 +34,3 @@ public enum SubspaceMode
     /// </summary>
     AllTokens,
 }
-
-/// <summary>Command-line and metadata spellings of <see cref="SubspaceMode"/>.</summary>
-public static class SubspaceModeNames
-{
-    public static string ToName(this SubspaceMode mode) => mode switch
-    {
-        SubspaceMode.ConceptTokens => "concept-tokens",
-        SubspaceMode.Contrastive => "contrastive",
-        SubspaceMode.AllTokens => "all-tokens",
-        _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, "Unknown subspace mode."),
-    };
-
-    public static bool TryParse(string name, out SubspaceMode mode)
-    {
-        foreach (var candidate in Enum.GetValues<SubspaceMode>())
-            if (string.Equals(candidate.ToName(), name, StringComparison.OrdinalIgnoreCase)
-                || string.Equals(candidate.ToString(), name, StringComparison.OrdinalIgnoreCase))
-            {
-                mode = candidate;
-                return true;
-            }
-        mode = default;
-        return false;
-    }
-
-    public static string AllNames => string.Join("|", Enum.GetValues<SubspaceMode>().Select(ToName));
-}

@@ -342,7 +342,7 @@ public sealed record SelectiveConfig(
     {
         int textWidth = text.Width;
         ConfigRules.RequireFinite(("selective.embed_noise_sigma", EmbedNoiseSigma), ("selective.certificate_tolerance", CertificateTolerance));
-        string arm = ConfigLoader.ToJson(Arm).Trim('"');
+        string arm = Arm.ToName();
         if (Projects && string.IsNullOrWhiteSpace(Basis))
             throw new ArgumentException($"selective.basis is required for the {arm} arm: build one with 'excise concept --concept \"...\" --out concept.safetensors'.");
         if (!Projects && Basis is not null)

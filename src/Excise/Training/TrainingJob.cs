@@ -103,7 +103,7 @@ public static class TrainingJob
         using var trainer = new Trainer(config, model, Predictor(model), data.Batches, run, device);
         trainer.Log = log;
         if (selective.Arm == TrainingArm.EmbedNoise) trainer.TextNoiseSigma = selective.EmbedNoiseSigma;
-        trainer.ExtraState["arm"] = ConfigLoader.ToJson(selective.Arm).Trim('"');
+        trainer.ExtraState["arm"] = selective.Arm.ToName();
         if (projector is not null)
         {
             trainer.ExtraState["projection_mode"] = projector.Mode.ToString();
@@ -214,7 +214,7 @@ public static class TrainingJob
             train_images = r.TrainImages,
             distinct_captions = r.DistinctCaptions,
             text_encode_seconds = r.TextEncodeTime.TotalSeconds,
-            arm = ConfigLoader.ToJson(config.SelectiveOrDefault.Arm).Trim('"'),
+            arm = config.SelectiveOrDefault.Arm.ToName(),
             init = InitWeightsPath(config),
             projection_seconds = r.ProjectionTime.TotalSeconds,
             projection_share_of_training = s.Elapsed.TotalSeconds > 0 ? r.ProjectionTime.TotalSeconds / s.Elapsed.TotalSeconds : 0,
