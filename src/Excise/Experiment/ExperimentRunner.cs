@@ -77,7 +77,7 @@ public static class ExperimentRunner
         }
         else log($"Reusing the cached base model {baseRun.Root}.");
         budget.Advance(budget.BaseUnits, "base model ready", job: "base model");
-        var baseSummary = JsonDocument.Parse(File.ReadAllText(baseRun.SummaryPath)).RootElement;
+        var baseSummary = RunSummary.Load(baseRun);
         var baseDigest = Digest.Sha256(baseRun.ModelPath);
 
         // 2. The concept basis, built once for every projected arm.
@@ -239,14 +239,14 @@ public static class ExperimentRunner
         budget.Status($"{label}: attacking", job: label);
         var (reports, attackSeconds, inversionLosses) = Evaluate(context, run, armEvaluation, evalDir, null, label, budget, armLog, cancel);
 
-        var summary = JsonDocument.Parse(File.ReadAllText(run.SummaryPath)).RootElement;
+        var summary = RunSummary.Load(run);
         var outcome = new ArmSeedOutcome(armName, seedIndex, config.Seed, Relative(paths.Output, run.Root), Relative(paths.Output, evalDir),
-            TrainSeconds: summary.GetProperty("elapsed_seconds").GetDouble(),
-            FinalLoss: summary.GetProperty("final_loss").GetDouble(),
+            TrainSeconds: summary.ElapsedSeconds,
+            FinalLoss: summary.FinalLoss,
             Losses: trained?.Losses ?? LossesFromMetrics(run),
-            ProjectionShare: summary.TryGetProperty("projection_share_of_training", out var share) ? share.GetDouble() : 0,
-            CertificateWorstShare: NumberOrNull(summary, "certificate_worst_share"),
-            CertificatePassed: summary.TryGetProperty("certificate_passed", out var passed) && passed.ValueKind != JsonValueKind.Null ? passed.GetBoolean() : null,
+            ProjectionShare: summary.ProjectionShareOfTraining,
+            CertificateWorstShare: summary.CertificateWorstShare,
+            CertificatePassed: summary.CertificatePassed,
             reports, attackSeconds, fingerprint, inversionLosses);
         AtomicFile.WriteAllText(outcomePath, JsonSerializer.Serialize(outcome, MetricsReport.JsonOptions));
         GC.Collect();
@@ -278,9 +278,8 @@ public static class ExperimentRunner
         var (reports, attackSeconds, inversionLosses) = Evaluate(context, baseRun, floorEvaluation, evalDir, recipe, label, budget,
                                                                   message => log($"{label}: {message}"), cancel);
 
-        var summary = JsonDocument.Parse(File.ReadAllText(baseRun.SummaryPath)).RootElement;
         var outcome = new ArmSeedOutcome(ArmNames.Floor, seedIndex, baseConfig.Seed, Relative(paths.Output, baseRun.Root), Relative(paths.Output, evalDir),
-            TrainSeconds: 0, FinalLoss: summary.GetProperty("final_loss").GetDouble(), Losses: [], ProjectionShare: 0,
+            TrainSeconds: 0, FinalLoss: RunSummary.Load(baseRun).FinalLoss, Losses: [], ProjectionShare: 0,
             CertificateWorstShare: null, CertificatePassed: null, reports, attackSeconds, fingerprint, inversionLosses);
         AtomicFile.WriteAllText(outcomePath, JsonSerializer.Serialize(outcome, MetricsReport.JsonOptions));
         GC.Collect();
@@ -316,9 +315,6 @@ public static class ExperimentRunner
         return (reports, attackSeconds, inversionLosses);
     }
 
-    static double? NumberOrNull(JsonElement element, string name) =>
-        element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetDouble() : null;
-
     static string Relative(string root, string path) => Path.GetRelativePath(root, path);
 
     /// <summary>
@@ -351,14 +347,8 @@ public static class ExperimentRunner
     }
 
     /// <summary>The loss curve of a run trained earlier: the logged window means of metrics.jsonl.</summary>
-    static IReadOnlyList<double> LossesFromMetrics(RunDirectory run)
-    {
-        if (!File.Exists(run.MetricsPath)) return [];
-        return File.ReadLines(run.MetricsPath)
-            .Select(line => JsonDocument.Parse(line).RootElement)
-            .Where(e => e.TryGetProperty("loss", out _))
-            .Select(e => e.GetProperty("loss").GetDouble()).ToList();
-    }
+    static IReadOnlyList<double> LossesFromMetrics(RunDirectory run) =>
+        MetricsLine.ReadAll(run).Select(line => line.Loss).OfType<double>().ToList();
 
     /// <summary>One row per class (the first prompt template's ten prompts), every image of those prompts.</summary>
     static void WriteReportGrid(string experimentRoot, ArmSeedOutcome outcome, string attack, string path)
@@ -403,7 +393,7 @@ public static class ExperimentRunner
     }
 
     static ExperimentSetup Describe(ExperimentPlan plan, ExperimentPaths paths, string command, RunConfig probe, ConceptConfig concept, RunDirectory baseRun,
-                                    bool baseCached, JsonElement baseSummary, ConceptBasisInfo basis, EvaluationContext context,
+                                    bool baseCached, RunSummary baseSummary, ConceptBasisInfo basis, EvaluationContext context,
                                     IReadOnlyList<ArmSeedOutcome> outcomes, IReadOnlyList<string> arms, IReadOnlyList<string> attacks)
     {
         var data = probe.DataOrDefault;
@@ -422,8 +412,8 @@ public static class ExperimentRunner
             data.Source == "imagefolder" ? $"imagefolder {data.Path}" : $"Fashion-MNIST ({data.Split} split)",
             $"all-MiniLM-L6-v2 (ONNX), max length {probe.TextOrDefault.MaxLength}",
             baseRun.Root, baseCached,
-            BaseSteps: baseSummary.GetProperty("steps").GetInt32(),
-            BaseTrainSeconds: baseSummary.GetProperty("elapsed_seconds").GetDouble(),
+            BaseSteps: baseSummary.Steps,
+            BaseTrainSeconds: baseSummary.ElapsedSeconds,
             ModelParameters: ModelParameterCount(baseRun),
             FinetuneSteps: training.Steps, FinetuneBatch: training.BatchSize, FinetuneLearningRate: training.LearningRate,
             FinetuneImages: records.Count, StampedImages: stamped, StampFraction: concept.StampFraction,

@@ -93,18 +93,7 @@ public sealed class Trainer : IDisposable
         Step = StartStep = state.Step;
         SkippedSteps = state.SkippedSteps;
         ConsecutiveSkips = state.ConsecutiveSkips;
-        TruncateMetrics(state.Step);
-    }
-
-    void TruncateMetrics(int step)
-    {
-        if (!File.Exists(run.MetricsPath)) return;
-        var kept = File.ReadAllLines(run.MetricsPath).Where(line =>
-        {
-            try { using var doc = JsonDocument.Parse(line); return doc.RootElement.GetProperty("step").GetInt32() <= step; }
-            catch (Exception e) when (e is JsonException or KeyNotFoundException) { return false; }
-        });
-        AtomicFile.WriteAllText(run.MetricsPath, string.Concat(kept.Select(l => l + "\n")));
+        MetricsLine.TruncateAfter(run, state.Step);
     }
 
     public TrainingSummary Train(IProgress<TrainingProgress>? progress = null, CancellationToken cancel = default)
@@ -251,21 +240,10 @@ public sealed class Trainer : IDisposable
     /// <param name="meanLoss">Mean loss of the applied steps since the last line; null when all of them were skipped.</param>
     void WriteMetrics(StreamWriter writer, double? meanLoss, double? lastLoss, double lr, double gradNorm, double secPerStep, TimeSpan elapsed)
     {
-        var record = new
-        {
-            step = Step,
-            loss = meanLoss,
-            loss_last = lastLoss,
-            lr,
-            grad_norm = double.IsFinite(gradNorm) ? gradNorm : (double?)null,   // JSON has no NaN
-            skipped_steps = SkippedSteps,
-            sec_per_step = secPerStep,
-            images_per_sec = secPerStep > 0 ? opt.BatchSize / secPerStep : 0,
-            rss_mb = Environment.WorkingSet / (1024.0 * 1024.0),
-            elapsed_s = elapsed.TotalSeconds,
-        };
-        writer.WriteLine(JsonSerializer.Serialize(record));
-        writer.Flush();
+        new MetricsLine(Step, meanLoss, lastLoss, lr,
+            double.IsFinite(gradNorm) ? gradNorm : null,   // JSON has no NaN
+            SkippedSteps, secPerStep, secPerStep > 0 ? opt.BatchSize / secPerStep : 0,
+            Environment.WorkingSet / (1024.0 * 1024.0), elapsed.TotalSeconds).AppendTo(writer);
     }
 
     public string SaveCheckpoint()

@@ -198,31 +198,11 @@ public static class TrainingJob
     static void WriteSummary(RunDirectory run, RunConfig config, TrainingJobResult r)
     {
         var s = r.Summary;
-        var summary = new
-        {
-            name = config.Name,
-            config_hash = config.Hash(),
-            steps = s.Steps,
-            resumed_from_step = s.ResumedFrom,
-            skipped_nonfinite_steps = s.SkippedSteps,
-            final_loss = s.FinalLoss,
-            mean_loss_last_100 = s.MeanLossLast100,
-            elapsed_seconds = s.Elapsed.TotalSeconds,
-            median_seconds_per_step = s.MedianSecondsPerStep,
-            images_per_second = s.ImagesPerSecond,
-            peak_rss_mb = s.PeakRssBytes / (1024.0 * 1024.0),
-            train_images = r.TrainImages,
-            distinct_captions = r.DistinctCaptions,
-            text_encode_seconds = r.TextEncodeTime.TotalSeconds,
-            arm = config.SelectiveOrDefault.Arm.ToName(),
-            init = InitWeightsPath(config),
-            projection_seconds = r.ProjectionTime.TotalSeconds,
-            projection_share_of_training = s.Elapsed.TotalSeconds > 0 ? r.ProjectionTime.TotalSeconds / s.Elapsed.TotalSeconds : 0,
-            certificate_passed = r.Certificate?.Passed,
-            certificate_worst_share = r.Certificate?.WorstShare,
-            threads = get_num_threads(),
-            machine = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}",
-        };
-        AtomicFile.WriteAllText(run.SummaryPath, JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
+        new RunSummary(config.Name, config.Hash(), s.Steps, s.ResumedFrom, s.SkippedSteps, s.FinalLoss, s.MeanLossLast100,
+            s.Elapsed.TotalSeconds, s.MedianSecondsPerStep, s.ImagesPerSecond, s.PeakRssBytes / (1024.0 * 1024.0),
+            r.TrainImages, r.DistinctCaptions, r.TextEncodeTime.TotalSeconds, config.SelectiveOrDefault.Arm.ToName(), InitWeightsPath(config),
+            r.ProjectionTime.TotalSeconds, s.Elapsed.TotalSeconds > 0 ? r.ProjectionTime.TotalSeconds / s.Elapsed.TotalSeconds : 0,
+            r.Certificate?.Passed, r.Certificate?.WorstShare, get_num_threads(), $"{Environment.ProcessorCount} cores, {Environment.OSVersion}")
+            .Save(run);
     }
 }
