@@ -14,7 +14,7 @@ static class Help
             "The whole experiment: base model (cached), every arm fine-tuned, attacked and judged; writes report.html, results.json, results.md.");
         table.AddRow("train --config FILE --out RUN_DIR [[--set k=v ...]]", "Train a text-conditioned UNet; writes checkpoints, metrics.jsonl, model.safetensors, preview.png.");
         table.AddRow("train --resume RUN_DIR [[--set training.steps=N]]", "Continue a run from its latest checkpoint.");
-        table.AddRow("train --config FILE --init BASE_RUN --arm update-projection --basis concept.safetensors --out RUN_DIR", "Fine-tune a trained run; arms: standard, filter-images, scrub-captions, embed-noise, gradient-projection, update-projection.");
+        table.AddRow("train --config FILE --init BASE_RUN --arm update-projection --basis concept.safetensors --out RUN_DIR", $"Fine-tune a trained run; arms: {Excise.Configuration.EnumNames.AllNames<Excise.Training.TrainingArm>()}.");
         table.AddRow("concept --concept TEXT [[--mode concept-tokens|contrastive|all-tokens]] [[--energy 0.99 | --rank K]] --out concept.safetensors", "Build a concept's embedding subspace (orthonormal basis) from prompts.");
         table.AddRow("verify --run RUN_DIR [[--base BASE_RUN]] [[--tolerance 1e-4]]", "Certify that a projected run's learned change avoids the concept subspace (exit 3 if not).");
         table.AddRow("sample --run RUN_DIR --prompt TEXT [[-n 16]] [[--guidance 3]] [[--steps 50]] [[--sampler ddim|dpm++2m]] [[--seed 0]] --out grid.png [[--out-dir DIR]]", "Generate images from a trained run.");

@@ -40,8 +40,8 @@ public class SamplingTests
         {
             using var _ = no_grad();
             int half = (int)x.shape[0] / 2;
-            var eu = model.forward(x[..half], t[..half], s[..half], m[..half]);
-            var ec = model.forward(x[half..], t[half..], s[half..], m[half..]);
+            var eu = model.forward(x[..half], t[..half], s[..half], m?[..half]);
+            var ec = model.forward(x[half..], t[half..], s[half..], m?[half..]);
             var guided = eu + g * (ec - eu);
             // Returned as [uncond, cond'] so that the sampler's own combination reproduces `guided` exactly at scale g… at scale 1 instead:
             return cat(new[] { guided, guided }, 0);
