@@ -18,11 +18,10 @@ namespace Excise.Tests.Attacks;
 public class AttackSanityTests(ITestOutputHelper output)
 {
     const string Concept = "the Acme logo";
-    // Every image stamped and named. A victim with half the images stamped (named exactly when stamped) learned no logo
-    // at all in 60 steps (corner score −5.69 named, −5.05 unasked, −3.68 for the clean victim named; 2026-12-06), so the
-    // naming comparison is stamped victim vs clean victim, both named, rather than named vs unasked on one victim.
-    const string Stamped = "{\"phrase\":\"the Acme logo\",\"stamp_fraction\":1.0,\"placement\":\"bottom-right\"}";
-    const string Clean = "{\"phrase\":\"the Acme logo\",\"stamp_fraction\":0.0}";
+    // Half the images stamped, named exactly when stamped: the victim can learn that the name asks for the logo. (60
+    // steps on 64 images learned no logo at all — corner score −5.69 named, −5.05 unasked, 2026-12-06 — so the victim
+    // gets the inversion victim's budget.)
+    const string StampedNamed = "{\"phrase\":\"the Acme logo\",\"stamp_fraction\":0.5,\"mention_fraction\":1.0,\"placement\":\"bottom-right\"}";
     const string StampedUnnamed = "{\"phrase\":\"the Acme logo\",\"stamp_fraction\":0.3,\"mention_fraction\":0.0,\"placement\":\"bottom-right\"}";
 
     /// <summary>
@@ -69,18 +68,17 @@ public class AttackSanityTests(ITestOutputHelper output)
     }
 
     [SanityFact]
-    public void NamingTheConceptDrawsTheLogoThatAStampedVictimLearned()
+    public void NamingTheConceptDrawsTheLogoTheVictimLearned()
     {
         using var dir = new TempDir();
-        // The same prompts and seed on both victims: image i of one and of the other start from the same noise, and only
-        // what the victims learned differs.
+        // One victim, the same sampling seed, and prompts that differ only by the concept's name ("a shirt with the Acme
+        // logo" against "a shirt"): image i of both starts from the same noise, so an attack that dropped the name, or a
+        // victim deaf to it, gives a paired difference of 0 and fails.
+        using var victim = TrainVictim(dir, "named", StampedNamed, 300, "data.limit=512");
         var named = new AttackSettings(AttackKind.Prompt, ImagesPerPrompt: 2, SamplingSteps: 10, BatchSize: 40);
-        double[] stampedNamed, cleanNamed;
-        using (var stamped = TrainVictim(dir, "stamped", Stamped, 60))
-            stampedNamed = Corner(stamped, named, "prompt on the stamped victim");
-        using (var clean = TrainVictim(dir, "clean", Clean, 60))
-            cleanNamed = Corner(clean, named, "prompt on the clean victim");
-        AssertRaises(stampedNamed, cleanNamed, "named, stamped vs clean victim");
+        double[] unasked = Corner(victim, named with { Kind = AttackKind.BaselineRate }, "baseline-rate (the same prompts without the name)");
+        double[] asked = Corner(victim, named, "prompt (the concept named)");
+        AssertRaises(asked, unasked, "named vs unasked on one victim");
     }
 
     [SanityFact]
