@@ -17,6 +17,25 @@ public sealed class ShippedBaseTests
         Assert.Null(ExperimentPresets.Get(ExperimentPresets.Quick, configs).ShippedBase);
     }
 
+    /// <summary>
+    /// The base the repository ships: its bytes are the pinned ones, its recipe is configs/base.json (so the demo uses it),
+    /// and loading it reproduces the fixed-batch loss recorded when it was packed — which a truncated or replaced file,
+    /// a changed loader or a changed UNet definition would move by far more than the tolerance.
+    /// </summary>
+    [Fact]
+    public void The_repositorys_base_loads_to_its_recorded_loss_and_is_the_configured_recipe()
+    {
+        var shipped = Path.Combine(RepositoryPaths.Root, "models", "base");
+        var (manifest, loss) = ShippedBase.Verify(shipped);
+        Assert.Equal(manifest.FixedBatchLoss, loss, 1e-4 * manifest.FixedBatchLoss);
+        var configs = Path.Combine(RepositoryPaths.Root, "configs");
+        var plan = ExperimentPresets.Get(ExperimentPresets.Default, configs);
+        var configured = RunConfig.Load(plan.BaseConfig, plan.BaseOverrides);
+        var log = new List<string>();
+        Assert.Equal(shipped, ExperimentRunner.ShippedBase(plan, configured, log.Add)?.Root);
+        Assert.Equal(configured.TrainingOrDefault.Steps, manifest.Steps);
+    }
+
     [Fact]
     public void A_shipped_base_is_used_only_when_pinned_and_trained_by_the_configured_recipe()
     {
@@ -33,7 +52,7 @@ public sealed class ShippedBaseTests
         var unpinned = Assert.Throws<InvalidDataException>(() => ExperimentRunner.ShippedBase(plan, recipe, log.Add));
         Assert.Contains("pinned", unpinned.Message);
 
-        FileDigest.Pin(run.ModelPath);
+        Digest.Pin(run.ModelPath);
         Assert.Equal(run.Root, ExperimentRunner.ShippedBase(plan, recipe, log.Add)!.Root);
         // The same recipe on other threads is the same base (threads are not part of the recipe)…
         Assert.NotNull(ExperimentRunner.ShippedBase(plan, recipe with { Threads = 1 }, log.Add));
@@ -50,7 +69,7 @@ public sealed class ShippedBaseTests
         var trained = new RunDirectory(dir.File("trained"));
         TrainingJob.Run(TinyRun.Config("training.steps=3", "training.checkpoint_every=0"), trained, resume: false);
         var manifest = ShippedBase.Pack(trained, dir.File("shipped"), "excise train --config configs/smoke.json …");
-        Assert.Equal(FileDigest.Sha256(trained.ModelPath), manifest.ModelSha256);
+        Assert.Equal(Digest.Sha256(trained.ModelPath), manifest.ModelSha256);
         Assert.Equal(2, manifest.Threads);
         var (_, loss) = ShippedBase.Verify(dir.File("shipped"));
         Assert.Equal(manifest.FixedBatchLoss, loss, 12);
@@ -63,7 +82,7 @@ public sealed class ShippedBaseTests
         File.Copy(other.ModelPath, Path.Combine(dir.File("shipped"), "model.safetensors"), overwrite: true);
         Assert.Throws<InvalidDataException>(() => ShippedBase.Verify(dir.File("shipped")));
         // Pinned anew, the manifest's recorded hash and loss still say it is not the shipped base.
-        FileDigest.Pin(Path.Combine(dir.File("shipped"), "model.safetensors"));
+        Digest.Pin(Path.Combine(dir.File("shipped"), "model.safetensors"));
         Assert.Contains("other weights", Assert.Throws<InvalidDataException>(() => ShippedBase.Verify(dir.File("shipped"))).Message);
     }
 }
