@@ -29,4 +29,15 @@ public sealed class ExperimentPresetTests
         Assert.True(full.Attack.ImagesPerPrompt > standard.Attack.ImagesPerPrompt);
         Assert.True(full.ReferenceImages > standard.ReferenceImages);
     }
+
+    [Fact]
+    public void Default_runs_a_subset_of_full_which_runs_every_arm()
+    {
+        var (full, standard) = (Preset(ExperimentPresets.Full), Preset(ExperimentPresets.Default));
+        Assert.Equal(ExperimentPlan.AllArms, full.Arms);
+        Assert.Subset(full.Arms.ToHashSet(), standard.Arms.ToHashSet());
+        // Every comparison is with standard, and the default answers the paper's question.
+        Assert.Equal(Excise.Training.TrainingArm.Standard, standard.Arms[0]);
+        Assert.Contains(Excise.Training.TrainingArm.GradientProjection, standard.Arms);
+    }
 }
