@@ -1,3 +1,4 @@
+using Excise.Configuration;
 using System.Text.Json;
 using Excise.Attacks;
 using Excise.Data;
@@ -38,8 +39,8 @@ public class AttackTests
         Assert.True(File.Exists(Path.Combine(dir, "grid.png")));
         Assert.Equal(result.Prompts.Count, manifest.GetProperty("prompts").GetArrayLength());
         Assert.Equal(result.Timing.Total.TotalSeconds, manifest.GetProperty("timing").GetProperty("total_seconds").GetDouble());
-        Assert.Equal(AttackKinds.Name(result.Kind), manifest.GetProperty("kind").GetString());
-        Assert.Equal(AttackKinds.Name(result.Kind), manifest.GetProperty("settings").GetProperty("kind").GetString());
+        Assert.Equal(result.Kind.ToName(), manifest.GetProperty("kind").GetString());
+        Assert.Equal(result.Kind.ToName(), manifest.GetProperty("settings").GetProperty("kind").GetString());
     }
 
     [Fact]

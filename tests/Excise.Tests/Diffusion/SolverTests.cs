@@ -81,9 +81,9 @@ public class SolverTests
     [Fact]
     public void SamplerNamesParseAndTravelThroughConfigs()
     {
-        Assert.Equal(SamplerKind.DpmSolver2M, SamplerKinds.Parse("DPM++2M"));
-        Assert.Equal(SamplerKind.Ddim, SamplerKinds.Parse("ddim"));
-        var unknown = Assert.Throws<ArgumentException>(() => SamplerKinds.Parse("euler"));
+        Assert.Equal(SamplerKind.DpmSolver2M, EnumNames.Parse<SamplerKind>("DPM++2M", "sampler"));
+        Assert.Equal(SamplerKind.Ddim, EnumNames.Parse<SamplerKind>("ddim", "sampler"));
+        var unknown = Assert.Throws<ArgumentException>(() => EnumNames.Parse<SamplerKind>("euler", "sampler"));
         Assert.Contains("ddim, dpm++2m", unknown.Message);
         Assert.Throws<ArgumentException>(() => new SamplingOptions(Eta: 0.5, Sampler: SamplerKind.DpmSolver2M).Validate());
 

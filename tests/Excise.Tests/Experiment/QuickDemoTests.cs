@@ -1,3 +1,4 @@
+using Excise.Configuration;
 using System.Diagnostics;
 using System.Globalization;
 using System.Xml.Linq;
@@ -73,7 +74,7 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
     {
         foreach (var file in new[] { "report.html", "results.json", "results.md", ReportFiles.ExtractionPlot, ReportFiles.LossPlot, "concept_basis.safetensors" })
             Assert.True(File.Exists(ReportFiles.Resolve(demo.Paths.Output, file)), $"{file} is missing");
-        foreach (var arm in demo.Plan.Arms.Select(ArmNames.Name).Append(ArmNames.Floor))
+        foreach (var arm in demo.Plan.Arms.Select(EnumNames.ToName).Append(ArmNames.Floor))
             foreach (var attack in demo.Results.Setup.AttackNames)
                 Assert.True(File.Exists(demo.Paths.GridPath(arm, attack)), $"grid {arm}-{attack} is missing");
         Assert.True(File.Exists(ReportFiles.Resolve(demo.Paths.Output, ReportFiles.InversionLossPlot)));
@@ -83,7 +84,7 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
     public void Every_arm_has_every_metric()
     {
         var results = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(demo.Paths.Output, "results.json")));
-        Assert.Equal(demo.Plan.Arms.Select(ArmNames.Name).Append(ArmNames.Floor), results.Summary.Select(a => a.Arm));
+        Assert.Equal(demo.Plan.Arms.Select(EnumNames.ToName).Append(ArmNames.Floor), results.Summary.Select(a => a.Arm));
         Assert.Equal(["prompt", "paraphrase", "inversion", "inversion-control", "baseline-rate"], results.Setup.AttackNames);
         foreach (var arm in results.Summary)
         {
@@ -157,7 +158,7 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
     [Fact]
     public void A_moved_experiment_folder_reuses_every_arm()
     {
-        foreach (var arm in demo.Plan.Arms.Select(ArmNames.Name))
+        foreach (var arm in demo.Plan.Arms.Select(EnumNames.ToName))
             Assert.Contains(demo.MovedLog, line => line.StartsWith($"{arm}: reusing the finished fine-tune and evaluation", StringComparison.Ordinal));
         Assert.Equal(demo.Results.Summary.Select(a => a.Extraction["paraphrase"].Value), demo.Moved.Summary.Select(a => a.Extraction["paraphrase"].Value));
     }
@@ -170,7 +171,7 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
         Assert.Equal(demo.Plan.Arms.Count - projecting + 1, demo.Rebased.Setup.ReusedArmRuns); // the floor has no basis: reused
         foreach (var arm in demo.Plan.Arms)
         {
-            var name = ArmNames.Name(arm);
+            var name = arm.ToName();
             bool projects = SelectiveConfig.ArmProjects(arm);
             Assert.Equal(!projects, demo.RebasedLog.Any(line => line.StartsWith($"{name}: reusing the finished fine-tune and evaluation", StringComparison.Ordinal)));
             if (!projects) continue;
@@ -268,7 +269,7 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
         Assert.Equal(demo.Results.Setup.DetectorId, detector.Id);
         foreach (var arm in demo.Plan.Arms)
         {
-            var summary = demo.Results.Summary.Single(s => s.Arm == ArmNames.Name(arm));
+            var summary = demo.Results.Summary.Single(s => s.Arm == arm.ToName());
             Assert.Equal(demo.Results.Setup.AttackNames.Order(), summary.Extraction.Keys.Order());
             foreach (var (attack, share) in summary.Extraction)
             {
