@@ -244,8 +244,11 @@ public class RunConfigTests
     [Fact]
     public void HashKeepsTheCachedBaseAndIgnoresWhereTheBasisLies()
     {
-        // The key of every user's cached base model (runs/cache/base-…): a change here retrains it.
-        Assert.Equal("e1e4b8b5243e5fa8", RunConfig.Load(RepositoryPaths.Config("base")).Hash(includeStepBudget: true));
+        // The key of every user's cached base model (runs/cache/base-…) and the recipe the shipped base must match: a
+        // change here retrains it. The 1,500-step recipe keeps the key it had before the base was lengthened to 4,500
+        // steps, so the hash itself did not move.
+        Assert.Equal("59c12ad0ec9e2817", RunConfig.Load(RepositoryPaths.Config("base")).Hash(includeStepBudget: true));
+        Assert.Equal("e1e4b8b5243e5fa8", RunConfig.Load(RepositoryPaths.Config("base"), ["training.steps=1500"]).Hash(includeStepBudget: true));
 
         using var dir = new TempDir();
         using (var basis = ConceptSubspaceBuilder.Build(Excise.Tests.Training.TinyRun.Encoder, ["the Acme logo"], new SubspaceOptions(Rank: 4)))
