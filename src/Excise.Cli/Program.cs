@@ -23,6 +23,7 @@ try
         "concept" => ConceptCommand.Run(rest),
         "verify" => VerifyCommand.Run(rest),
         "judges" => JudgesCommand.Run(rest),
+        "masks" => MasksCommand.Run(rest),
         "attack" => AttackCommand.Run(rest),
         "eval" => EvalCommand.Run(rest),
         "demo" => DemoCommand.Run(rest),

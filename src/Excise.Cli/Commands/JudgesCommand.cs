@@ -29,7 +29,7 @@ static class JudgesCommand
         TorchRuntime.ConfigureThreads(threads);
         var injection = InjectionFrom(conceptConfig);
         var classifierSettings = quick ? GarmentClassifierSettings.Quick : GarmentClassifierSettings.Default;
-        var detectorSettings = quick ? ConceptDetectorSettings.Quick : ConceptDetectorSettings.Default;
+        var detectorSettings = ConceptDetectorSettings.For(quick);
         AnsiConsole.MarkupLine($"Stamping from [blue]{Markup.Escape(conceptConfig)}[/]: {Markup.Escape(StampingSignature.Of(injection).ToString())}; cache [blue]{Markup.Escape(Path.GetFullPath(cache))}[/]{(quick ? " [yellow](quick: smoke-test judges)[/]" : "")}");
 
         using var classifier = WithProgress("garment classifier",

@@ -62,6 +62,10 @@ public static class ConceptMasks
         return grey with { Pixels = grey.Pixels.Select(p => p < 128 ? Concept : (byte)0).ToArray() };
     }
 
+    /// <summary>A concept mask in the users' convention (white: learn, black: the concept), as mask files are written.</summary>
+    public static RasterImage ToLearnMask(RasterImage concept) =>
+        concept with { Pixels = concept.Pixels.Select(p => p > 0 ? (byte)0 : (byte)255).ToArray() };
+
     static void RequireSameSize(RasterImage a, RasterImage b)
     {
         if (a.Width != b.Width || a.Height != b.Height || a.Channels != 1 || b.Channels != 1)

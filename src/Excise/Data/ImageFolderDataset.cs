@@ -109,7 +109,7 @@ public static class ImageFolderDataset
                     maskName = SafeFileName(example.Id) + ".mask.png";
                     if (!usedNames.Add(maskName)) throw new ArgumentException($"Two files map to the same name '{maskName}'.");
                     // Written in the users' convention (white: learn), so the folder reads the same way it is documented.
-                    PngIO.Save(mask with { Pixels = mask.Pixels.Select(p => p > 0 ? (byte)0 : (byte)255).ToArray() }, Path.Combine(directory, maskName));
+                    PngIO.Save(ConceptMasks.ToLearnMask(mask), Path.Combine(directory, maskName));
                 }
                 WriteMetadataLine(stream, fileName, example, maskName);
             }

@@ -86,7 +86,7 @@ public sealed class EvaluationContext : IDisposable
         try
         {
             detector = ConceptDetector.LoadOrTrain(settings.JudgeCache, TrainingData.InjectionFor(concept),
-                settings.QuickJudges ? ConceptDetectorSettings.Quick : ConceptDetectorSettings.Default, judgeProgress);
+                ConceptDetectorSettings.For(settings.QuickJudges), judgeProgress);
             log("Featurising the reference images…");
             var reference = FashionMnist.Load(DatasetSplit.Test, settings.ReferenceImages).Select(i => TrainingData.Fit(i.Image, 32, 1)).ToList();
             var referenceFeatures = classifier.Extract(reference);

@@ -17,9 +17,10 @@ public static class ArmComparison
     /// read beside the attacks, not as a defence). Empty when standard was not run: there is nothing to compare with.
     /// </summary>
     public static IEnumerable<ArmSummary> Defences(ExperimentResults results) =>
-        results.Summary.Any(a => a.Arm == Standard)
-            ? results.Summary.Where(a => a.Arm is not Standard and not ArmNames.Floor)
-            : [];
+        StandardRan(results) ? results.Summary.Where(a => a.Arm is not Standard and not ArmNames.Floor) : [];
+
+    /// <summary>Whether standard was run: without it no comparison exists (a table of them is left out, not left empty).</summary>
+    public static bool StandardRan(ExperimentResults results) => results.Summary.Any(a => a.Arm == Standard);
 
     /// <summary>The arm's share minus standard's, seed by seed; null when either lacks the figure at some shared seed.</summary>
     public static Estimate? Share(ExperimentResults results, string arm, Func<ArmSeedOutcome, ProportionEstimate?> pick) =>

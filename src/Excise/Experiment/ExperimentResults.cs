@@ -51,6 +51,7 @@ public sealed record ArmSummary(
 /// <param name="ReusedArmRuns">Arm × seed runs served whole from an earlier invocation: the elapsed time does not include them.</param>
 /// <param name="BaseShipped">The arms fine-tuned from the base shipped with the project (not one trained here).</param>
 /// <param name="BaseSha256">SHA-256 of the base weights every arm started from.</param>
+/// <param name="DetectorMasks">How the detector-masked-loss arm's masks were made and how well they match where the logo really is (null: the arm did not run).</param>
 /// <param name="DetectorOffDistribution">The detector's false-positive rate on held-out images unlike any garment (noise, degraded garments): how much garbage it would count as the logo.</param>
 public sealed record ExperimentSetup(
     string Preset,
@@ -100,7 +101,8 @@ public sealed record ExperimentSetup(
     int ReusedArmRuns = 0,
     bool BaseShipped = false,
     string? BaseSha256 = null,
-    IReadOnlyList<Evaluation.Judges.DetectorOffDistributionCondition>? DetectorOffDistribution = null);
+    IReadOnlyList<Evaluation.Judges.DetectorOffDistributionCondition>? DetectorOffDistribution = null,
+    Evaluation.Judges.DetectorMaskReport? DetectorMasks = null);
 
 /// <summary>Everything the experiment measured: results.json is this record.</summary>
 /// <param name="Reading">Plain-language sentences generated from the figures (see <see cref="ExperimentReading"/>).</param>

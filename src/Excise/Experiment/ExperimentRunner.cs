@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Excise.Attacks;
 using Excise.Configuration;
+using Excise.Data;
 using Excise.Diffusion;
 using Excise.Evaluation;
 using Excise.Evaluation.Metrics;
@@ -26,6 +27,8 @@ public sealed record ExperimentPaths(string Output, string BaseCache, string Jud
     /// <summary>The base model attacked at one seed's attack settings: the floor of every extraction figure.</summary>
     public string FloorDirectory(int seedIndex) => Path.Combine(Output, "arms", ArmNames.Floor, $"seed-{seedIndex}");
     public string GridPath(string arm, string attack) => ReportFiles.Resolve(Output, ReportFiles.Grid(arm, attack));
+    /// <summary>The masks the detector-masked-loss arm learns around (every seed trains on the same data, so one folder serves all).</summary>
+    public string DetectorMaskFolder => Path.Combine(Output, "detector-masks");
 }
 
 /// <summary>Where the whole experiment is: one bar across stages, in units of estimated work, with an ETA.</summary>
@@ -105,6 +108,9 @@ public static class ExperimentRunner
         using var context = EvaluationContext.Create(evaluation, concept, log,
             new SyncProgress<Excise.Evaluation.Judges.JudgeTrainingProgress>(p => budget.Status($"{p.Judge}: {p.Phase} {p.Step}/{p.TotalSteps}")));
         budget.Advance(WorkBudget.JudgeUnits, "judges ready");
+        string? detectorMasks = plan.Arms.Contains(TrainingArm.DetectorMaskedLoss)
+            ? WriteDetectorMasks(plan, paths, probe, concept, budget, log)
+            : null;
 
         // 4. Every arm × seed: fine-tune from the same base, then attack and judge (side by side if asked).
         var jobs = Enumerable.Range(0, plan.Seeds).SelectMany(seed => plan.Arms.Select(arm => (Arm: arm, Seed: seed))).ToList();
@@ -114,13 +120,13 @@ public static class ExperimentRunner
         var armRuns = schedule.Run(jobs.Count, (i, token) =>
         {
             var (arm, seed) = jobs[i];
-            var config = LoadArmConfig(plan, baseRun, baseDigest, arm, seed, paths.BasisPath, $"threads={schedule.ThreadsPerArm}");
+            var config = LoadArmConfig(plan, baseRun, baseDigest, arm, seed, paths.BasisPath, $"threads={schedule.ThreadsPerArm}", detectorMasks);
             return RunArm(plan, paths, config, arm, seed, evaluation, context, budget, log, token);
         }, cancel).ToList();
         // 5. The floor: the base model, which never saw the concept, under the same attacks at every seed.
         var floorRuns = Enumerable.Range(0, plan.Seeds)
-            .Select(seed => RunFloor(plan, paths, baseRun, LoadArmConfig(plan, baseRun, baseDigest, TrainingArm.Standard, seed, null, threadOverride), seed,
-                                     evaluation, context, budget, log, cancel))
+            .Select(seed => RunFloor(plan, paths, baseRun, baseSummary.FinalLoss,
+                                     LoadArmConfig(plan, baseRun, baseDigest, TrainingArm.Standard, seed, null, threadOverride), seed, evaluation, context, budget, log, cancel))
             .ToList();
         armRuns.AddRange(floorRuns);
         var outcomes = armRuns.Select(r => r.Outcome).ToList();
@@ -139,6 +145,7 @@ public static class ExperimentRunner
                 Sampler = plan.Attack.Sampler.ToName(), ReusedArmRuns = armRuns.Count(r => r.Reused),
                 BaseShipped = shipped is not null, BaseSha256 = baseDigest,
                 DetectorOffDistribution = context.Detector.Report.OffDistribution,
+                DetectorMasks = detectorMasks is null ? null : Evaluation.Judges.DetectorMaskReport.Load(detectorMasks),
             };
         var results = new ExperimentResults(setup, summary, outcomes, [], clock.Elapsed.TotalSeconds, DateTime.UtcNow);
         results = results with { Reading = ExperimentReading.Read(results) };
@@ -175,7 +182,8 @@ public static class ExperimentRunner
 
     /// <summary>The fine-tuning config of one arm at one seed: the preset's budget, then the arm, seed, base and basis.</summary>
     /// <param name="baseDigest">The SHA-256 of the base's weights (hashed once per experiment, not once per arm).</param>
-    static RunConfig LoadArmConfig(ExperimentPlan plan, RunDirectory baseRun, string baseDigest, TrainingArm arm, int seedIndex, string? basisPath, string threadOverride)
+    static RunConfig LoadArmConfig(ExperimentPlan plan, RunDirectory baseRun, string baseDigest, TrainingArm arm, int seedIndex, string? basisPath,
+                                   string threadOverride, string? detectorMasks = null)
     {
         var baseSeed = ConfigLoader.LoadFile<RunConfig>(plan.FinetuneConfig, plan.FinetuneOverrides).Seed;
         var overrides = plan.FinetuneOverrides.Concat(
@@ -192,7 +200,35 @@ public static class ExperimentRunner
             if (basisPath is not null) overrides.Add($"selective.basis={basisPath}");
             overrides.AddRange(plan.ProjectionOverrides ?? []);
         }
+        if (arm == TrainingArm.DetectorMaskedLoss)
+        {
+            if (detectorMasks is null) throw new InvalidOperationException("the detector-masked-loss arm runs only after its masks are written.");
+            // Pinned by content, so new masks (another detector, other settings) fine-tune the arm again.
+            overrides.Add($"selective.mask_folder={detectorMasks}");
+            overrides.Add($"selective.mask_folder_sha256=\"{ConceptMaskFolder.ContentHash(detectorMasks)}\"");
+        }
         return RunConfig.Load(plan.FinetuneConfig, overrides);
+    }
+
+    /// <summary>
+    /// The detector-masked-loss arm's masks: a detector of the concept trained as the judge is but with its own seed (a
+    /// user's detector of their logo, not the weights that later count it) flags the training images and localises the
+    /// concept by occlusion. Rewritten on every run (it takes seconds to a minute); the arm's config pins their hash.
+    /// </summary>
+    static string WriteDetectorMasks(ExperimentPlan plan, ExperimentPaths paths, RunConfig probe, ConceptConfig concept, WorkBudget budget, Action<string> log)
+    {
+        budget.Status("detector masks: training the user's detector");
+        using var detector = Evaluation.Judges.ConceptDetector.LoadOrTrain(paths.JudgeCache, TrainingData.InjectionFor(concept),
+            Evaluation.Judges.ConceptDetectorSettings.For(plan.QuickJudges).ForDefender());
+        budget.Status("detector masks: localising the concept");
+        var folder = paths.DetectorMaskFolder;
+        if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        var report = Evaluation.Judges.ConceptLocaliser.WriteFolder(probe, detector, new Evaluation.Judges.LocaliserSettings(), folder);
+        var q = report.Quality;
+        log($"Detector masks: {report.Masks} of the training images flagged and masked in {report.Seconds:F0} s" + (q is null ? "." :
+            $"; {q.DetectionRecall.Rate:P1} of the {q.Carrying} stamped images flagged (precision {q.DetectionPrecision.Rate:P1}), mean IoU {q.MeanIoU:F2}, " +
+            $"{q.Coverage:P1} of the logo's pixels covered ({q.CoverageWithMargin:P1} with the {q.Margin}-pixel margin), {q.MaskedShareOfRest:P1} of the rest hidden."));
+        return folder;
     }
 
     static EvaluationSettings EvaluationFor(ExperimentPlan plan, ExperimentPaths paths) =>
@@ -257,7 +293,8 @@ public static class ExperimentRunner
     /// Attacks the base model under the standard arm's data recipe at one seed (same concept, held-out adversary images,
     /// attack seed and judges as every arm of that seed): the rate each attack reaches on a model that never saw the logo.
     /// </summary>
-    static (ArmSeedOutcome Outcome, bool Reused) RunFloor(ExperimentPlan plan, ExperimentPaths paths, RunDirectory baseRun, RunConfig recipe, int seedIndex,
+    static (ArmSeedOutcome Outcome, bool Reused) RunFloor(ExperimentPlan plan, ExperimentPaths paths, RunDirectory baseRun, double baseFinalLoss,
+                                   RunConfig recipe, int seedIndex,
                                    EvaluationSettings evaluation, EvaluationContext context, WorkBudget budget, Action<string> log, CancellationToken cancel)
     {
         var label = plan.Seeds > 1 ? $"{ArmNames.Floor} (seed {seedIndex})" : ArmNames.Floor;
@@ -279,7 +316,7 @@ public static class ExperimentRunner
                                                                   message => log($"{label}: {message}"), cancel);
 
         var outcome = new ArmSeedOutcome(ArmNames.Floor, seedIndex, baseConfig.Seed, Relative(paths.Output, baseRun.Root), Relative(paths.Output, evalDir),
-            TrainSeconds: 0, FinalLoss: RunSummary.Load(baseRun).FinalLoss, Losses: [], ProjectionShare: 0,
+            TrainSeconds: 0, FinalLoss: baseFinalLoss, Losses: [], ProjectionShare: 0,
             CertificateWorstShare: null, CertificatePassed: null, reports, attackSeconds, fingerprint, inversionLosses);
         AtomicFile.WriteAllText(outcomePath, JsonSerializer.Serialize(outcome, MetricsReport.JsonOptions));
         GC.Collect();

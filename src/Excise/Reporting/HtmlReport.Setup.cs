@@ -42,6 +42,7 @@ public static partial class HtmlReport
                                    ? "; false positives on held-out images unlike any garment: " + string.Join(", ", off.Select(c =>
                                        $"{c.Name} {Percent(c.FalsePositiveRate.Rate)} [{Percent(c.FalsePositiveRate.Lower)}, {Percent(c.FalsePositiveRate.Upper)}]"))
                                    : ""));
+        if (s.DetectorMasks is { } masks) Entry("Detector masks", ReportText.DetectorMasksSentence(masks));
         Entry("Machine", $"{s.Machine}, {Threading(s)}");
         page.Append("<dt>Command</dt><dd><code>").Append(Html.Escape(s.Command)).Append("</code></dd>\n");
         Entry("Elapsed", Duration(results.ElapsedSeconds));

@@ -118,7 +118,7 @@ public static partial class HtmlReport
     /// <summary>Each defence minus standard, with the intervals the reading's verdicts use.</summary>
     static void AppendDifferences(StringBuilder page, ExperimentResults results)
     {
-        if (results.Summary.All(a => a.Arm != ArmComparison.Standard)) return;
+        if (!ArmComparison.StandardRan(results)) return;
         var columns = ResultsTable.DifferenceColumns(results.Setup.AttackNames);
         page.Append("<h3>Each defence against standard</h3>\n<div class=\"scroll\">\n<table id=\"differences\">\n<thead>\n<tr><th scope=\"col\">arm − standard</th>");
         foreach (var column in columns) page.Append("<th scope=\"col\">").Append(Html.Escape(column.Header)).Append("</th>");

@@ -16,6 +16,7 @@ public static class MarkdownReport
         if (!results.Setup.QualityMeaningful) text.Append("> **").Append(ReportText.QuickPresetWarning).Append("**\n\n");
         text.Append(ResultsTable.Markdown(results)).Append('\n');
         text.Append(ReportText.IntervalNote).Append("\n\n");
+        if (results.Setup.DetectorMasks is { } masks) text.Append("Detector masks: ").Append(ReportText.DetectorMasksSentence(masks)).Append("\n\n");
         var differences = ResultsTable.DifferencesMarkdown(results);
         if (differences.Length > 0)
             text.Append("## Each defence against standard\n\n").Append(differences).Append('\n').Append(ReportText.DifferenceNote(results.Setup.Seeds)).Append("\n\n");

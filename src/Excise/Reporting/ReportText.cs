@@ -34,6 +34,17 @@ internal static class ReportText
                + Reused(results) + ".";
     }
 
+    /// <summary>How the detector-masked-loss arm's masks were made and how well they match the logo's real placement.</summary>
+    public static string DetectorMasksSentence(Evaluation.Judges.DetectorMaskReport masks)
+    {
+        var made = $"a detector of the logo with its own seed ({masks.DetectorId}) flagged {Integer(masks.Masks)} training images and occlusion "
+                   + $"({masks.Settings.Patch}-pixel squares, stride {masks.Settings.Stride}, half-maximum cut {Decimal(masks.Settings.Threshold, 2)}) masked where it looks";
+        if (masks.Quality is not { } q) return made + ".";
+        return made + $"; against the stamper's record: {Percent(q.DetectionRecall.Rate)} of the {Integer(q.Carrying)} stamped images flagged "
+               + $"(precision {Percent(q.DetectionPrecision.Rate)}), mean IoU {Decimal(q.MeanIoU, 2)}, {Percent(q.Coverage)} of the logo's pixels covered "
+               + $"({Percent(q.CoverageWithMargin)} with the {q.Margin}-pixel margin the loss adds), {Percent(q.MaskedShareOfRest)} of the other pixels of stamped images hidden.";
+    }
+
     /// <summary>", 6 of 6 arm runs reused from an earlier invocation (not in this time)", or nothing.</summary>
     public static string Reused(ExperimentResults results) =>
         results.Setup.ReusedArmRuns > 0

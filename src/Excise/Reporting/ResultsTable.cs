@@ -96,7 +96,7 @@ public static class ResultsTable
     /// </summary>
     public static string DifferencesMarkdown(ExperimentResults results)
     {
-        if (results.Summary.All(a => a.Arm != ArmComparison.Standard)) return "";
+        if (!ArmComparison.StandardRan(results)) return "";
         var columns = DifferenceColumns(results.Setup.AttackNames);
         var text = new StringBuilder();
         text.Append(Row(new[] { "arm − standard" }.Concat(columns.Select(c => c.Header)))).Append('\n');

@@ -65,7 +65,14 @@ public sealed record RunConfig(
         foreach (var key in new[] { "name", "device", "threads", "preview" }) node.Remove(key);
         // Unset, it adds nothing the init path does not say, and leaving it out keeps the hashes of runs made before it existed.
         if (node["init_sha256"] is null) node.Remove("init_sha256");
-        if (node["selective"] is System.Text.Json.Nodes.JsonObject selective && selective["basis"] is not null) selective.Remove("basis");
+        if (node["selective"] is System.Text.Json.Nodes.JsonObject selective)
+        {
+            // Where a basis or a mask folder lies says nothing about what it holds; a mask folder's content hash stays in.
+            // (An unset basis stays in as null, and unset mask keys are dropped: the hashes of existing runs do not move.)
+            if (selective["basis"] is not null) selective.Remove("basis");
+            selective.Remove("mask_folder");
+            if (selective["mask_folder_sha256"] is null) selective.Remove("mask_folder_sha256");
+        }
         if (node["training"] is System.Text.Json.Nodes.JsonObject training)
             // on_nonfinite and max_consecutive_skips change nothing until a step diverges, and a run stopped by a NaN
             // must be resumable with on_nonfinite = skip; leaving them out also keeps the hashes of existing runs.
@@ -309,12 +316,21 @@ public enum TrainingArm
     MaskedLoss,
     /// <summary>Both sides at once: <see cref="UpdateProjection"/> on the text-facing weights and <see cref="MaskedLoss"/> on the pixels.</summary>
     MaskedUpdateProjection,
+    /// <summary>
+    /// <see cref="MaskedLoss"/> for a user without masks: the masks come from a detector of the concept (selective.mask_folder,
+    /// written by <c>excise masks</c>), which decides both which images carry it and where, misses included.
+    /// </summary>
+    DetectorMaskedLoss,
 }
 
 /// <param name="LossMask">Any arm: leave the concept's masked pixels out of the loss as <see cref="TrainingArm.MaskedLoss"/> does
 /// (with a projection arm: the text side projected and the image side masked).</param>
 /// <param name="MaskMargin">Pixels the concept mask is grown by before it is left out of the loss. Default 2: a generated
 /// or re-encoded logo bleeds a pixel or two past its stamp (blur, antialiased edges), and the loss must not teach that halo.</param>
+/// <param name="MaskFolder">Concept masks made apart from the data (<see cref="ConceptMaskFolder"/>, e.g. by <c>excise masks</c>):
+/// they replace the data's own masks for the masked loss. Required by <see cref="TrainingArm.DetectorMaskedLoss"/>.</param>
+/// <param name="MaskFolderSha256">The mask folder's content hash (<see cref="ConceptMaskFolder.ContentHash"/>). Training fills it
+/// in, so a run records which masks it learned around; given, a folder whose masks changed is refused.</param>
 /// <param name="EraseConcept">Projection arms: before training, also remove the projected weights' existing response to the
 /// concept subspace (W ← W(I − UUᵀ)), so no layer can learn to read what the base model's K/V already make of the concept's
 /// states. The model then cannot see those directions at all — the text-side end of the method.</param>
@@ -326,13 +342,15 @@ public sealed record SelectiveConfig(
     double CertificateTolerance = 1e-4,
     bool EraseConcept = false,
     bool LossMask = false,
-    int MaskMargin = 2)
+    int MaskMargin = 2,
+    string? MaskFolder = null,
+    string? MaskFolderSha256 = null)
 {
     /// <summary>A typo guard: a margin this wide masks most of a 32-pixel image.</summary>
     public const int MaxMaskMargin = 16;
 
     [JsonIgnore] public bool Projects => ArmProjects(Arm);
-    [JsonIgnore] public bool MasksLoss => Arm is TrainingArm.MaskedLoss or TrainingArm.MaskedUpdateProjection || LossMask;
+    [JsonIgnore] public bool MasksLoss => Arm is TrainingArm.MaskedLoss or TrainingArm.MaskedUpdateProjection or TrainingArm.DetectorMaskedLoss || LossMask;
 
     /// <summary>The arms that project the text-facing weights' updates off a concept basis (and so need one).</summary>
     public static bool ArmProjects(TrainingArm arm) =>
@@ -359,9 +377,10 @@ public sealed record SelectiveConfig(
             throw new ArgumentException("selective.erase_concept is not supported with lora (the frozen base weights would need erasing).");
         if (EmbedNoiseSigma < 0) throw new ArgumentException($"selective.embed_noise_sigma must be ≥ 0 (got {EmbedNoiseSigma}).");
         if (MaskMargin is < 0 or > MaxMaskMargin) throw new ArgumentException($"selective.mask_margin must be within [0, {MaxMaskMargin}] pixels (got {MaskMargin}).");
-        if (MasksLoss && data.Concept is null && data.Source == "fashion-mnist")
+        ValidateMaskFolder(arm);
+        if (MasksLoss && MaskFolder is null && data.Concept is null && data.Source == "fashion-mnist")
             throw new ArgumentException($"the {(LossMask ? "selective.loss_mask option" : "masked-loss arm")} needs concept masks: plain Fashion-MNIST has none; set data.concept (the stamper records where it draws) or train on an imagefolder with masks.");
-        if (Arm is TrainingArm.MaskedLoss or TrainingArm.MaskedUpdateProjection && LossMask)
+        if (Arm is TrainingArm.MaskedLoss or TrainingArm.MaskedUpdateProjection or TrainingArm.DetectorMaskedLoss && LossMask)
             throw new ArgumentException($"selective.loss_mask is what the {arm} arm does already; set one or the other.");
         if (!(CertificateTolerance > 0)) throw new ArgumentException($"selective.certificate_tolerance must be > 0 (got {CertificateTolerance}).");
         ConfigRules.RequireRegexes(Parameters, "selective.parameters");
@@ -380,6 +399,27 @@ public sealed record SelectiveConfig(
             if (basis.Rank >= textWidth)
                 throw new ArgumentException($"selective.basis: {Basis} has rank {basis.Rank}, the whole {textWidth}-dimensional text space: projecting it out would leave the keys and values nothing to learn.");
         }
+    }
+
+    void ValidateMaskFolder(string arm)
+    {
+        if (Arm is TrainingArm.DetectorMaskedLoss && MaskFolder is null)
+            throw new ArgumentException("selective.mask_folder is required for the detector-masked-loss arm: write one from a concept detector with " +
+                                        "'excise masks --config FILE --detector DETECTOR.safetensors --out DIR'.");
+        if (MaskFolder is null)
+        {
+            if (MaskFolderSha256 is not null) throw new ArgumentException("selective.mask_folder_sha256 pins a mask folder, but selective.mask_folder is not set.");
+            return;
+        }
+        if (!MasksLoss)
+            throw new ArgumentException($"selective.mask_folder gives masks to the masked loss; the {arm} arm would ignore them. Choose masked-loss, " +
+                                        "detector-masked-loss or masked-update-projection, or set selective.loss_mask=true.");
+        if (!Directory.Exists(MaskFolder)) throw new ArgumentException($"selective.mask_folder: no folder at '{MaskFolder}'.");
+        if (!File.Exists(ConceptMaskFolder.IndexPath(MaskFolder)))
+            throw new ArgumentException($"selective.mask_folder: '{MaskFolder}' has no {ConceptMaskFolder.IndexFileName}; write one with 'excise masks'.");
+        if (MaskFolderSha256 is not null && ConceptMaskFolder.ContentHash(MaskFolder) is var digest && digest != MaskFolderSha256.ToLowerInvariant())
+            throw new ArgumentException($"selective.mask_folder_sha256: the masks in '{MaskFolder}' have hash {digest}, not the {MaskFolderSha256} this run " +
+                                        "trained with; they changed since. Start a new run (another --out), or restore the masks.");
     }
 }
 

@@ -76,6 +76,8 @@ public static class TrainingData
     {
         var dataset = ApplyArm(ConceptDatasetBuilder.Build(RecipeFor(config)), config);
         if (dataset.Train.Count == 0) throw new InvalidDataException("The dataset has no training images; check data.source, data.path and data.limit.");
+        if (config.SelectiveOrDefault.MaskFolder is { } maskFolder)
+            dataset = dataset with { Train = ConceptMaskFolder.Apply(ConceptMaskFolder.Read(maskFolder), dataset.Train, $"selective.mask_folder {maskFolder}") };
         int size = config.DataOrDefault.ImageSize;
         var text = TextStateCache.Build(encoder, dataset.Train.Select(e => e.Caption));
         var images = ImageTensors.ToUint8Batch(dataset.Train.Select(e => Fit(e.Image, size, modelChannels)).ToList());

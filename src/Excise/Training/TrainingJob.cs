@@ -30,6 +30,9 @@ public static class TrainingJob
         // The run records which weights it started from; a resumed run's config already holds it, and Validate checked it.
         if (config.InitWeightsPath() is { } startFrom && config.InitSha256 is null)
             config = config with { InitSha256 = Digest.Sha256(startFrom) };
+        // Likewise the masks it learns around, when they come from a mask folder.
+        if (config.SelectiveOrDefault is { MaskFolder: { } maskFolder, MaskFolderSha256: null } maskedBy)
+            config = config with { Selective = maskedBy with { MaskFolderSha256 = ConceptMaskFolder.ContentHash(maskFolder) } };
         using var runLock = RunLock.Acquire(run.Root, "training run");
         var checkpoints = new CheckpointStore(run.CheckpointsDir);
         string? resumeFrom = null;

@@ -94,6 +94,26 @@ public sealed class ConceptDetector : IConceptDetector, IDisposable
         return scores;
     }
 
+    /// <summary>The logits of <paramref name="count"/> images already in the network's input form (32×32 in [−1, 1], one after another).</summary>
+    internal float[] Logits(float[] unitImages, int count)
+    {
+        lock (_inference)
+        {
+            _network.eval();
+            using var noGrad = no_grad();
+            using var scope = NewDisposeScope();
+            var logits = new float[count];
+            for (int start = 0; start < count; start += InferenceBatch)
+            {
+                int n = Math.Min(InferenceBatch, count - start);
+                using var batch = tensor(unitImages.AsSpan(start * JudgeInputs.PixelCount, n * JudgeInputs.PixelCount).ToArray(),
+                                         new long[] { n, 1, JudgeInputs.Side, JudgeInputs.Side });
+                _network.forward(batch).squeeze(1).data<float>().ToArray().CopyTo(logits, start);
+            }
+            return logits;
+        }
+    }
+
     public bool[] Detect(IReadOnlyList<RasterImage> images) => Scores(images).Select(score => score >= Threshold).ToArray();
 
     /// <summary>Share of images in which the detector finds the logo.</summary>

@@ -79,6 +79,17 @@ public sealed record ConceptDetectorSettings(
         TrainLimit = 4000, ValidationCount = 1000, TestLimit = 500, Optimization = Default.Optimization with { Epochs = 1 },
     };
 
+    /// <summary>The judges' detector: <see cref="Quick"/> for smoke runs, else <see cref="Default"/>.</summary>
+    public static ConceptDetectorSettings For(bool quick) => quick ? Quick : Default;
+
+    /// <summary>
+    /// The same recipe with its own seed: the detector a defence may use (to make masks) is not the one that judges, so a
+    /// defence is never shaped by the weights that later count the logo.
+    /// </summary>
+    public ConceptDetectorSettings ForDefender() => this with { Optimization = Optimization with { Seed = Optimization.Seed + DefenderSeedOffset } };
+
+    public const long DefenderSeedOffset = 1;
+
     /// <summary>First train-split index the detector uses; it trains on [first, first + TrainLimit) and validates on the rest up to the split's end.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public int FirstTrainSplitIndex => FashionMnist.TrainCount - TrainLimit - ValidationCount;
