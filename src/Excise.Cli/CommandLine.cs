@@ -65,9 +65,15 @@ public sealed class CommandLine
         ? long.TryParse(v, out var x) ? x : throw new UsageException($"--{name} expects an integer, got '{v}'.")
         : fallback;
 
-    public double Double(string name, double fallback) => Option(name) is { } v
-        ? double.TryParse(v, System.Globalization.CultureInfo.InvariantCulture, out var x) ? x : throw new UsageException($"--{name} expects a number, got '{v}'.")
-        : fallback;
+    /// <summary>A finite number (NaN and infinities are refused here, so no command has to think of them), optionally within [min, max].</summary>
+    public double Double(string name, double fallback, double min = double.MinValue, double max = double.MaxValue)
+    {
+        if (Option(name) is not { } v) return fallback;
+        if (!double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var x) || !double.IsFinite(x))
+            throw new UsageException($"--{name} expects a finite number, got '{v}'.");
+        if (x < min || x > max) throw new UsageException($"--{name} must be within [{min}, {max}], got {v}.");
+        return x;
+    }
 
     /// <summary>Fails on options nobody asked for, so a typo is not silently ignored.</summary>
     public void EnsureAllUsed()

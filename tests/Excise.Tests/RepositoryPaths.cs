@@ -7,6 +7,15 @@ public static class RepositoryPaths
 
     public static string Config(string name) => Path.Combine(Root, "configs", name + ".json");
 
+    /// <summary>The `excise` executable of this build (the test project builds it without referencing it).</summary>
+    public static string Cli => Path.Combine(Root, "src", "Excise.Cli", "bin",
+#if DEBUG
+        "Debug",
+#else
+        "Release",
+#endif
+        "net10.0", "linux-x64", OperatingSystem.IsWindows() ? "Excise.Cli.exe" : "Excise.Cli");
+
     static string Locate()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

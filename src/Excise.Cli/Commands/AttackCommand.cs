@@ -53,7 +53,7 @@ static class AttackCommand
         var defaults = new InversionSettings();
         return new AttackSettings(kind,
             ImagesPerPrompt: cl.Int("n", 8, "count"),
-            GuidanceScale: cl.Double("guidance", 3.0),
+            GuidanceScale: cl.Double("guidance", 3.0, min: 0),
             SamplingSteps: cl.Int("steps", 50),
             Sampler: ParseSampler(cl.Option("sampler") ?? "ddim"),
             Seed: cl.Long("seed", 0),

@@ -15,9 +15,9 @@ static class DatasetCommand
         bool heldOut = cl.Flag("held-out");
         cl.EnsureAllUsed();
 
-        var dataset = ConceptDatasetBuilder.Build(TrainingData.RecipeFor(config));
+        var dataset = ConceptDatasetBuilder.Build(config.DataOrDefault.ToRecipe());
         int size = config.DataOrDefault.ImageSize;
-        var fitted = dataset.Train.Select(e => e with { Image = TrainingData.Fit(e.Image, size, e.Image.Channels) }).ToList();
+        var fitted = dataset.Train.Select(e => e with { Image = e.Image.FitTo(size, e.Image.Channels) }).ToList();
         ImageFolderDataset.Write(outDir, fitted);
         GroundTruthExport.WriteCsv(Path.Combine(outDir, "ground_truth.csv"), fitted);
         if (heldOut && dataset.HeldOutStamped.Count > 0)

@@ -85,7 +85,8 @@ static class DemoCommand
             ExperimentRunner.Run(plan, paths, command.Trim(),
                 new SyncProgress<ExperimentProgress>(p => update(p.Done / p.Total,
                     $"{p.Status} · {ProgressDisplay.Duration(p.Elapsed)} elapsed" + (p.Remaining is { } r ? $" · ETA {ProgressDisplay.Duration(r)}" : ""))),
-                message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]")));
+                message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]"),
+                writeReport: finished => ExperimentReport.Write(finished, paths.Output)));
 
         Print(results, outDir);
         return 0;

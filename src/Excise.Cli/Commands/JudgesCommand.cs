@@ -50,7 +50,7 @@ static class JudgesCommand
         var concept = config.DataOrDefault.Concept
             ?? throw new UsageException($"{path} has no data.concept section: there is no stamping to train a concept detector for.");
         concept.Validate();
-        var injection = TrainingData.InjectionFor(concept);
+        var injection = concept.ToInjection();
         if (injection.Opacity <= 0) throw new UsageException($"{path}: data.concept.opacity is 0, so the logo is invisible and cannot be detected.");
         return injection;
     }

@@ -62,6 +62,6 @@ static class MasksCommand
             ?? throw new UsageException($"{configPath} has no data.concept: give the detector of your concept with --detector.");
         var settings = ConceptDetectorSettings.For(quick).ForDefender();
         AnsiConsole.MarkupLine($"Loading (or training) the detector for the config's stamping in [blue]{Markup.Escape(Path.GetFullPath(cache))}[/]…");
-        return ConceptDetector.LoadOrTrain(cache, TrainingData.InjectionFor(concept), settings);
+        return ConceptDetector.LoadOrTrain(cache, concept.ToInjection(), settings);
     }
 }

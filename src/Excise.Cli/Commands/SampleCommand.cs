@@ -15,7 +15,7 @@ static class SampleCommand
         var prompts = cl.All("prompt");
         if (prompts.Count == 0) throw new UsageException("Give at least one --prompt \"...\".");
         int n = cl.Int("n", 16, "count");
-        var options = new SamplingOptions(cl.Int("steps", 50), cl.Double("guidance", 3.0), cl.Double("eta", 0.0), Seed: cl.Long("seed", 0),
+        var options = new SamplingOptions(cl.Int("steps", 50), cl.Double("guidance", 3.0, min: 0), cl.Double("eta", 0.0, min: 0, max: 1), Seed: cl.Long("seed", 0),
                                           Sampler: AttackCommand.ParseSampler(cl.Option("sampler") ?? "ddim"));
         var outPath = cl.Required("out", "the PNG grid to write");
         var outDir = cl.Option("out-dir");
@@ -26,7 +26,7 @@ static class SampleCommand
         try { options.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
 
-        using var pipeline = TextToImagePipeline.Open(run, weights, device);
+        using var pipeline = run.OpenPipeline(weights, device);
         var images = new List<RasterImage>();
         ProgressDisplay.Run("sample", prompts.Count, update =>
         {

@@ -59,7 +59,7 @@ public static class AttackImageSampler
                 var (states, mask) = conditioner(part.Select(j => conditioningPrompts[j.Prompt]).ToList());
                 var shape = new long[] { part.Count, cfg.InChannels, cfg.SampleSize, cfg.SampleSize };
                 var options = new SamplingOptions(settings.SamplingSteps, settings.GuidanceScale, Seed: seed, Sampler: settings.Sampler);
-                using var x = sampler.Sample(TrainingJob.Predictor(victim.Model), shape, states, mask, uncondStates, uncondMask, options);
+                using var x = sampler.Sample(NoisePredictors.Of(victim.Model), shape, states, mask, uncondStates, uncondMask, options);
                 drawn = ImageTensors.FromFloatBatch(x);
             }
             for (int k = 0; k < part.Count; k++)

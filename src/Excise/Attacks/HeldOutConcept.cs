@@ -18,7 +18,7 @@ public static class HeldOutConcept
     {
         if (count < 1) throw new ArgumentException($"held-out image count must be ≥ 1 (got {count}).");
         var data = config.DataOrDefault with { Concept = ConceptFor(config, phrase) };
-        var recipe = TrainingData.RecipeFor(config with { Data = data }) with { HeldOutStampedCount = count };
+        var recipe = data.ToRecipe() with { HeldOutStampedCount = count };
         // With a limit the held-out sources follow the training ones; without one they are the last of the source,
         // which the victim only left out if it held out at least as many itself.
         int victimHeldOut = config.DataOrDefault.Concept?.HeldOut ?? 0;

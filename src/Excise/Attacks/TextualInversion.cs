@@ -80,7 +80,7 @@ public static class TextualInversion
         var clock = Stopwatch.StartNew();
 
         using var outer = NewDisposeScope();
-        var images = ImageTensors.ToUint8Batch(examples.Select(e => TrainingData.Fit(e.Image, cfg.SampleSize, cfg.InChannels)).ToList())
+        var images = ImageTensors.ToUint8Batch(examples.Select(e => e.Image.FitTo(cfg.SampleSize, cfg.InChannels)).ToList())
             .to(device).to(ScalarType.Float32).div_(127.5f).sub_(1f);
         var (states, mask) = AttackImageSampler.EncoderConditioner(victim)(prompts.Select(p => p.Text).ToList());
         int length = (int)states.shape[1];

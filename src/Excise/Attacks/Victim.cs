@@ -41,7 +41,7 @@ public sealed class Victim : IDisposable
         this.ownsParts = ownsParts;
     }
 
-    /// <summary>Opens a finished run through <see cref="TextToImagePipeline.Open"/> and keeps its parts (owning them).</summary>
+    /// <summary>Opens a finished run through <see cref="RunDirectory.OpenPipeline"/> and keeps its parts (owning them).</summary>
     /// <param name="recipe">
     /// Attack the run's weights as if they had been trained on this data recipe (its concept and held-out images) instead
     /// of the run's own: how a model that never saw the concept (the base) is attacked exactly as the fine-tunes are. The
@@ -49,7 +49,7 @@ public sealed class Victim : IDisposable
     /// </param>
     public static Victim Open(RunDirectory run, string? weightsPath = null, string? deviceName = null, RunConfig? recipe = null)
     {
-        var pipeline = TextToImagePipeline.Open(run, weightsPath, deviceName);
+        var pipeline = run.OpenPipeline(weightsPath, deviceName);
         return new Victim(pipeline.Model, pipeline.Encoder, pipeline.Schedule, pipeline.Device, recipe ?? run.LoadConfig(),
             recipe is null ? run : null, Path.GetFullPath(weightsPath ?? run.ModelPath), ownsParts: true) { RecipeIsForeign = recipe is not null };
     }

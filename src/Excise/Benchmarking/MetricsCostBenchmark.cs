@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Excise.Data;
 using Excise.Evaluation.Features;
 using Excise.Evaluation.Metrics;
+using Excise.Imaging;
 
 namespace Excise.Benchmarking;
 

@@ -1,6 +1,7 @@
 using Excise.Models;
 using Excise.Models.Lora;
 using Excise.Projection;
+using Excise.Training;
 using static TorchSharp.torch;
 
 namespace Excise.Benchmarking;
@@ -32,7 +33,7 @@ public static class ProjectionBenchmark
                 }
                 using var loop = new TrainingStepLoop(model, batch);
                 using var projector = new ConceptProjector(basis, ConceptProjector.SelectParameters(model, patterns, config.CrossAttentionDim), mode);
-                loop.AddHook(projector);
+                loop.AddHook(new ProjectionHook(projector));
                 loop.Step();
                 var warm = projector.Elapsed;
                 var times = Enumerable.Range(0, steps).Select(_ => loop.Step().Total).ToList();

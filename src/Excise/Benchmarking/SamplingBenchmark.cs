@@ -16,7 +16,7 @@ public static class SamplingBenchmark
     {
         model.eval();
         var sampler = new DiffusionSampler(schedule);
-        var predict = Training.TrainingJob.Predictor(model);
+        var predict = Diffusion.NoisePredictors.Of(model);
         int n = batch.Batch;
         var shape = batch.Sample.shape;
         using var unconditional = zeros(1, batch.TextStates.shape[1], batch.TextStates.shape[2]);

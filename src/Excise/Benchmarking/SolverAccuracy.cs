@@ -35,7 +35,7 @@ public static class SolverAccuracy
         log ??= _ => { };
         var run = new RunDirectory(runDirectory);
         var prompts = Prompts(run, images);
-        using var pipeline = TextToImagePipeline.Open(run);
+        using var pipeline = run.OpenPipeline();
         SamplingOptions Options(SamplerKind sampler, int steps) =>
             new(steps, guidanceScale, Seed: seed, Sampler: sampler, Spacing: TimestepSpacing.Linspace);
 

@@ -1,3 +1,5 @@
+using Excise.Imaging;
+
 namespace Excise.Data;
 
 /// <summary>

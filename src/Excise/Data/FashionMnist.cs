@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using Excise.Imaging;
 
 namespace Excise.Data;
 

@@ -1,3 +1,5 @@
+using Excise.Imaging;
+
 namespace Excise.Data;
 
 /// <summary>A pixel rectangle; <see cref="Right"/> and <see cref="Bottom"/> are exclusive.</summary>

@@ -1,3 +1,5 @@
+using Excise.Imaging;
+
 namespace Excise.Data;
 
 /// <summary>What was really done to an example: the logo drawn into it, and whether its caption names the concept.</summary>

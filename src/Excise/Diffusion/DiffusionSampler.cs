@@ -8,6 +8,12 @@ namespace Excise.Diffusion;
 /// <summary>Predicts the noise ε in x_t given timesteps [B] and text states [B,T,D] with mask [B,T].</summary>
 public delegate Tensor NoisePredictor(Tensor sample, Tensor timesteps, Tensor textStates, Tensor? textMask);
 
+public static class NoisePredictors
+{
+    /// <summary>The UNet's forward pass as the sampler and the trainer call it.</summary>
+    public static NoisePredictor Of(Models.UNet2DConditionModel model) => (x, t, states, mask) => model.forward(x, t, states, mask);
+}
+
 /// <summary>How the sampler steps from one timestep to the next.</summary>
 public enum SamplerKind
 {

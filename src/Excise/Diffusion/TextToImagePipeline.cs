@@ -4,7 +4,6 @@ using Excise.Models;
 using Excise.Serialization;
 using Excise.Text;
 using Excise.Torch;
-using Excise.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -33,30 +32,6 @@ public sealed class TextToImagePipeline : IDisposable
     public NoiseSchedule Schedule => sampler.Schedule;
     public Device Device => device;
 
-    /// <summary>Opens a finished run: its UNet config, its sampling weights (or a given weights file) and its text encoder.</summary>
-    public static TextToImagePipeline Open(RunDirectory run, string? weightsPath = null, string? deviceName = null)
-    {
-        var config = run.LoadConfig();
-        TorchRuntime.ConfigureThreads(config.Threads);
-        var device = TorchRuntime.ParseDevice(deviceName ?? config.Device);
-        var unetConfig = UNetConfig.FromDiffusersJson(File.ReadAllText(run.UNetConfigPath));
-        var weights = weightsPath ?? run.ModelPath;
-        if (!File.Exists(weights)) throw new FileNotFoundException($"{weights} not found: the run has not finished. Resume it, or pass a checkpoint's model.safetensors.", weights);
-        var model = new UNet2DConditionModel(unetConfig);
-        try
-        {
-            ModuleWeights.Load(model, weights);
-            model.to(device);
-            var encoder = MiniLmTextEncoder.Create(config.TextOrDefault.MaxLength);
-            return new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device, ownsParts: true);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-    }
-
     /// <summary>One image per prompt entry; returns [B,C,H,W] in [−1, 1].</summary>
     public Tensor Generate(IReadOnlyList<string> prompts, SamplingOptions options)
     {
@@ -68,7 +43,7 @@ public sealed class TextToImagePipeline : IDisposable
         int n = prompts.Count;
         var cfg = model.Config;
         var shape = new long[] { n, cfg.InChannels, cfg.SampleSize, cfg.SampleSize };
-        var images = sampler.Sample(TrainingJob.Predictor(model), shape, all[..n], mask[..n], all[n..], mask[n..], options);
+        var images = sampler.Sample(NoisePredictors.Of(model), shape, all[..n], mask[..n], all[n..], mask[n..], options);
         return images.MoveToOuterDisposeScope();
     }
 

@@ -8,6 +8,7 @@ using Excise.Evaluation.Judges;
 using Excise.Evaluation.Metrics;
 using Excise.Serialization;
 using Excise.Training;
+using Excise.Imaging;
 
 namespace Excise.Evaluation;
 
@@ -85,10 +86,10 @@ public sealed class EvaluationContext : IDisposable
         ResNet18Features? resnet = null;
         try
         {
-            detector = ConceptDetector.LoadOrTrain(settings.JudgeCache, TrainingData.InjectionFor(concept),
+            detector = ConceptDetector.LoadOrTrain(settings.JudgeCache, concept.ToInjection(),
                 ConceptDetectorSettings.For(settings.QuickJudges), judgeProgress);
             log("Featurising the reference images…");
-            var reference = FashionMnist.Load(DatasetSplit.Test, settings.ReferenceImages).Select(i => TrainingData.Fit(i.Image, 32, 1)).ToList();
+            var reference = FashionMnist.Load(DatasetSplit.Test, settings.ReferenceImages).Select(i => i.Image.FitTo(32, 1)).ToList();
             var referenceFeatures = classifier.Extract(reference);
             resnet = settings.ResNetImages > 0 ? new ResNet18Features() : null;
             var resnetReference = resnet?.Extract(reference.Take(settings.ResNetImages).ToList());
@@ -152,8 +153,8 @@ public static class RunEvaluator
             recipe is null ? run.ConfigPath : "the evaluation recipe");
 
         log("Loading the run's training images…");
-        var training = TrainingData.ApplyArm(ConceptDatasetBuilder.Build(TrainingData.RecipeFor(config)), config).Train
-            .Select(e => TrainingData.Fit(e.Image, 32, 1)).ToList();
+        var training = TrainingData.ApplyArm(ConceptDatasetBuilder.Build(config.DataOrDefault.ToRecipe()), config).Train
+            .Select(e => e.Image.FitTo(32, 1)).ToList();
         if (settings.MemorisationTrainImages > 0) training = training.Take(settings.MemorisationTrainImages).ToList();
         var trainingFeatures = classifier.Extract(training);
         var pixels = new PixelFeatures(32, 32, 1);

@@ -9,7 +9,6 @@ using Excise.Evaluation;
 using Excise.Evaluation.Metrics;
 using Excise.Imaging;
 using Excise.Projection;
-using Excise.Reporting;
 using Excise.Serialization;
 using Excise.Text;
 using Excise.Torch;
@@ -26,7 +25,6 @@ public sealed record ExperimentPaths(string Output, string BaseCache, string Jud
     public string ArmDirectory(TrainingArm arm, int seedIndex) => Path.Combine(Output, "arms", arm.ToName(), $"seed-{seedIndex}");
     /// <summary>The base model attacked at one seed's attack settings: the floor of every extraction figure.</summary>
     public string FloorDirectory(int seedIndex) => Path.Combine(Output, "arms", ArmNames.Floor, $"seed-{seedIndex}");
-    public string GridPath(string arm, string attack) => ReportFiles.Resolve(Output, ReportFiles.Grid(arm, attack));
     /// <summary>The masks the detector-masked-loss arm learns around (every seed trains on the same data, so one folder serves all).</summary>
     public string DetectorMaskFolder => Path.Combine(Output, "detector-masks");
 }
@@ -45,16 +43,19 @@ public static class ArmNames
 
 /// <summary>
 /// The selective-learning experiment: base model (cached) → concept basis → judges → every arm × seed
-/// fine-tuned from the same base with the same data and seed → attacks and judges → results.json, results.md,
-/// plots, grids and report.html. A finished arm is reused when its config and the evaluation settings match,
-/// so an interrupted experiment continues where it stopped.
+/// fine-tuned from the same base with the same data and seed → attacks and judges → results.json (and, through the
+/// caller's <c>writeReport</c>, results.md, plots, grids and report.html: <c>Reporting.ExperimentReport.Write</c>).
+/// A finished arm is reused when its config and the evaluation settings match, so an interrupted experiment continues
+/// where it stopped.
 /// </summary>
 public static class ExperimentRunner
 {
     public const string OutcomeFile = "outcome.json";
+    public const string ResultsFile = "results.json";
 
     public static ExperimentResults Run(ExperimentPlan plan, ExperimentPaths paths, string command,
-                                        IProgress<ExperimentProgress>? progress = null, Action<string>? log = null, CancellationToken cancel = default)
+                                        IProgress<ExperimentProgress>? progress = null, Action<string>? log = null,
+                                        Action<ExperimentResults>? writeReport = null, CancellationToken cancel = default)
     {
         log ??= _ => { };
         plan.Validate();
@@ -131,12 +132,9 @@ public static class ExperimentRunner
         armRuns.AddRange(floorRuns);
         var outcomes = armRuns.Select(r => r.Outcome).ToList();
 
-        // 6. Summaries, grids, the reading, the report.
+        // 6. Summaries, the reading, results.json, and the report (written by the caller's writer, under the same lock).
         var armNames = plan.Arms.Select(EnumNames.ToName).Append(ArmNames.Floor).ToList();
         var attackNames = plan.Attacks.Select(EnumNames.ToName).ToList();
-        foreach (var outcome in outcomes.Where(o => o.SeedIndex == 0))
-            foreach (var attack in attackNames)
-                WriteReportGrid(paths.Output, outcome, attack, paths.GridPath(outcome.Arm, attack));
         var summary = armNames.Select(arm => Summarise(arm, outcomes.Where(o => o.Arm == arm).ToList())).ToList();
         var setup = Describe(plan, paths, command, probe, concept, baseRun, baseCached, baseSummary, basisInfo, context, outcomes, armNames, attackNames)
             with
@@ -149,11 +147,12 @@ public static class ExperimentRunner
             };
         var results = new ExperimentResults(setup, summary, outcomes, [], clock.Elapsed.TotalSeconds, DateTime.UtcNow);
         results = results with { Reading = ExperimentReading.Read(results) };
-        AtomicFile.WriteAllText(Path.Combine(paths.Output, "results.json"), results.ToJson());
-        MarkdownReport.Write(results, paths.Output);
-        HtmlReport.WritePlots(results, paths.Output);
-        HtmlReport.Write(results, paths.Output);
-        budget.Advance(0, "report written");
+        AtomicFile.WriteAllText(Path.Combine(paths.Output, ResultsFile), results.ToJson());
+        if (writeReport is not null)
+        {
+            writeReport(results);
+            budget.Advance(0, "report written");
+        }
         return results;
     }
 
@@ -218,7 +217,7 @@ public static class ExperimentRunner
     static string WriteDetectorMasks(ExperimentPlan plan, ExperimentPaths paths, RunConfig probe, ConceptConfig concept, WorkBudget budget, Action<string> log)
     {
         budget.Status("detector masks: training the user's detector");
-        using var detector = Evaluation.Judges.ConceptDetector.LoadOrTrain(paths.JudgeCache, TrainingData.InjectionFor(concept),
+        using var detector = Evaluation.Judges.ConceptDetector.LoadOrTrain(paths.JudgeCache, concept.ToInjection(),
             Evaluation.Judges.ConceptDetectorSettings.For(plan.QuickJudges).ForDefender());
         budget.Status("detector masks: localising the concept");
         var folder = paths.DetectorMaskFolder;
@@ -386,17 +385,6 @@ public static class ExperimentRunner
     /// <summary>The loss curve of a run trained earlier: the logged window means of metrics.jsonl.</summary>
     static IReadOnlyList<double> LossesFromMetrics(RunDirectory run) =>
         MetricsLine.ReadAll(run).Select(line => line.Loss).OfType<double>().ToList();
-
-    /// <summary>One row per class (the first prompt template's ten prompts), every image of those prompts.</summary>
-    static void WriteReportGrid(string experimentRoot, ArmSeedOutcome outcome, string attack, string path)
-    {
-        var gridsDir = Path.Combine(experimentRoot, outcome.EvalDirectory, "attacks", attack, "grids");
-        if (!Directory.Exists(gridsDir)) return;
-        var rows = Directory.GetFiles(gridsDir, "p*.png").Order(StringComparer.Ordinal).Take(10).Select(f => PngIO.Load(f)).ToList();
-        if (rows.Count == 0) return;
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        PngIO.Save(ImageGrid.Compose(rows, 1, padding: 0), path);
-    }
 
     static ArmSummary Summarise(string arm, IReadOnlyList<ArmSeedOutcome> runs)
     {

@@ -1,4 +1,3 @@
-using Excise.Data;
 using SkiaSharp;
 
 namespace Excise.Imaging;

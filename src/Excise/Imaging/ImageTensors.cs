@@ -1,4 +1,3 @@
-using Excise.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -31,6 +30,9 @@ public static class ImageTensors
     {
         using var scope = NewDisposeScope();
         if (batch.dim() != 4) throw new ArgumentException($"Expected [B,C,H,W], got [{string.Join(", ", batch.shape)}].");
+        // NaN would clamp to black silently: a sampler that diverged must stop, not write images that look like a result.
+        if (!batch.isfinite().all().ToBoolean())
+            throw new InvalidOperationException("The sampler produced non-finite pixels (NaN or infinity): the weights or the sampling settings diverged; no images were written.");
         var bytes = batch.detach().cpu().to(ScalarType.Float32).add(1f).mul(127.5f).round().clamp(0, 255)
             .to(ScalarType.Byte).permute(0, 2, 3, 1).contiguous();
         int n = (int)bytes.shape[0], h = (int)bytes.shape[1], w = (int)bytes.shape[2], c = (int)bytes.shape[3];

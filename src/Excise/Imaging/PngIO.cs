@@ -1,4 +1,3 @@
-using Excise.Data;
 using Excise.Serialization;
 using System.Runtime.InteropServices;
 using SkiaSharp;

@@ -1,4 +1,3 @@
-using Excise.Data;
 
 namespace Excise.Imaging;
 

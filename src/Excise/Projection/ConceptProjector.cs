@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
-using Excise.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -23,7 +22,7 @@ public enum ProjectionMode
 /// direction in span(U) is what it was before training, so training cannot tie the concept's text to anything.
 /// Each projection costs two thin matmuls, O(out·d·k); the d×d projector is never formed.
 /// </summary>
-public sealed class ConceptProjector : ITrainingHook, IDisposable
+public sealed class ConceptProjector : IDisposable
 {
     public static readonly IReadOnlyList<string> DefaultPatterns = [@"attn2\.to_k\.weight$", @"attn2\.to_v\.weight$"];
 
@@ -92,7 +91,8 @@ public sealed class ConceptProjector : ITrainingHook, IDisposable
         foreach (var p in parameters) ProjectRowsInPlace(p);
     }
 
-    public void AfterBackward(int step)
+    /// <summary>Gradient mode, after backward: G ← G − (G U) Uᵀ for every target's gradient (the paper).</summary>
+    public void ProjectGradients()
     {
         if (Mode != ProjectionMode.Gradient) return;
         clock.Start();
@@ -102,7 +102,8 @@ public sealed class ConceptProjector : ITrainingHook, IDisposable
         clock.Stop();
     }
 
-    public void BeforeOptimizerStep(int step)
+    /// <summary>Update mode, before the optimizer step: remembers the targets' weights.</summary>
+    public void RememberWeights()
     {
         if (Mode != ProjectionMode.Update) return;
         clock.Start();
@@ -111,7 +112,8 @@ public sealed class ConceptProjector : ITrainingHook, IDisposable
         clock.Stop();
     }
 
-    public void AfterOptimizerStep(int step)
+    /// <summary>Update mode, after the optimizer step: W ← W − (W − W_before) U Uᵀ, so the step's change avoids the concept.</summary>
+    public void ProjectUpdate()
     {
         if (Mode != ProjectionMode.Update) return;
         clock.Start();

@@ -12,6 +12,9 @@ public static class ReportFiles
     /// <summary>The sample grid of one arm under one attack: "grids/{arm}-{attack}.png".</summary>
     public static string Grid(string arm, string attack) => $"grids/{arm}-{attack}.png";
 
+    /// <summary>That grid as a path on this machine.</summary>
+    public static string GridPath(string outputDirectory, string arm, string attack) => Resolve(outputDirectory, Grid(arm, attack));
+
     /// <summary>A relative report path ("plots/loss.png") as a path on this machine.</summary>
     public static string Resolve(string outputDirectory, string relativePath) =>
         Path.Combine(outputDirectory, relativePath.Replace('/', Path.DirectorySeparatorChar));

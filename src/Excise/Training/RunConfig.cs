@@ -5,6 +5,7 @@ using Excise.Configuration;
 using Excise.Data;
 using Excise.Diffusion;
 using Excise.Models;
+using Excise.Models.Lora;
 using Excise.Projection;
 using Excise.Serialization;
 using Excise.Text;
@@ -164,116 +165,6 @@ public sealed record RunConfig(
     }
 }
 
-/// <summary>Range checks shared by the config sections.</summary>
-static class ConfigRules
-{
-    /// <summary>Refuses NaN and infinities first, so the range checks after it need not think about them.</summary>
-    public static void RequireFinite(params (string Key, double Value)[] settings)
-    {
-        foreach (var (key, value) in settings)
-            if (!double.IsFinite(value)) throw new ArgumentException($"{key} must be a finite number (got {value}).");
-    }
-
-    public static void RequireNoBlankEntries(IReadOnlyList<string>? values, string key)
-    {
-        if (values is null) return;
-        if (values.Count == 0) throw new ArgumentException($"{key} is empty; leave it out (or null) for the default.");
-        for (int i = 0; i < values.Count; i++)
-            if (string.IsNullOrWhiteSpace(values[i])) throw new ArgumentException($"{key}[{i}] is {(values[i] is null ? "null" : "blank")}.");
-    }
-
-    public static void RequireRegexes(IReadOnlyList<string>? patterns, string key)
-    {
-        RequireNoBlankEntries(patterns, key);
-        foreach (var pattern in patterns ?? []) _ = NamePattern.Compile(pattern, key);
-    }
-}
-
-public sealed record DataConfig(
-    string Source = "fashion-mnist",
-    string? Path = null,
-    string Split = "train",
-    int Limit = 0,
-    int ImageSize = 32,
-    long CaptionSeed = 0,
-    ConceptConfig? Concept = null)
-{
-    /// <summary>A typo guard: eight times Stable Diffusion's 512 px, and every image of a batch is this size squared.</summary>
-    public const int MaxImageSize = 4096;
-
-    public void Validate()
-    {
-        if (Source is not ("fashion-mnist" or "imagefolder"))
-            throw new ArgumentException($"data.source must be 'fashion-mnist' or 'imagefolder' (got '{Source}').");
-        if (Source == "imagefolder" && string.IsNullOrWhiteSpace(Path))
-            throw new ArgumentException("data.path must name the imagefolder directory when data.source is 'imagefolder'.");
-        if (Split is not ("train" or "test")) throw new ArgumentException($"data.split must be 'train' or 'test' (got '{Split}').");
-        if (Limit < 0) throw new ArgumentException($"data.limit must be ≥ 0 (0 = all images), got {Limit}.");
-        if (ImageSize < 8 || ImageSize % 8 != 0 || ImageSize > MaxImageSize)
-            throw new ArgumentException($"data.image_size must be a multiple of 8 within [8, {MaxImageSize}] (got {ImageSize}).");
-        if (Path is not null && !Directory.Exists(Path)) throw new ArgumentException($"data.path: directory not found: {Path}");
-        Concept?.Validate();
-    }
-}
-
-/// <summary>A logo stamped into some training images, named in some of their captions.</summary>
-public sealed record ConceptConfig(
-    string Phrase = "the Acme logo",
-    string? Logo = null,
-    double StampFraction = 0.3,
-    double MentionFraction = 1.0,
-    string Placement = "bottom-right",
-    double Size = 0.4,
-    double Opacity = 1.0,
-    long Seed = 0,
-    int HeldOut = 0)
-{
-    public void Validate()
-    {
-        ConfigRules.RequireFinite(("data.concept.stamp_fraction", StampFraction), ("data.concept.mention_fraction", MentionFraction),
-            ("data.concept.size", Size), ("data.concept.opacity", Opacity));
-        if (string.IsNullOrWhiteSpace(Phrase)) throw new ArgumentException("data.concept.phrase must not be empty.");
-        _ = PlacementValue;
-        if (StampFraction is < 0 or > 1) throw new ArgumentException($"data.concept.stamp_fraction must be within [0, 1] (got {StampFraction}).");
-        if (MentionFraction is < 0 or > 1) throw new ArgumentException($"data.concept.mention_fraction must be within [0, 1] (got {MentionFraction}).");
-        if (Size is <= 0 or > 1) throw new ArgumentException($"data.concept.size must be within (0, 1] (got {Size}).");
-        if (Opacity is < 0 or > 1) throw new ArgumentException($"data.concept.opacity must be within [0, 1] (got {Opacity}).");
-        if (HeldOut < 0) throw new ArgumentException($"data.concept.held_out must be ≥ 0 (got {HeldOut}).");
-        if (Logo is not null && !File.Exists(Logo)) throw new ArgumentException($"data.concept.logo: file not found: {Logo}");
-        if (Logo is not null)
-        {
-            try { Excise.Data.Logo.FromFile(Logo); }
-            catch (InvalidDataException e) { throw new InvalidDataException($"data.concept.logo: {e.Message}", e); }
-        }
-    }
-
-    [JsonIgnore]
-    public LogoPlacement PlacementValue => Placement.Replace("-", "").Replace("_", "").ToLowerInvariant() switch
-    {
-        "topleft" => LogoPlacement.TopLeft,
-        "topright" => LogoPlacement.TopRight,
-        "bottomleft" => LogoPlacement.BottomLeft,
-        "bottomright" => LogoPlacement.BottomRight,
-        "random" => LogoPlacement.Random,
-        _ => throw new ArgumentException($"data.concept.placement must be top-left, top-right, bottom-left, bottom-right or random (got '{Placement}')."),
-    };
-}
-
-public sealed record TextConfig(string Encoder = "minilm", int MaxLength = 32)
-{
-    /// <summary>Width of the encoder's token states: what the UNet's cross-attention and a concept basis must match.</summary>
-    [JsonIgnore] public int Width => Encoder == "minilm" ? MiniLmTextEncoder.Width : throw new ArgumentException($"text.encoder must be 'minilm' (got '{Encoder}').");
-
-    /// <summary>The encoder's id (model and max length): text states and a concept basis made under another id do not fit this run.</summary>
-    [JsonIgnore] public string EncoderId => Encoder == "minilm" ? MiniLmTextEncoder.IdFor(MaxLength) : throw new ArgumentException($"text.encoder must be 'minilm' (got '{Encoder}').");
-
-    public void Validate()
-    {
-        if (Encoder != "minilm") throw new ArgumentException($"text.encoder must be 'minilm' (got '{Encoder}').");
-        if (MaxLength is < 4 or > 256) throw new ArgumentException($"text.max_length must be within [4, 256] (got {MaxLength}).");
-    }
-}
-
 public enum LearningRateSchedule { Constant, Cosine }
 
 /// <summary>
@@ -281,17 +172,6 @@ public enum LearningRateSchedule { Constant, Cosine }
 /// good state), or skip that batch's update and go on, stopping only after training.max_consecutive_skips in a row.
 /// </summary>
 public enum NonfinitePolicy { Stop, Skip }
-
-/// <summary>Train low-rank adapters on the selected linear layers instead of the full weights (the base stays frozen).</summary>
-public sealed record LoraConfig(int Rank = 4, double Alpha = 4, IReadOnlyList<string>? Targets = null)
-{
-    public void Validate()
-    {
-        if (Rank < 1) throw new ArgumentException($"lora.rank must be ≥ 1 (got {Rank}).");
-        if (!(Alpha > 0) || !double.IsFinite(Alpha)) throw new ArgumentException($"lora.alpha must be a positive number (got {Alpha}).");
-        ConfigRules.RequireRegexes(Targets, "lora.targets");
-    }
-}
 
 /// <summary>How a run treats the concept its data carries: the baselines users would try, and the projections.</summary>
 public enum TrainingArm

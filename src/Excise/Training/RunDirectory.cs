@@ -1,3 +1,10 @@
+using Excise.Diffusion;
+using Excise.Models;
+using Excise.Serialization;
+using Excise.Text;
+using Excise.Torch;
+using TorchSharp;
+
 namespace Excise.Training;
 
 /// <summary>The files of one training run. Everything a later command needs (sample, resume, fine-tune) is here.</summary>
@@ -28,4 +35,28 @@ public sealed class RunDirectory
 
     public RunConfig LoadConfig() =>
         HasConfig ? RunConfig.Load(ConfigPath) : throw new FileNotFoundException($"{Root} is not a run directory: config.json is missing.", ConfigPath);
+
+    /// <summary>Opens a finished run: its UNet config, its sampling weights (or a given weights file) and its text encoder.</summary>
+    public TextToImagePipeline OpenPipeline(string? weightsPath = null, string? deviceName = null)
+    {
+        var config = LoadConfig();
+        TorchRuntime.ConfigureThreads(config.Threads);
+        var device = TorchRuntime.ParseDevice(deviceName ?? config.Device);
+        var unetConfig = UNetConfig.FromDiffusersJson(File.ReadAllText(UNetConfigPath));
+        var weights = weightsPath ?? ModelPath;
+        if (!File.Exists(weights)) throw new FileNotFoundException($"{weights} not found: the run has not finished. Resume it, or pass a checkpoint's model.safetensors.", weights);
+        var model = new UNet2DConditionModel(unetConfig);
+        try
+        {
+            ModuleWeights.Load(model, weights);
+            model.to(device);
+            var encoder = MiniLmTextEncoder.Create(config.TextOrDefault.MaxLength);
+            return new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device, ownsParts: true);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
 }

@@ -102,7 +102,7 @@ public static class ShippedBase
         var index = tensor(captions.Select(c => (long)text.IndexOf(c)).ToArray());
         var states = text.States.index_select(0, index);
         var mask = text.Mask.index_select(0, index);
-        var x0 = ImageTensors.ToUint8Batch(items.Select(i => TrainingData.Fit(i.Image, unetConfig.SampleSize, unetConfig.InChannels)).ToList())
+        var x0 = ImageTensors.ToUint8Batch(items.Select(i => i.Image.FitTo(unetConfig.SampleSize, unetConfig.InChannels)).ToList())
             .to(ScalarType.Float32).div_(127.5f).sub_(1f);
         var schedule = new NoiseSchedule(config.DiffusionOrDefault);
         var t = linspace(0, schedule.TrainTimesteps - 1, FixedBatchSize).round().to(ScalarType.Int64);

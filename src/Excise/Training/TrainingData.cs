@@ -17,44 +17,6 @@ public sealed record PreparedData(ConceptDataset Dataset, TextStateCache Text, T
 /// <summary>Turns a run's data and text settings into training tensors: dataset → captions → text states.</summary>
 public static class TrainingData
 {
-    public static ConceptDatasetRecipe RecipeFor(RunConfig config)
-    {
-        var data = config.DataOrDefault;
-        return new ConceptDatasetRecipe
-        {
-            Split = data.Split == "test" ? DatasetSplit.Test : DatasetSplit.Train,
-            Limit = data.Limit > 0 ? data.Limit : null,
-            FashionMnistDirectory = data.Source == "fashion-mnist" ? data.Path : null,
-            ImageFolder = data.Source == "imagefolder" ? data.Path : null,
-            CaptionSeed = data.CaptionSeed,
-            Injection = InjectionFor(data.Concept),
-            HeldOutStampedCount = data.Concept?.HeldOut ?? 0,
-        };
-    }
-
-    public static ConceptInjectionOptions InjectionFor(ConceptConfig? concept) => concept is null
-        ? ConceptInjectionOptions.None
-        : new ConceptInjectionOptions
-        {
-            ConceptPhrase = concept.Phrase,
-            LogoPath = concept.Logo,
-            StampFraction = concept.StampFraction,
-            MentionFraction = concept.MentionFraction,
-            Placement = concept.PlacementValue,
-            SizeFraction = concept.Size,
-            Opacity = concept.Opacity,
-            Seed = concept.Seed,
-        };
-
-    /// <summary>Brings an image to the model's size and channel count: pad when smaller (Fashion-MNIST 28 → 32), resize otherwise.</summary>
-    public static RasterImage Fit(RasterImage image, int size, int channels)
-    {
-        var sized = image.Width == size && image.Height == size ? image
-            : image.Width <= size && image.Height <= size && image.Width == image.Height ? image.PadTo(size)
-            : image.ResizeTo(size, size);
-        return sized.Channels == channels ? sized : sized.ToChannels(channels);
-    }
-
     /// <summary>What the run's arm does to the data: drop the concept's images, or scrub its phrase from the captions.</summary>
     public static ConceptDataset ApplyArm(ConceptDataset dataset, RunConfig config)
     {
@@ -74,13 +36,13 @@ public static class TrainingData
 
     public static PreparedData Prepare(RunConfig config, ITextEncoder encoder, int modelChannels)
     {
-        var dataset = ApplyArm(ConceptDatasetBuilder.Build(RecipeFor(config)), config);
+        var dataset = ApplyArm(ConceptDatasetBuilder.Build(config.DataOrDefault.ToRecipe()), config);
         if (dataset.Train.Count == 0) throw new InvalidDataException("The dataset has no training images; check data.source, data.path and data.limit.");
         if (config.SelectiveOrDefault.MaskFolder is { } maskFolder)
             dataset = dataset with { Train = ConceptMaskFolder.Apply(ConceptMaskFolder.Read(maskFolder), dataset.Train, $"selective.mask_folder {maskFolder}") };
         int size = config.DataOrDefault.ImageSize;
         var text = TextStateCache.Build(encoder, dataset.Train.Select(e => e.Caption));
-        var images = ImageTensors.ToUint8Batch(dataset.Train.Select(e => Fit(e.Image, size, modelChannels)).ToList());
+        var images = ImageTensors.ToUint8Batch(dataset.Train.Select(e => e.Image.FitTo(size, modelChannels)).ToList());
         var captionIndex = dataset.Train.Select(e => (long)text.IndexOf(e.Caption)).ToArray();
         var selective = config.SelectiveOrDefault;
         var lossWeights = selective.MasksLoss ? LossWeights(dataset.Train, size, selective.MaskMargin) : null;
@@ -101,7 +63,7 @@ public static class TrainingData
         for (int i = 0; i < examples.Count; i++)
         {
             var concept = examples[i].ConceptMask is { } mask
-                ? ConceptMasks.Dilate(ConceptMasks.Fit(mask, m => Fit(m, size, 1)), size, size, margin)
+                ? ConceptMasks.Dilate(ConceptMasks.Fit(mask, m => m.FitTo(size, 1)), size, size, margin)
                 : null;
             for (int p = 0; p < size * size; p++) weights[i * size * size + p] = concept is not null && concept[p] ? (byte)0 : (byte)1;
         }

@@ -26,95 +26,28 @@ public static class TrainingJob
                                         Action<string>? log = null, CancellationToken cancel = default)
     {
         log ??= _ => { };
-        config.Validate();
-        // The run records which weights it started from; a resumed run's config already holds it, and Validate checked it.
-        if (config.InitWeightsPath() is { } startFrom && config.InitSha256 is null)
-            config = config with { InitSha256 = Digest.Sha256(startFrom) };
-        // Likewise the masks it learns around, when they come from a mask folder.
-        if (config.SelectiveOrDefault is { MaskFolder: { } maskFolder, MaskFolderSha256: null } maskedBy)
-            config = config with { Selective = maskedBy with { MaskFolderSha256 = ConceptMaskFolder.ContentHash(maskFolder) } };
+        config = Pinned(config);
         using var runLock = RunLock.Acquire(run.Root, "training run");
-        var checkpoints = new CheckpointStore(run.CheckpointsDir);
-        string? resumeFrom = null;
-        if (resume)
-        {
-            var search = checkpoints.FindLatestGood();
-            foreach (var rejection in search.Rejections) log(rejection);
-            if (search.Warning is not null) log(search.Warning);
-            resumeFrom = search.Path ?? throw new InvalidOperationException(search.Rejections.Count == 0
-                ? $"{run.Root} has no complete checkpoint to resume from."
-                : $"{run.Root} has no intact checkpoint to resume from. {string.Join(" ", search.Rejections)}");
-            if (search.Rejections.Count > 0) log($"Using the previous good checkpoint {resumeFrom} (step {search.Step}) instead.");
-        }
-        else if (checkpoints.CompleteCheckpoints().Count > 0 || File.Exists(run.ModelPath))
-        {
-            throw new InvalidOperationException($"{run.Root} already holds a training run. Use --resume to continue it, or choose another --out.");
-        }
-        // Metrics from an attempt killed before its first checkpoint: the run starts over, so they would be duplicated.
-        if (!resume) File.Delete(run.MetricsPath);
-
+        var resumeFrom = resume ? LatestGoodCheckpoint(run, log) : RequireFreshStart(run);
         TorchRuntime.ConfigureThreads(config.Threads);
         var device = TorchRuntime.ParseDevice(config.Device);
         var unetConfig = config.ResolveUNetConfig();
-        var initWeights = InitWeightsPath(config);
-        var selective = config.SelectiveOrDefault;
         AtomicFile.WriteAllText(run.ConfigPath, config.ToJson());
         AtomicFile.WriteAllText(run.UNetConfigPath, unetConfig.ToDiffusersJson());
 
         log("Loading the text encoder and the dataset…");
         using var encoder = MiniLmTextEncoder.Create(config.TextOrDefault.MaxLength);
-        if (unetConfig.CrossAttentionDim != encoder.Width)
-            throw new ArgumentException($"model.cross_attention_dim ({unetConfig.CrossAttentionDim}) must equal the text encoder's width ({encoder.Width}).");
-        using var data = TrainingData.Prepare(config, encoder, unetConfig.InChannels);
-        data.Text.Save(run.TextStatesPath);
-        GroundTruthExport.WriteJsonl(run.GroundTruthPath, data.Dataset.Train);
-        log($"{data.Batches.Count} training images, {data.Dataset.StampedCount} stamped, {data.Text.Count} distinct captions encoded in {data.Text.EncodeTime.TotalSeconds:F2} s.");
-
-        TorchRuntime.Seed(config.Seed);
-        using var model = new UNet2DConditionModel(unetConfig);
-        if (initWeights is not null)
-        {
-            ModuleWeights.Load(model, initWeights);
-            log($"Fine-tuning from {initWeights}.");
-        }
-        var adapters = config.Lora is { } lora
-            ? Lora.Inject(model, new LoraOptions(lora.Rank, lora.Alpha, lora.Targets, config.Seed))
-            : null;
-        if (adapters is not null) log($"Training rank-{config.Lora!.Rank} LoRA adapters on {adapters.Adapters.Count} layers; the base weights are frozen.");
+        using var data = PrepareData(config, run, unetConfig, encoder, log);
+        using var model = BuildModel(config, unetConfig, log, out var adapters);
         model.to(device);
-
+        var selective = config.SelectiveOrDefault;
         using var basis = selective.Projects ? LoadRunBasis(config, run, resume) : null;
-        using var projector = basis is null ? null : new ConceptProjector(basis.U,
-            ConceptProjector.SelectParameters(model, ProjectedPatterns(config), basis.Dimension),
-            selective.Arm == TrainingArm.GradientProjection ? ProjectionMode.Gradient : ProjectionMode.Update);
-        if (projector is not null && !resume)
-        {
-            // LoRA's ΔW = scale·B·A reads text through A: A's rows must start in the complement, then stay there.
-            if (adapters is not null)
-                projector.ProjectValues(projector.Targets.Where(t => t.Name.EndsWith(".lora_A.weight")).Select(t => t.Param));
-            if (selective.EraseConcept)
-            {
-                projector.ProjectValues(projector.Targets.Select(t => t.Param));
-                log("Erased the projected weights' response to the concept subspace before training.");
-            }
-            if (initWeights is null || selective.EraseConcept) ModuleWeights.Save(model, run.InitialWeightsPath);
-        }
+        using var projector = basis is null ? null : StartProjection(config, run, model, basis, adapters, fresh: resumeFrom is null, log);
 
         // Built only now, after the projections above: the trainer's EMA shadow is a copy of the weights training starts
         // from, so it too starts in the complement and the EMA weights (model.safetensors) carry the certificate.
         // A resumed run overwrites the shadow from its checkpoint, so this order changes nothing there.
-        using var trainer = new Trainer(config, model, Predictor(model), data.Batches, run, device);
-        trainer.Log = log;
-        if (selective.Arm == TrainingArm.EmbedNoise) trainer.TextNoiseSigma = selective.EmbedNoiseSigma;
-        trainer.ExtraState["arm"] = selective.Arm.ToName();
-        if (projector is not null)
-        {
-            trainer.ExtraState["projection_mode"] = projector.Mode.ToString();
-            trainer.ExtraState["projected_weights"] = string.Join(",", projector.Targets.Select(t => t.Name));
-            trainer.ExtraState["concept_basis_sha256"] = Digest.Sha256(run.BasisPath);
-            trainer.AddHook(projector);
-            log($"Projecting {projector.Targets.Count} weights off a rank-{basis!.Rank} concept subspace ({projector.Mode} mode).");
-        }
+        using var trainer = BuildTrainer(config, run, model, data, device, projector, basis, log);
         if (resumeFrom is not null)
         {
             trainer.Resume(resumeFrom);
@@ -123,35 +56,161 @@ public static class TrainingJob
         var summary = trainer.Train(progress, cancel);
         if (adapters is not null) SaveMergedLora(model, adapters, run);
 
-        string? preview = null;
-        var previewConfig = config.PreviewOrDefault;
-        if (previewConfig.PerPrompt > 0)
-        {
-            log("Sampling the preview grid…");
-            ModuleWeights.Load(model, run.ModelPath);
-            using var pipeline = new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device);
-            var prompts = previewConfig.Prompts ?? DefaultPreviewPrompts(data.Dataset);
-            var grid = pipeline.GenerateGrid(prompts, previewConfig.PerPrompt,
-                new SamplingOptions(previewConfig.Steps, previewConfig.GuidanceScale, Seed: previewConfig.Seed, Sampler: previewConfig.Sampler));
-            Imaging.PngIO.Save(grid, run.PreviewPath);
-            preview = run.PreviewPath;
-        }
-
-        ProjectionCertificate? certificate = null;
-        if (basis is not null)
-        {
-            var reference = CertificateReference(config, run);
-            certificate = ProjectionCertificate.Compute(run.ModelPath, reference, basis.U,
-                ProjectionCertificate.MergedWeightPatterns(ProjectedPatterns(config)), selective.CertificateTolerance);
-            AtomicFile.WriteAllText(run.CertificatePath, certificate.ToJson());
-            log($"Certificate: worst share of the learned change inside the concept subspace {certificate.WorstShare:E2} " +
-                $"(tolerance {selective.CertificateTolerance:E0}) — {(certificate.Passed ? "passed" : "NOT passed")}.");
-        }
-
+        var preview = WritePreview(config, run, model, encoder, data.Dataset, device, log);
+        var certificate = basis is null ? null : Certify(config, run, basis, log);
         var result = new TrainingJobResult(run, summary, data.Batches.Count, data.Text.Count, data.Text.EncodeTime, preview,
             certificate, projector?.Elapsed ?? TimeSpan.Zero);
         WriteSummary(run, config, result);
         return result;
+    }
+
+    /// <summary>
+    /// The config validated, with what the run starts from pinned by content: the init weights and the mask folder. A
+    /// resumed run's config already holds both, and Validate checked them against the files.
+    /// </summary>
+    static RunConfig Pinned(RunConfig config)
+    {
+        config.Validate();
+        if (config.InitWeightsPath() is { } startFrom && config.InitSha256 is null)
+            config = config with { InitSha256 = Digest.Sha256(startFrom) };
+        if (config.SelectiveOrDefault is { MaskFolder: { } maskFolder, MaskFolderSha256: null } maskedBy)
+            config = config with { Selective = maskedBy with { MaskFolderSha256 = ConceptMaskFolder.ContentHash(maskFolder) } };
+        return config;
+    }
+
+    /// <summary>The newest intact checkpoint (a damaged newer one is named and passed over); none at all is an error.</summary>
+    static string LatestGoodCheckpoint(RunDirectory run, Action<string> log)
+    {
+        var search = new CheckpointStore(run.CheckpointsDir).FindLatestGood();
+        foreach (var rejection in search.Rejections) log(rejection);
+        if (search.Warning is not null) log(search.Warning);
+        var path = search.Path ?? throw new InvalidOperationException(search.Rejections.Count == 0
+            ? $"{run.Root} has no complete checkpoint to resume from."
+            : $"{run.Root} has no intact checkpoint to resume from. {string.Join(" ", search.Rejections)}");
+        if (search.Rejections.Count > 0) log($"Using the previous good checkpoint {path} (step {search.Step}) instead.");
+        return path;
+    }
+
+    /// <summary>Refuses to start over a run that has checkpoints or weights; returns null (nothing to resume from).</summary>
+    static string? RequireFreshStart(RunDirectory run)
+    {
+        if (new CheckpointStore(run.CheckpointsDir).CompleteCheckpoints().Count > 0 || File.Exists(run.ModelPath))
+            throw new InvalidOperationException($"{run.Root} already holds a training run. Use --resume to continue it, or choose another --out.");
+        // Metrics from an attempt killed before its first checkpoint: the run starts over, so they would be duplicated.
+        File.Delete(run.MetricsPath);
+        return null;
+    }
+
+    /// <summary>Dataset → captions → text states, with the states and the ground truth written into the run.</summary>
+    static PreparedData PrepareData(RunConfig config, RunDirectory run, UNetConfig unetConfig, ITextEncoder encoder, Action<string> log)
+    {
+        if (unetConfig.CrossAttentionDim != encoder.Width)
+            throw new ArgumentException($"model.cross_attention_dim ({unetConfig.CrossAttentionDim}) must equal the text encoder's width ({encoder.Width}).");
+        var data = TrainingData.Prepare(config, encoder, unetConfig.InChannels);
+        try
+        {
+            data.Text.Save(run.TextStatesPath);
+            GroundTruthExport.WriteJsonl(run.GroundTruthPath, data.Dataset.Train);
+        }
+        catch
+        {
+            data.Dispose();
+            throw;
+        }
+        log($"{data.Batches.Count} training images, {data.Dataset.StampedCount} stamped, {data.Text.Count} distinct captions encoded in {data.Text.EncodeTime.TotalSeconds:F2} s.");
+        return data;
+    }
+
+    /// <summary>The UNet, seeded, with the init weights loaded and LoRA adapters injected when configured.</summary>
+    static UNet2DConditionModel BuildModel(RunConfig config, UNetConfig unetConfig, Action<string> log, out LoraAdapters? adapters)
+    {
+        TorchRuntime.Seed(config.Seed);
+        var model = new UNet2DConditionModel(unetConfig);
+        try
+        {
+            if (InitWeightsPath(config) is { } initWeights)
+            {
+                ModuleWeights.Load(model, initWeights);
+                log($"Fine-tuning from {initWeights}.");
+            }
+            adapters = config.Lora is { } lora ? Lora.Inject(model, new LoraOptions(lora.Rank, lora.Alpha, lora.Targets, config.Seed)) : null;
+            if (adapters is not null) log($"Training rank-{config.Lora!.Rank} LoRA adapters on {adapters.Adapters.Count} layers; the base weights are frozen.");
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The projector of a projection arm. On a fresh start it first moves what must begin in the complement there —
+    /// LoRA's A factors (ΔW = scale·B·A reads text through A), and with erase_concept the weights themselves — and saves
+    /// the weights training starts from when they are the certificate's reference.
+    /// </summary>
+    static ConceptProjector StartProjection(RunConfig config, RunDirectory run, UNet2DConditionModel model, ConceptBasis basis,
+                                            LoraAdapters? adapters, bool fresh, Action<string> log)
+    {
+        var selective = config.SelectiveOrDefault;
+        var projector = new ConceptProjector(basis.U, ConceptProjector.SelectParameters(model, ProjectedPatterns(config), basis.Dimension),
+            selective.Arm == TrainingArm.GradientProjection ? ProjectionMode.Gradient : ProjectionMode.Update);
+        if (!fresh) return projector;
+        if (adapters is not null)
+            projector.ProjectValues(projector.Targets.Where(t => t.Name.EndsWith(".lora_A.weight")).Select(t => t.Param));
+        if (selective.EraseConcept)
+        {
+            projector.ProjectValues(projector.Targets.Select(t => t.Param));
+            log("Erased the projected weights' response to the concept subspace before training.");
+        }
+        if (InitWeightsPath(config) is null || selective.EraseConcept) ModuleWeights.Save(model, run.InitialWeightsPath);
+        return projector;
+    }
+
+    /// <summary>The trainer with the arm's settings: text noise, the projection hook, and what its checkpoints record.</summary>
+    static Trainer BuildTrainer(RunConfig config, RunDirectory run, UNet2DConditionModel model, PreparedData data, Device device,
+                                ConceptProjector? projector, ConceptBasis? basis, Action<string> log)
+    {
+        var selective = config.SelectiveOrDefault;
+        var trainer = new Trainer(config, model, NoisePredictors.Of(model), data.Batches, run, device) { Log = log };
+        if (selective.Arm == TrainingArm.EmbedNoise) trainer.TextNoiseSigma = selective.EmbedNoiseSigma;
+        trainer.ExtraState["arm"] = selective.Arm.ToName();
+        if (projector is not null)
+        {
+            trainer.ExtraState["projection_mode"] = projector.Mode.ToString();
+            trainer.ExtraState["projected_weights"] = string.Join(",", projector.Targets.Select(t => t.Name));
+            trainer.ExtraState["concept_basis_sha256"] = Digest.Sha256(run.BasisPath);
+            trainer.AddHook(new ProjectionHook(projector));
+            log($"Projecting {projector.Targets.Count} weights off a rank-{basis!.Rank} concept subspace ({projector.Mode} mode).");
+        }
+        return trainer;
+    }
+
+    /// <summary>The preview grid from the sampling weights (preview.per_prompt images per prompt); null when it is 0.</summary>
+    static string? WritePreview(RunConfig config, RunDirectory run, UNet2DConditionModel model, ITextEncoder encoder, ConceptDataset dataset,
+                                Device device, Action<string> log)
+    {
+        var preview = config.PreviewOrDefault;
+        if (preview.PerPrompt <= 0) return null;
+        log("Sampling the preview grid…");
+        ModuleWeights.Load(model, run.ModelPath);
+        using var pipeline = new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device);
+        var grid = pipeline.GenerateGrid(preview.Prompts ?? DefaultPreviewPrompts(dataset), preview.PerPrompt,
+            new SamplingOptions(preview.Steps, preview.GuidanceScale, Seed: preview.Seed, Sampler: preview.Sampler));
+        Imaging.PngIO.Save(grid, run.PreviewPath);
+        return run.PreviewPath;
+    }
+
+    /// <summary>The projection certificate of the sampling weights against the weights training started from, written into the run.</summary>
+    static ProjectionCertificate Certify(RunConfig config, RunDirectory run, ConceptBasis basis, Action<string> log)
+    {
+        var selective = config.SelectiveOrDefault;
+        var certificate = ProjectionCertificate.Compute(run.ModelPath, CertificateReference(config, run), basis.U,
+            ProjectionCertificate.MergedWeightPatterns(ProjectedPatterns(config)), selective.CertificateTolerance);
+        AtomicFile.WriteAllText(run.CertificatePath, certificate.ToJson());
+        log($"Certificate: worst share of the learned change inside the concept subspace {certificate.WorstShare:E2} " +
+            $"(tolerance {selective.CertificateTolerance:E0}) — {(certificate.Passed ? "passed" : "NOT passed")}.");
+        return certificate;
     }
 
     /// <summary>The weights a fine-tune starts from: a run directory's sampling weights, or a safetensors file.</summary>
@@ -188,7 +247,6 @@ public static class TrainingJob
         return ConceptBasis.Load(run.BasisPath);
     }
 
-    public static NoisePredictor Predictor(UNet2DConditionModel model) => (x, t, states, mask) => model.forward(x, t, states, mask);
 
     /// <summary>One prompt per class present in the data ("a photo of a sneaker", …), or the first captions of an imagefolder.</summary>
     public static IReadOnlyList<string> DefaultPreviewPrompts(ConceptDataset dataset)

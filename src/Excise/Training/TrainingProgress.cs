@@ -20,5 +20,13 @@ public interface ITrainingHook
     void AfterOptimizerStep(int step) { }
 }
 
+/// <summary>The projection arms in the trainer: the projector's operations at the points where each acts.</summary>
+public sealed class ProjectionHook(Projection.ConceptProjector projector) : ITrainingHook
+{
+    public void AfterBackward(int step) => projector.ProjectGradients();
+    public void BeforeOptimizerStep(int step) => projector.RememberWeights();
+    public void AfterOptimizerStep(int step) => projector.ProjectUpdate();
+}
+
 /// <summary>Loss or gradients became NaN/Inf; the last checkpoint on disk is the last good state.</summary>
 public sealed class TrainingDivergedException(string message) : Exception(message);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Excise.Data;
 using Excise.Attacks;
 using Excise.Tests.Training;
 using Excise.Training;

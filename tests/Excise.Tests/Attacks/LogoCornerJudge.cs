@@ -1,5 +1,6 @@
 using Excise.Data;
 using Excise.Training;
+using Excise.Imaging;
 
 namespace Excise.Tests.Attacks;
 
@@ -14,7 +15,7 @@ internal sealed class LogoCornerJudge
 
     public LogoCornerJudge(ConceptConfig concept, int imageSize = 32, int sourceSize = 28)
     {
-        var stamper = new LogoStamper(TrainingData.InjectionFor(concept));
+        var stamper = new LogoStamper(concept.ToInjection());
         var stamped = stamper.Stamp(RasterImage.Blank(sourceSize, sourceSize, 1), "judge").LogoBox;
         int pad = (imageSize - sourceSize) / 2;
         box = stamped with { Left = stamped.Left + pad, Top = stamped.Top + pad };

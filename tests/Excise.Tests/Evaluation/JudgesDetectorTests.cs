@@ -3,6 +3,7 @@ using Excise.Data;
 using Excise.Evaluation.Judges;
 using Excise.Experiment;
 using Excise.Training;
+using Excise.Imaging;
 
 namespace Excise.Tests.Evaluation;
 

@@ -1,6 +1,7 @@
 using Excise.Data;
 using Excise.Evaluation.Judges;
 using Excise.Serialization;
+using Excise.Imaging;
 
 namespace Excise.Tests.Evaluation;
 

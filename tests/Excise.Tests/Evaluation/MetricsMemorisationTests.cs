@@ -1,6 +1,7 @@
 using Excise.Data;
 using Excise.Evaluation.Features;
 using Excise.Evaluation.Metrics;
+using Excise.Imaging;
 
 namespace Excise.Tests.Evaluation;
 

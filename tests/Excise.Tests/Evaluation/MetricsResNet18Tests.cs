@@ -3,6 +3,7 @@ using Excise.Data;
 using Excise.Evaluation.Features;
 using Excise.Evaluation.Metrics;
 using Xunit.Abstractions;
+using Excise.Imaging;
 
 namespace Excise.Tests.Evaluation;
 

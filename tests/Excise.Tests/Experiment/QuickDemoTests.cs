@@ -39,20 +39,25 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
         {
             Plan = ExperimentPresets.Get(ExperimentPresets.Quick, Path.Combine(RepositoryPaths.Root, "configs")) with { Threads = 1 };
             Paths = new ExperimentPaths(Dir.File("demo"), Dir.File("cache"), Dir.File("judges"));
-            Results = ExperimentRunner.Run(Plan, Paths, "excise demo --preset quick", new SyncProgress<ExperimentProgress>(Progress.Add));
+            Results = RunAndReport(Plan, Paths, "excise demo --preset quick", new SyncProgress<ExperimentProgress>(Progress.Add));
             var clock = Stopwatch.StartNew();
-            Rerun = ExperimentRunner.Run(Plan, Paths, "excise demo --preset quick");
+            Rerun = RunAndReport(Plan, Paths, "excise demo --preset quick");
             RerunTime = clock.Elapsed;
             // Still one thread per arm and for the shared stages (basis, reference features), so only the scheduling differs.
             var sideBySide = Plan with { ArmWorkers = 2 };
-            SideBySide = ExperimentRunner.Run(sideBySide, Paths with { Output = Dir.File("demo-side-by-side") }, "excise demo --preset quick --threads 1 --arm-workers 2",
+            SideBySide = RunAndReport(sideBySide, Paths with { Output = Dir.File("demo-side-by-side") }, "excise demo --preset quick --threads 1 --arm-workers 2",
                 new SyncProgress<ExperimentProgress>(p => { lock (SideBySideProgress) SideBySideProgress.Add(p); }));
 
             MovedPaths = Paths with { Output = Dir.File("demo-moved") };
             CopyDirectory(Paths.Output, MovedPaths.Output);
-            Moved = ExperimentRunner.Run(Plan, MovedPaths, "excise demo --preset quick", log: MovedLog.Add);
-            Rebased = ExperimentRunner.Run(Plan with { Subspace = Plan.Subspace with { Rank = 3 } }, MovedPaths, "excise demo --preset quick --rank 3", log: RebasedLog.Add);
+            Moved = RunAndReport(Plan, MovedPaths, "excise demo --preset quick", log: MovedLog.Add);
+            Rebased = RunAndReport(Plan with { Subspace = Plan.Subspace with { Rank = 3 } }, MovedPaths, "excise demo --preset quick --rank 3", log: RebasedLog.Add);
         }
+
+        /// <summary>As <c>excise demo</c> runs it: the experiment, then its report under the same lock.</summary>
+        static ExperimentResults RunAndReport(ExperimentPlan plan, ExperimentPaths paths, string command,
+                                              IProgress<ExperimentProgress>? progress = null, Action<string>? log = null) =>
+            ExperimentRunner.Run(plan, paths, command, progress, log, writeReport: results => ExperimentReport.Write(results, paths.Output));
 
         static void CopyDirectory(string from, string to)
         {
@@ -76,7 +81,7 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
             Assert.True(File.Exists(ReportFiles.Resolve(demo.Paths.Output, file)), $"{file} is missing");
         foreach (var arm in demo.Plan.Arms.Select(EnumNames.ToName).Append(ArmNames.Floor))
             foreach (var attack in demo.Results.Setup.AttackNames)
-                Assert.True(File.Exists(demo.Paths.GridPath(arm, attack)), $"grid {arm}-{attack} is missing");
+                Assert.True(File.Exists(ReportFiles.GridPath(demo.Paths.Output, arm, attack)), $"grid {arm}-{attack} is missing");
         Assert.True(File.Exists(ReportFiles.Resolve(demo.Paths.Output, ReportFiles.InversionLossPlot)));
     }
 
@@ -263,7 +268,7 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
         // Judged again from the PNGs the attacks wrote, with the detector the run names: a share taken from another arm or
         // attack, a count that misses images, or a verdict other than score ≥ threshold gives a different figure.
         var concept = new RunDirectory(Path.Combine(demo.Paths.ArmDirectory(TrainingArm.Standard, 0), "run")).LoadConfig().DataOrDefault.Concept!;
-        using var detector = Excise.Evaluation.Judges.ConceptDetector.LoadOrTrain(demo.Paths.JudgeCache, TrainingData.InjectionFor(concept),
+        using var detector = Excise.Evaluation.Judges.ConceptDetector.LoadOrTrain(demo.Paths.JudgeCache, concept.ToInjection(),
             demo.Plan.QuickJudges ? Excise.Evaluation.Judges.ConceptDetectorSettings.Quick : Excise.Evaluation.Judges.ConceptDetectorSettings.Default);
         Assert.False(detector.TrainedNow, "the demo's detector is no longer in its judge cache");
         Assert.Equal(demo.Results.Setup.DetectorId, detector.Id);

@@ -51,7 +51,7 @@ public class ConceptProjectorTests(Xunit.Abstractions.ITestOutputHelper output)
         w.matmul(randn(384, 5)).pow(2).sum().backward();
         double scale = w.grad!.abs().max().ToDouble();
         Assert.True(w.grad!.matmul(u).abs().max().ToDouble() > 1e-2 * scale);
-        projector.AfterBackward(0);
+        projector.ProjectGradients();
         Assert.True(w.grad!.matmul(u).abs().max().ToDouble() < 1e-6 * scale, "G·U must vanish up to float32 rounding");
     }
 
@@ -104,10 +104,10 @@ public class ConceptProjectorTests(Xunit.Abstractions.ITestOutputHelper output)
             optimizer.ZeroGrad();
             var loss = targets.Select((t, i) => (t.Param.matmul(inputs) - goals[i]).pow(2).mean()).Aggregate((a, b) => a + b);
             loss.backward();
-            projector.AfterBackward(step);
-            projector.BeforeOptimizerStep(step);
+            projector.ProjectGradients();
+            projector.RememberWeights();
             optimizer.Step(kind == OptimizerKind.Sgd ? 0.05 : 1e-3);
-            projector.AfterOptimizerStep(step);
+            projector.ProjectUpdate();
         }
         return targets.Select((t, i) => ShareInConcept(t.Param.detach() - initial[i], u)).Max();
     }

@@ -17,13 +17,7 @@ public class KillAndResumeTests(ITestOutputHelper output)
 {
     const int CheckpointEvery = 3;
 
-    static string Cli => Path.Combine(RepositoryPaths.Root, "src", "Excise.Cli", "bin",
-#if DEBUG
-        "Debug",
-#else
-        "Release",
-#endif
-        "net10.0", "linux-x64", OperatingSystem.IsWindows() ? "Excise.Cli.exe" : "Excise.Cli");
+    static string Cli => RepositoryPaths.Cli;
 
     static int EnvInt(string name, int fallback) => int.TryParse(Environment.GetEnvironmentVariable(name), out var v) ? v : fallback;
 

@@ -17,7 +17,7 @@ public sealed class MaskFolderTests
     public void A_run_learns_around_the_folders_masks_not_the_datas_own()
     {
         using var folder = new TempDirectory();
-        var examples = TrainingData.ApplyArm(ConceptDatasetBuilder.Build(TrainingData.RecipeFor(TinyRun.Config(Stamping))), TinyRun.Config(Stamping)).Train;
+        var examples = TrainingData.ApplyArm(ConceptDatasetBuilder.Build(TinyRun.Config(Stamping).DataOrDefault.ToRecipe()), TinyRun.Config(Stamping)).Train;
         var stamped = examples.Where(e => e.Truth.Stamped).ToList();
         // Masks for two clean images only: the stamped ones then have none, however the stamper recorded them.
         var clean = examples.Where(e => !e.Truth.Stamped).Take(2).ToList();
@@ -46,7 +46,7 @@ public sealed class MaskFolderTests
     public void A_run_records_the_masks_it_trained_with_and_refuses_them_changed()
     {
         using var folder = new TempDirectory();
-        var examples = ConceptDatasetBuilder.Build(TrainingData.RecipeFor(TinyRun.Config(Stamping))).Train;
+        var examples = ConceptDatasetBuilder.Build(TinyRun.Config(Stamping).DataOrDefault.ToRecipe()).Train;
         ConceptMaskFolder.Write(folder.Path, examples.Where(e => e.ConceptMask is not null).Select(e => (e.Id, e.ConceptMask!)).ToList());
         string hash = ConceptMaskFolder.ContentHash(folder.Path);
         var pinned = TinyRun.Config("selective.arm=masked-loss", Stamping, $"selective.mask_folder={folder.Path}", $"selective.mask_folder_sha256=\"{hash}\"");
@@ -78,7 +78,7 @@ public sealed class MaskFolderTests
         Assert.Contains("has no masks.jsonl", Assert.Throws<ArgumentException>(() =>
             TinyRun.Config("selective.arm=masked-loss", Stamping, $"selective.mask_folder={folder.Path}")).Message);
 
-        var examples = ConceptDatasetBuilder.Build(TrainingData.RecipeFor(TinyRun.Config(Stamping))).Train;
+        var examples = ConceptDatasetBuilder.Build(TinyRun.Config(Stamping).DataOrDefault.ToRecipe()).Train;
         ConceptMaskFolder.Write(folder.Path, [(examples[0].Id, TopLeft(examples[0].Image))]);
         // An arm that does not mask would silently ignore the folder.
         Assert.Contains("would ignore", Assert.Throws<ArgumentException>(() =>

@@ -78,7 +78,7 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
         Assert.True(result.Certificate!.Passed, $"LoRA + update projection share {result.Certificate.WorstShare:E2}");
         Assert.True(result.Certificate.Weights.All(w => w.ChangeNorm > 0));
         Assert.True(File.Exists(result.Run.LoraPath));
-        using var pipeline = Excise.Diffusion.TextToImagePipeline.Open(result.Run);   // strict load: plain UNet names only
+        using var pipeline = result.Run.OpenPipeline();   // strict load: plain UNet names only
         Assert.Single(pipeline.GenerateImages(["a photo of a bag"], new Excise.Diffusion.SamplingOptions(Steps: 2)));
 
         var free = FineTune("standard", "lora={\"rank\":4,\"alpha\":4}", "training.learning_rate=0.01");

@@ -32,7 +32,7 @@ public class TrainingJobTests
         Assert.Equal(6, resumed.Summary.Steps);
         Assert.Equal(4, resumed.Summary.ResumedFrom);
 
-        using var pipeline = TextToImagePipeline.Open(run);
+        using var pipeline = run.OpenPipeline();
         var images = pipeline.GenerateImages(["a photo of a sneaker"], new SamplingOptions(Steps: 2));
         Assert.Single(images);
         Assert.Equal((32, 32, 1), (images[0].Width, images[0].Height, images[0].Channels));
@@ -65,7 +65,7 @@ public class TrainingJobTests
         var bytes = File.ReadAllBytes(baseRun.ModelPath);
         bytes[^1] ^= 1;
         File.WriteAllBytes(baseRun.ModelPath, bytes);
-        Assert.Throws<InvalidDataException>(() => TextToImagePipeline.Open(baseRun));
+        Assert.Throws<InvalidDataException>(() => baseRun.OpenPipeline());
     }
 
     [Fact]
@@ -73,8 +73,8 @@ public class TrainingJobTests
     {
         using var dir = new TempDir();
         var source = TinyRun.Config("data.limit=12");
-        var examples = Excise.Data.ConceptDatasetBuilder.Build(TrainingData.RecipeFor(source)).Train
-            .Select(e => e with { Image = TrainingData.Fit(e.Image, 32, 3) }).ToList();   // RGB on disk, grey model
+        var examples = Excise.Data.ConceptDatasetBuilder.Build(source.DataOrDefault.ToRecipe()).Train
+            .Select(e => e with { Image = e.Image.FitTo(32, 3) }).ToList();   // RGB on disk, grey model
         Excise.Data.ImageFolderDataset.Write(dir.File("folder"), examples);
 
         var config = TinyRun.Config("data.source=imagefolder", $"data.path={dir.File("folder")}", "training.steps=2");

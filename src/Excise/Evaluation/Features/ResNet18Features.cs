@@ -1,6 +1,7 @@
 using Excise.Data;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using Excise.Imaging;
 
 namespace Excise.Evaluation.Features;
 

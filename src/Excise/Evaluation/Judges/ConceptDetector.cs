@@ -6,6 +6,7 @@ using Excise.Training;
 using Excise.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
+using Excise.Imaging;
 
 namespace Excise.Evaluation.Judges;
 
@@ -59,7 +60,7 @@ public sealed class ConceptDetector : IConceptDetector, IDisposable
     /// </summary>
     public static int VictimTrainSplitEnd(RunConfig config, int inversionImages)
     {
-        var recipe = TrainingData.RecipeFor(config);
+        var recipe = config.DataOrDefault.ToRecipe();
         if (recipe.ImageFolder is not null || recipe.Split != DatasetSplit.Train) return 0;
         if (recipe.Limit is not { } limit) return FashionMnist.TrainCount;
         return (int)Math.Min(FashionMnist.TrainCount, (long)limit + Math.Max(recipe.HeldOutStampedCount, inversionImages));

@@ -45,7 +45,7 @@ public sealed record MaskQuality(
     int Flagged,
     ProportionEstimate DetectionRecall,
     ProportionEstimate DetectionPrecision,
-    double MeanIoU,
+    [property: System.Text.Json.Serialization.JsonPropertyName("mean_iou")] double MeanIoU,
     double Coverage,
     double CoverageWithMargin,
     int Margin,
@@ -131,7 +131,7 @@ public static class ConceptLocaliser
     public static DetectorMaskReport WriteFolder(Training.RunConfig config, ConceptDetector detector, LocaliserSettings settings, string folder)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var examples = ConceptDatasetBuilder.Build(Training.TrainingData.RecipeFor(config)).Train;
+        var examples = ConceptDatasetBuilder.Build(config.DataOrDefault.ToRecipe()).Train;
         var masks = Masks(detector, examples.Select(e => e.Image).ToList(), settings);
         ConceptMaskFolder.Write(folder, examples.Zip(masks).Where(p => p.Second is not null).Select(p => (p.First.Id, p.Second!)).ToList());
         var quality = examples.Any(e => e.ConceptMask is not null)

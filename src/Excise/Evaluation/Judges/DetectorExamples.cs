@@ -1,5 +1,6 @@
 using Excise.Data;
 using Excise.Torch;
+using Excise.Imaging;
 
 namespace Excise.Evaluation.Judges;
 

@@ -4,6 +4,7 @@ using Excise.Data;
 using Excise.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
+using Excise.Imaging;
 
 namespace Excise.Evaluation.Judges;
 

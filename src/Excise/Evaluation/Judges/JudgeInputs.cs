@@ -1,6 +1,7 @@
 using Excise.Data;
 using Excise.Training;
 using static TorchSharp.torch;
+using Excise.Imaging;
 
 namespace Excise.Evaluation.Judges;
 
@@ -11,7 +12,7 @@ internal static class JudgeInputs
     public const int PixelCount = Side * Side;
 
     /// <summary>Fashion-MNIST's 28×28 is padded to 32×32 with black, other sizes resized; colour becomes grey.</summary>
-    public static RasterImage Fit(RasterImage image) => TrainingData.Fit(image, Side, 1);
+    public static RasterImage Fit(RasterImage image) => image.FitTo(Side, 1);
 
     public static void WriteUnit(RasterImage image, float[] buffer, int offset)
     {

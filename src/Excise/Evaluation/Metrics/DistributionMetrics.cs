@@ -1,4 +1,5 @@
 using Excise.Data;
+using Excise.Imaging;
 
 namespace Excise.Evaluation.Metrics;
 

@@ -1,6 +1,4 @@
-using Excise.Imaging;
-
-namespace Excise.Data;
+namespace Excise.Imaging;
 
 /// <summary>8-bit image, row-major, channels interleaved (1 = grey, 3 = RGB).</summary>
 public sealed record RasterImage(int Width, int Height, int Channels, byte[] Pixels)
@@ -36,6 +34,18 @@ public sealed record RasterImage(int Width, int Height, int Channels, byte[] Pix
         for (int y = 0; y < Height; y++)
             Array.Copy(Pixels, y * rowBytes, padded.Pixels, ((top + y) * size + left) * Channels, rowBytes);
         return padded;
+    }
+
+    /// <summary>
+    /// Brings the image to a model's square input and channel count: padded when smaller and square (Fashion-MNIST's
+    /// 28 → 32, whose black border is invisible), resized otherwise. Models, judges and masks all fit images this way.
+    /// </summary>
+    public RasterImage FitTo(int size, int channels)
+    {
+        var sized = Width == size && Height == size ? this
+            : Width <= size && Height <= size && Width == Height ? PadTo(size)
+            : ResizeTo(size, size);
+        return sized.Channels == channels ? sized : sized.ToChannels(channels);
     }
 
     /// <summary>Bilinear resize with half-pixel centres (the convention of torch's interpolate with align_corners=False).</summary>
