@@ -19,7 +19,8 @@ static class DemoCommand
         "[--arms a,b,c] [--seeds N] [--attacks prompt,paraphrase,inversion,inversion-control,baseline-rate] [--steps N] [--n IMAGES_PER_PROMPT] " +
         "[--sampler ddim|dpm++2m] [--sampling-steps N] " +
         "[--subspace-mode concept-tokens|contrastive|all-tokens] [--energy E | --rank K] [--threads N] [--arm-workers N] [--set key=value (fine-tuning)] " +
-        "[--train-base] [--base-set key=value] [--projection-set key=value (projection arms only)] [--cache DIR] [--judges DIR]";
+        "[--train-base] [--base-set key=value] [--projection-set key=value (projection arms only)] [--cache DIR] [--judges DIR] " +
+        "[--shares 0.01,0.03,0.1,0.3 (the experiment at each share of stamped images)]";
 
     public static int Run(string[] args)
     {
@@ -75,9 +76,15 @@ static class DemoCommand
             ProjectionOverrides = cl.All("projection-set"),
             ShippedBase = cl.Flag("train-base") ? null : plan.ShippedBase,
         };
+        var shares = cl.Option("shares") is { } shareList ? Split(shareList).Select(ParseShare).ToList() : null;
         cl.EnsureAllUsed();
-        try { plan.Validate(); }
+        try
+        {
+            plan.Validate();
+            if (shares is not null) ShareSweep.Validate(shares);
+        }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
+        if (shares is not null) return RunSweep(plan, paths, shares, "excise demo " + string.Join(' ', args.Select(Quote)));
 
         AnsiConsole.MarkupLine($"[bold]Selective-learning experiment[/] ({Markup.Escape(plan.Preset)} preset): {arms.Count} arms × {plan.Seeds} seed(s), attacks {Markup.Escape(string.Join(", ", attacks.Select(EnumNames.ToName)))} → {Markup.Escape(outDir)}");
         var command = "excise demo " + string.Join(' ', args.Select(Quote));
@@ -91,6 +98,32 @@ static class DemoCommand
         Print(results, outDir);
         return 0;
     }
+
+    /// <summary>The experiment at every share of stamped images (<c>--shares</c>), each in OUT/share-x/, then sweep.md and its charts.</summary>
+    static int RunSweep(Excise.Experiment.ExperimentPlan plan, ExperimentPaths paths, IReadOnlyList<double> shares, string command)
+    {
+        AnsiConsole.MarkupLine($"[bold]Stamped-share sweep[/] ({Markup.Escape(plan.Preset)} preset): {plan.Arms.Count} arms × {plan.Seeds} seed(s) at shares "
+                               + $"{Markup.Escape(string.Join(", ", shares.Order().Select(s => s.ToString("P0", CultureInfo.InvariantCulture))))} → {Markup.Escape(paths.Output)}");
+        int done = 0; // shares finished: the bar runs over the whole sweep
+        var sweep = ProgressDisplay.Run("share sweep", 1.0, update =>
+            ShareSweep.Run(plan, paths, shares, command.Trim(),
+                new SyncProgress<ExperimentProgress>(p => update((done + p.Done / p.Total) / shares.Count,
+                    $"share {done + 1}/{shares.Count}: {p.Status} · {ProgressDisplay.Duration(p.Elapsed)} elapsed")),
+                message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]"),
+                writeReport: (finished, shareFolder) =>
+                {
+                    ExperimentReport.Write(finished, shareFolder);
+                    done++;
+                }));
+        ShareSweepReport.Write(sweep, paths.Output);
+        AnsiConsole.MarkupLine($"Done. Sweep: [blue]{Markup.Escape(Path.Combine(paths.Output, ShareSweepReport.Markdown))}[/] and plots/share-sweep-*.png; "
+                               + "each share's report.html in its share-* folder.");
+        return 0;
+    }
+
+    static double ParseShare(string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var share) && double.IsFinite(share)
+            ? share : throw new UsageException($"--shares takes shares of stamped images such as 0.01,0.03,0.1,0.3 (got '{text}').");
 
     static void Print(ExperimentResults results, string outDir)
     {

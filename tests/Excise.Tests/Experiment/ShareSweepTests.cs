@@ -1,0 +1,47 @@
+using Excise.Attacks;
+using Excise.Experiment;
+using Excise.Reporting;
+using Excise.Training;
+
+namespace Excise.Tests.Experiment;
+
+/// <summary>The stamped-share sweep on the quick preset: one arm, two shares, real data, judges and attacks.</summary>
+public sealed class ShareSweepTests
+{
+    [Fact]
+    public void Each_share_is_a_whole_experiment_with_that_many_stamped_images_and_the_sweep_tables_them()
+    {
+        using var dir = new TempDir();
+        var plan = ExperimentPresets.Get(ExperimentPresets.Quick, Path.Combine(RepositoryPaths.Root, "configs")) with
+        {
+            Threads = 1, Arms = [TrainingArm.Standard], Attacks = [AttackKind.Prompt, AttackKind.BaselineRate],
+        };
+        var paths = new ExperimentPaths(dir.File("sweep"), dir.File("cache"), dir.File("judges"));
+        double[] shares = [0.5, 0.1];
+        var sweep = ShareSweep.Run(plan, paths, shares, "excise demo --preset quick --shares 0.5,0.1",
+            writeReport: (results, folder) => ExperimentReport.Write(results, folder));
+        ShareSweepReport.Write(sweep, paths.Output);
+
+        Assert.Equal([0.1, 0.5], sweep.Shares);
+        var stamped = sweep.Shares.Select(s => ExperimentResults.FromJson(File.ReadAllText(Path.Combine(ShareSweep.Folder(paths.Output, s), "results.json"))).Setup)
+            .Select(setup => (double)setup.StampedImages / setup.FinetuneImages).ToList();
+        // data.concept.stamp_fraction is drawn per image: 512 images give the share to within a few points.
+        Assert.InRange(stamped[0], 0.06, 0.14);
+        Assert.InRange(stamped[1], 0.44, 0.56);
+        Assert.True(File.Exists(Path.Combine(ShareSweep.Folder(paths.Output, 0.1), ReportFiles.Html)));
+
+        // A row per arm (and the floor) per share, read back from sweep.json as written.
+        var loaded = ShareSweepResults.Load(paths.Output);
+        Assert.Equal(4, loaded.Rows.Count);
+        Assert.Equal(sweep.Rows.Select(r => (r.Arm, r.Share, r.Named?.Value)), loaded.Rows.Select(r => (r.Arm, r.Share, r.Named?.Value)));
+        var markdown = File.ReadAllText(Path.Combine(paths.Output, ShareSweepReport.Markdown));
+        Assert.Contains("| arm | 10% | 50% |", markdown);
+        Assert.Contains("| base (never saw the logo) |", markdown);
+        Assert.True(File.Exists(ReportFiles.Resolve(paths.Output, ShareSweepReport.NamedPlot)));
+
+        // Run again: every share's experiment reuses its fine-tunes and evaluations.
+        var log = new List<string>();
+        ShareSweep.Run(plan, paths, shares, "excise demo --preset quick --shares 0.5,0.1", log: log.Add);
+        Assert.All(sweep.Shares, s => Assert.Equal(2, ExperimentResults.FromJson(File.ReadAllText(Path.Combine(ShareSweep.Folder(paths.Output, s), "results.json"))).Setup.ReusedArmRuns));
+    }
+}
