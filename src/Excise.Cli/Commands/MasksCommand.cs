@@ -14,7 +14,7 @@ namespace Excise.Cli.Commands;
 static class MasksCommand
 {
     const string Usage = "Usage: excise masks --config FILE --out DIR [--detector DETECTOR.safetensors | --cache DIR [--quick]] "
-                         + "[--patch 8] [--stride 4] [--threshold 0.5] [--threads N] [--set k=v ...]";
+                         + "[--patch 8] [--stride 4] [--threshold 0.3] [--threads N] [--set k=v ...]";
 
     public static int Run(string[] args)
     {

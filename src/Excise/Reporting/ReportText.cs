@@ -38,7 +38,7 @@ internal static class ReportText
     public static string DetectorMasksSentence(Evaluation.Judges.DetectorMaskReport masks)
     {
         var made = $"a detector of the logo with its own seed ({masks.DetectorId}) flagged {Integer(masks.Masks)} training images and occlusion "
-                   + $"({masks.Settings.Patch}-pixel squares, stride {masks.Settings.Stride}, half-maximum cut {Decimal(masks.Settings.Threshold, 2)}) masked where it looks";
+                   + $"({masks.Settings.Patch}-pixel squares, stride {masks.Settings.Stride}, cut at {Decimal(masks.Settings.Threshold, 2)} of the peak) masked where it looks";
         if (masks.Quality is not { } q) return made + ".";
         return made + $"; against the stamper's record: {Percent(q.DetectionRecall.Rate)} of the {Integer(q.Carrying)} stamped images flagged "
                + $"(precision {Percent(q.DetectionPrecision.Rate)}), mean IoU {Decimal(q.MeanIoU, 2)}, {Percent(q.Coverage)} of the logo's pixels covered "
