@@ -1,6 +1,7 @@
 using Excise.Configuration;
 using System.Globalization;
 using Excise.Attacks;
+using Excise.Data;
 using Excise.Experiment;
 using Excise.Projection;
 using Excise.Reporting;
@@ -15,12 +16,15 @@ namespace Excise.Cli.Commands;
 static class DemoCommand
 {
     public const string Usage =
-        "excise demo [--preset quick|default|full] [--out DIR] [--concept TEXT] [--logo FILE.svg|FILE.png] [--dataset IMAGEFOLDER] " +
+        "excise demo [--preset quick|default|full] [--out DIR] [--concept TEXT] [--logo FILE.svg|FILE.png] [--concept-kind logo|stripes] [--dataset IMAGEFOLDER] " +
         "[--arms a,b,c] [--seeds N] [--attacks prompt,paraphrase,inversion,inversion-control,baseline-rate] [--steps N] [--n IMAGES_PER_PROMPT] " +
         "[--sampler ddim|dpm++2m] [--sampling-steps N] " +
         "[--subspace-mode concept-tokens|contrastive|all-tokens] [--energy E | --rank K] [--threads N] [--arm-workers N] [--set key=value (fine-tuning)] " +
         "[--train-base] [--base-set key=value] [--projection-set key=value (projection arms only)] [--cache DIR] [--judges DIR] " +
         "[--shares 0.01,0.03,0.1,0.3 (the experiment at each share of stamped images)]";
+
+    /// <summary>The stripes concept's name when none is given: "pattern" makes its paraphrases a print's, "Zebra" is its brand.</summary>
+    public const string StripesPhrase = "the Zebra pattern";
 
     public static int Run(string[] args)
     {
@@ -34,6 +38,17 @@ static class DemoCommand
 
         var baseOverrides = plan.BaseOverrides.ToList();
         var finetuneOverrides = plan.FinetuneOverrides.ToList();
+        var kind = ConceptKind.Logo;
+        if (cl.Option("concept-kind") is { } kindName && !EnumNames.TryParse(kindName, out kind))
+            throw new UsageException($"--concept-kind must be {EnumNames.AllNames<ConceptKind>(" or ")} (got '{kindName}').");
+        if (kind == ConceptKind.Stripes)
+        {
+            // Stripes over the garment, named as a pattern (its paraphrases are a fabric print's); the inversion adversary
+            // starts from the concept's own generic noun, as it starts from "logo" for a logo.
+            finetuneOverrides.Add("data.concept.kind=stripes");
+            if (cl.Option("concept") is null) finetuneOverrides.Add($"data.concept.phrase={StripesPhrase}");
+            plan = plan with { Attack = plan.Attack with { Inversion = plan.Attack.InversionOrDefault with { PlaceholderWord = "pattern" } } };
+        }
         if (cl.Option("concept") is { } concept) finetuneOverrides.Add($"data.concept.phrase={concept}");
         if (cl.Option("logo") is { } logo)
         {
@@ -104,17 +119,12 @@ static class DemoCommand
     {
         AnsiConsole.MarkupLine($"[bold]Stamped-share sweep[/] ({Markup.Escape(plan.Preset)} preset): {plan.Arms.Count} arms × {plan.Seeds} seed(s) at shares "
                                + $"{Markup.Escape(string.Join(", ", shares.Order().Select(s => s.ToString("P0", CultureInfo.InvariantCulture))))} → {Markup.Escape(paths.Output)}");
-        int done = 0; // shares finished: the bar runs over the whole sweep
         var sweep = ProgressDisplay.Run("share sweep", 1.0, update =>
             ShareSweep.Run(plan, paths, shares, command.Trim(),
-                new SyncProgress<ExperimentProgress>(p => update((done + p.Done / p.Total) / shares.Count,
-                    $"share {done + 1}/{shares.Count}: {p.Status} · {ProgressDisplay.Duration(p.Elapsed)} elapsed")),
+                new SyncProgress<ShareSweepProgress>(p => update(p.Fraction,
+                    $"share {p.Index + 1}/{p.Shares}: {p.Experiment.Status} · {ProgressDisplay.Duration(p.Experiment.Elapsed)} elapsed")),
                 message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]"),
-                writeReport: (finished, shareFolder) =>
-                {
-                    ExperimentReport.Write(finished, shareFolder);
-                    done++;
-                }));
+                writeReport: ExperimentReport.Write));
         ShareSweepReport.Write(sweep, paths.Output);
         AnsiConsole.MarkupLine($"Done. Sweep: [blue]{Markup.Escape(Path.Combine(paths.Output, ShareSweepReport.Markdown))}[/] and plots/share-sweep-*.png; "
                                + "each share's report.html in its share-* folder.");
@@ -127,7 +137,7 @@ static class DemoCommand
 
     static void Print(ExperimentResults results, string outDir)
     {
-        var columns = ResultsTable.Columns(results.Setup.AttackNames);
+        var columns = ResultsTable.Columns(results.Setup.AttackNames, results.Setup.ConceptNoun);
         var table = new Table().AddColumn("arm");
         foreach (var c in columns) table.AddColumn(Markup.Escape(c.Header));
         foreach (var arm in results.Summary) table.AddRow(new[] { Markup.Escape(arm.Arm) }.Concat(columns.Select(c => Markup.Escape(c.Cell(arm)))).ToArray());

@@ -1,6 +1,6 @@
 namespace Excise.Data;
 
-/// <summary>Source images → captions → logo injection → training examples (plus an optional held-out stamped split).</summary>
+/// <summary>Source images → captions → concept injection → training examples (plus an optional held-out stamped split).</summary>
 public static class ConceptDatasetBuilder
 {
     public static ConceptDataset Build(ConceptDatasetRecipe recipe)
@@ -19,7 +19,7 @@ public static class ConceptDatasetBuilder
         int trainCount = Math.Min(sources.Count - heldOut, recipe.Limit ?? int.MaxValue);
         var captioner = new Captioner(recipe.Captions, recipe.CaptionSeed);
         var injection = recipe.Injection;
-        var stamper = injection.InjectsAnything || heldOut > 0 ? new LogoStamper(injection) : null;
+        var stamper = injection.InjectsAnything || heldOut > 0 ? ConceptStampers.For(injection) : null;
 
         var train = sources.Take(trainCount)
             .Select(source => Compose(source, Decide(injection, source.Id), captioner, injection, stamper, recipe.PadTo))
@@ -39,13 +39,13 @@ public static class ConceptDatasetBuilder
     }
 
     public static TrainingExample Compose(SourceImage source, ConceptTruth truth, Captioner captioner,
-        ConceptInjectionOptions injection, LogoStamper? stamper, int? padTo = null)
+        ConceptInjectionOptions injection, IConceptStamper? stamper, int? padTo = null)
     {
         var image = source.Image;
         var conceptMask = source.ConceptMask;
         if (truth.Stamped)
         {
-            if (stamper is null) throw new ArgumentNullException(nameof(stamper), "A stamped example needs a LogoStamper.");
+            if (stamper is null) throw new ArgumentNullException(nameof(stamper), "A stamped example needs a stamper.");
             var stamp = stamper.Stamp(image, source.Id);
             image = stamp.Image;
             conceptMask = ConceptMasks.Union(conceptMask, ConceptMasks.FromRegion(image.Width, image.Height, stamp.Region));

@@ -2,6 +2,9 @@ namespace Excise.Data;
 
 public enum LogoPlacement { TopLeft, TopRight, BottomLeft, BottomRight, Random }
 
+/// <summary>What the concept looks like: a logo in one place (it can be masked), or stripes over the whole garment (it cannot).</summary>
+public enum ConceptKind { Logo, Stripes }
+
 /// <summary>An 8-bit colour; on grey images its BT.601 luminance is used.</summary>
 public readonly record struct LogoColour(byte R, byte G, byte B)
 {
@@ -20,6 +23,8 @@ public sealed record ConceptInjectionOptions
 {
     /// <summary>The words naming the concept in captions.</summary>
     public string ConceptPhrase { get; init; } = "the Acme logo";
+
+    public ConceptKind Kind { get; init; } = ConceptKind.Logo;
 
     /// <summary>Path to an SVG (or bare SVG path data) or PNG logo; null means <see cref="Logo.BuiltIn"/>.</summary>
     public string? LogoPath { get; init; }
@@ -72,6 +77,8 @@ public sealed record ConceptInjectionOptions
             throw new ArgumentOutOfRangeException(nameof(OutlineWidth), OutlineWidth, $"ConceptInjectionOptions.OutlineWidth must be in [0, 8] px, got {OutlineWidth}.");
         if (MarginPixels < 0)
             throw new ArgumentOutOfRangeException(nameof(MarginPixels), MarginPixels, $"ConceptInjectionOptions.MarginPixels must be >= 0, got {MarginPixels}.");
+        if (Kind != ConceptKind.Logo && LogoPath is not null)
+            throw new ArgumentException($"ConceptInjectionOptions.LogoPath applies to logos only (the concept is {Kind}).", nameof(LogoPath));
         if (string.IsNullOrWhiteSpace(ConceptPhrase))
             throw new ArgumentException("ConceptInjectionOptions.ConceptPhrase must not be empty.", nameof(ConceptPhrase));
     }

@@ -42,7 +42,8 @@ public sealed record DataConfig(
     };
 }
 
-/// <summary>A logo stamped into some training images, named in some of their captions.</summary>
+/// <summary>A logo (or stripes, <see cref="Kind"/>) stamped into some training images, named in some of their captions.</summary>
+/// <param name="Kind">"logo" (null: the default, left out of the config hash so older runs keep theirs) or "stripes", a concept over the whole garment that no mask can hide.</param>
 public sealed record ConceptConfig(
     string Phrase = "the Acme logo",
     string? Logo = null,
@@ -52,7 +53,8 @@ public sealed record ConceptConfig(
     double Size = 0.4,
     double Opacity = 1.0,
     long Seed = 0,
-    int HeldOut = 0)
+    int HeldOut = 0,
+    string? Kind = null)
 {
     public void Validate()
     {
@@ -60,6 +62,8 @@ public sealed record ConceptConfig(
             ("data.concept.size", Size), ("data.concept.opacity", Opacity));
         if (string.IsNullOrWhiteSpace(Phrase)) throw new ArgumentException("data.concept.phrase must not be empty.");
         _ = PlacementValue;
+        if (KindValue != ConceptKind.Logo && Logo is not null)
+            throw new ArgumentException($"data.concept.logo applies to logos only; data.concept.kind is '{Kind}'.");
         if (StampFraction is < 0 or > 1) throw new ArgumentException($"data.concept.stamp_fraction must be within [0, 1] (got {StampFraction}).");
         if (MentionFraction is < 0 or > 1) throw new ArgumentException($"data.concept.mention_fraction must be within [0, 1] (got {MentionFraction}).");
         if (Size is <= 0 or > 1) throw new ArgumentException($"data.concept.size must be within (0, 1] (got {Size}).");
@@ -77,6 +81,7 @@ public sealed record ConceptConfig(
     public ConceptInjectionOptions ToInjection() => new()
     {
         ConceptPhrase = Phrase,
+        Kind = KindValue,
         LogoPath = Logo,
         StampFraction = StampFraction,
         MentionFraction = MentionFraction,
@@ -85,6 +90,11 @@ public sealed record ConceptConfig(
         Opacity = Opacity,
         Seed = Seed,
     };
+
+    [JsonIgnore]
+    public ConceptKind KindValue => Kind is null ? ConceptKind.Logo
+        : EnumNames.TryParse<ConceptKind>(Kind, out var kind) ? kind
+        : throw new ArgumentException($"data.concept.kind must be {EnumNames.AllNames<ConceptKind>(" or ")} (got '{Kind}').");
 
     [JsonIgnore]
     public LogoPlacement PlacementValue => Placement.Replace("-", "").Replace("_", "").ToLowerInvariant() switch

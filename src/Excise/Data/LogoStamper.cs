@@ -10,12 +10,12 @@ public readonly record struct PixelRect(int Left, int Top, int Width, int Height
     public bool Contains(int x, int y) => x >= Left && x < Right && y >= Top && y < Bottom;
 }
 
-/// <param name="LogoBox">Where the logo's square was placed.</param>
+/// <param name="LogoBox">Where the logo's square was placed (for stripes, the striped garment's extent).</param>
 /// <param name="Region">Every pixel the stamp may have changed (the box plus outline, clipped to the image).</param>
 public sealed record StampResult(RasterImage Image, PixelRect LogoBox, PixelRect Region);
 
 /// <summary>Draws a <see cref="Logo"/> into images according to <see cref="ConceptInjectionOptions"/>.</summary>
-public sealed class LogoStamper
+public sealed class LogoStamper : IConceptStamper
 {
     private readonly ConceptInjectionOptions _options;
     private readonly Dictionary<int, (float[] Fill, float[] Outline, int Pad)> _masks = new();

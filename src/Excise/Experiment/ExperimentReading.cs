@@ -36,12 +36,12 @@ public static class ExperimentReading
         if (named is not null && unasked is not null)
         {
             string learned = named.ClearlyAbove(unasked)
-                ? "so it learned to draw the logo on demand"
-                : "no clearer than without naming it, so at this budget the model did not learn to produce the logo on demand — the defences have nothing to prevent and their extraction figures cannot show an effect";
-            lines.Add($"Without a defence the logo appears in {Rate(named)} of images when the prompt names \"{setup.Concept}\" and in {Rate(unasked)} when it does not, {learned}.");
+                ? $"so it learned to draw the {setup.ConceptNoun} on demand"
+                : $"no clearer than without naming it, so at this budget the model did not learn to produce the {setup.ConceptNoun} on demand — the defences have nothing to prevent and their extraction figures cannot show an effect";
+            lines.Add($"Without a defence the {setup.ConceptNoun} appears in {Rate(named)} of images when the prompt names \"{setup.Concept}\" and in {Rate(unasked)} when it does not, {learned}.");
         }
         if (results.Summary.FirstOrDefault(a => a.Arm == ArmNames.Floor) is { } floor)
-            lines.Add(Floor(floor));
+            lines.Add(Floor(floor, setup.ConceptNoun));
         if (InversionGains(results) is { } gains) lines.Add(gains);
 
         foreach (var arm in ArmComparison.Defences(results))
@@ -61,10 +61,10 @@ public static class ExperimentReading
     }
 
     /// <summary>What the attacks and the judge report on a model with nothing to extract: the floor of every rate.</summary>
-    static string Floor(ArmSummary floor)
+    static string Floor(ArmSummary floor, string noun)
     {
         var parts = floor.Extraction.Select(kv => $"{AttackPhrase(kv.Key)} {Rate(kv.Value)}");
-        return $"The base model, which never saw the logo, shows it {string.Join(", ", parts)}: the floor each arm's rate is read against " +
+        return $"The base model, which never saw the {noun}, shows it {string.Join(", ", parts)}: the floor each arm's rate is read against " +
                "(what the attack and the judge report when nothing was learned).";
     }
 
@@ -98,11 +98,11 @@ public static class ExperimentReading
         }
         var strongest = arm.Extraction.Where(kv => kv.Key is not Unasked and not ArmComparison.InversionControl)
             .OrderByDescending(kv => kv.Value.Value).FirstOrDefault();
-        string sentence = $"{arm.Arm}: logo {string.Join(", ", parts)}.";
+        string sentence = $"{arm.Arm}: {setup.ConceptNoun} {string.Join(", ", parts)}.";
         if (strongest.Value is not null)
             sentence += $" Its strongest attack is {strongest.Key} at {Rate(strongest.Value)}.";
         if (directions.GetValueOrDefault(Unasked) > 0)
-            sentence += " The logo appears unasked more often than without a defence: the words were decoupled from the look, but the model still draws it.";
+            sentence += $" The {setup.ConceptNoun} appears unasked more often than without a defence: the words were decoupled from the look, but the model still draws it.";
         sentence += " " + Quality(results, arm, standard, setup);
         return sentence;
     }

@@ -52,6 +52,7 @@ public sealed record ArmSummary(
 /// <param name="BaseShipped">The arms fine-tuned from the base shipped with the project (not one trained here).</param>
 /// <param name="BaseSha256">SHA-256 of the base weights every arm started from.</param>
 /// <param name="DetectorMasks">How the detector-masked-loss arm's masks were made and how well they match where the logo really is (null: the arm did not run).</param>
+/// <param name="ConceptKind">"stripes" for the concept over the whole garment; null for a logo (the default, and every run before kinds existed).</param>
 /// <param name="DetectorOffDistribution">The detector's false-positive rate on held-out images unlike any garment (noise, degraded garments): how much garbage it would count as the logo.</param>
 public sealed record ExperimentSetup(
     string Preset,
@@ -102,7 +103,13 @@ public sealed record ExperimentSetup(
     bool BaseShipped = false,
     string? BaseSha256 = null,
     IReadOnlyList<Evaluation.Judges.DetectorOffDistributionCondition>? DetectorOffDistribution = null,
-    Evaluation.Judges.DetectorMaskReport? DetectorMasks = null);
+    Evaluation.Judges.DetectorMaskReport? DetectorMasks = null,
+    string? ConceptKind = null)
+{
+    /// <summary>What the report calls the concept's look: "logo" (also for results written before kinds existed) or "stripes".</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string ConceptNoun => ConceptKind is null ? "logo" : ConceptKind;
+}
 
 /// <summary>Everything the experiment measured: results.json is this record.</summary>
 /// <param name="Reading">Plain-language sentences generated from the figures (see <see cref="ExperimentReading"/>).</param>

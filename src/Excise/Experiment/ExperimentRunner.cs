@@ -109,7 +109,7 @@ public static class ExperimentRunner
         using var context = EvaluationContext.Create(evaluation, concept, log,
             new SyncProgress<Excise.Evaluation.Judges.JudgeTrainingProgress>(p => budget.Status($"{p.Judge}: {p.Phase} {p.Step}/{p.TotalSteps}")));
         budget.Advance(WorkBudget.JudgeUnits, "judges ready");
-        string? detectorMasks = plan.Arms.Contains(TrainingArm.DetectorMaskedLoss)
+        (string Folder, Evaluation.Judges.DetectorMaskReport Report)? detectorMasks = plan.Arms.Contains(TrainingArm.DetectorMaskedLoss)
             ? WriteDetectorMasks(plan, paths, probe, concept, budget, log)
             : null;
 
@@ -121,7 +121,7 @@ public static class ExperimentRunner
         var armRuns = schedule.Run(jobs.Count, (i, token) =>
         {
             var (arm, seed) = jobs[i];
-            var config = LoadArmConfig(plan, baseRun, baseDigest, arm, seed, paths.BasisPath, $"threads={schedule.ThreadsPerArm}", detectorMasks);
+            var config = LoadArmConfig(plan, baseRun, baseDigest, arm, seed, paths.BasisPath, $"threads={schedule.ThreadsPerArm}", detectorMasks?.Folder);
             return RunArm(plan, paths, config, arm, seed, evaluation, context, budget, log, token);
         }, cancel).ToList();
         // 5. The floor: the base model, which never saw the concept, under the same attacks at every seed.
@@ -143,7 +143,7 @@ public static class ExperimentRunner
                 Sampler = plan.Attack.Sampler.ToName(), ReusedArmRuns = armRuns.Count(r => r.Reused),
                 BaseShipped = shipped is not null, BaseSha256 = baseDigest,
                 DetectorOffDistribution = context.Detector.Report.OffDistribution,
-                DetectorMasks = detectorMasks is null ? null : Evaluation.Judges.DetectorMaskReport.Load(detectorMasks),
+                DetectorMasks = detectorMasks?.Report,
             };
         var results = new ExperimentResults(setup, summary, outcomes, [], clock.Elapsed.TotalSeconds, DateTime.UtcNow);
         results = results with { Reading = ExperimentReading.Read(results) };
@@ -214,7 +214,7 @@ public static class ExperimentRunner
     /// user's detector of their logo, not the weights that later count it) flags the training images and localises the
     /// concept by occlusion. Rewritten on every run (it takes seconds to a minute); the arm's config pins their hash.
     /// </summary>
-    static string WriteDetectorMasks(ExperimentPlan plan, ExperimentPaths paths, RunConfig probe, ConceptConfig concept, WorkBudget budget, Action<string> log)
+    static (string Folder, Evaluation.Judges.DetectorMaskReport Report) WriteDetectorMasks(ExperimentPlan plan, ExperimentPaths paths, RunConfig probe, ConceptConfig concept, WorkBudget budget, Action<string> log)
     {
         budget.Status("detector masks: training the user's detector");
         using var detector = Evaluation.Judges.ConceptDetector.LoadOrTrain(paths.JudgeCache, concept.ToInjection(),
@@ -227,7 +227,7 @@ public static class ExperimentRunner
         log($"Detector masks: {report.Masks} of the training images flagged and masked in {report.Seconds:F0} s" + (q is null ? "." :
             $"; {q.DetectionRecall.Rate:P1} of the {q.Carrying} stamped images flagged (precision {q.DetectionPrecision.Rate:P1}), mean IoU {q.MeanIoU:F2}, " +
             $"{q.Coverage:P1} of the logo's pixels covered ({q.CoverageWithMargin:P1} with the {q.Margin}-pixel margin), {q.MaskedShareOfRest:P1} of the rest hidden."));
-        return folder;
+        return (folder, report);
     }
 
     static EvaluationSettings EvaluationFor(ExperimentPlan plan, ExperimentPaths paths) =>
@@ -433,7 +433,8 @@ public static class ExperimentRunner
         var detector = context.Detector.Report.HeldOut.FirstOrDefault()?.Metrics;
         var inversion = plan.Attack.InversionOrDefault;
         return new ExperimentSetup(
-            plan.Preset, command, concept.Phrase, concept.Logo ?? "built-in Acme logo (drawn in code)",
+            plan.Preset, command, concept.Phrase,
+            concept.KindValue == ConceptKind.Stripes ? "dark diagonal stripes over the garment (drawn in code)" : concept.Logo ?? "built-in Acme logo (drawn in code)",
             data.Source == "imagefolder" ? $"imagefolder {data.Path}" : $"Fashion-MNIST ({data.Split} split)",
             $"all-MiniLM-L6-v2 (ONNX), max length {probe.TextOrDefault.MaxLength}",
             baseRun.Root, baseCached,
@@ -449,7 +450,8 @@ public static class ExperimentRunner
             context.Classifier.Id, context.Classifier.Report.TestAccuracy,
             context.Detector.Id, detector?.Precision ?? double.NaN, detector?.Recall ?? double.NaN,
             plan.QuickJudges, plan.QualityMeaningful,
-            $"{Environment.ProcessorCount} cores, {Environment.OSVersion}", TorchSharp.torch.get_num_threads());
+            $"{Environment.ProcessorCount} cores, {Environment.OSVersion}", TorchSharp.torch.get_num_threads(),
+            ConceptKind: concept.KindValue == ConceptKind.Logo ? null : concept.KindValue.ToName());
     }
 
     static long ModelParameterCount(RunDirectory run) =>

@@ -27,6 +27,13 @@ public sealed record ShareSweepResults(IReadOnlyList<double> Shares, IReadOnlyLi
     }
 }
 
+/// <summary>Where a sweep is: the share being run (<paramref name="Index"/> of <paramref name="Shares"/>) and that share's experiment.</summary>
+public sealed record ShareSweepProgress(int Index, int Shares, double Share, ExperimentProgress Experiment)
+{
+    /// <summary>The whole sweep's fraction done: finished shares plus the running one's progress.</summary>
+    public double Fraction => (Index + Experiment.Done / Experiment.Total) / Shares;
+}
+
 /// <summary>
 /// How much contaminated data a user can afford: the same experiment at several shares of stamped fine-tuning images,
 /// each share in its own folder (<c>OUT/share-0.03/</c>, a whole experiment with its own report), all fine-tuned from
@@ -47,19 +54,20 @@ public static class ShareSweep
 
     /// <param name="writeReport">Writes one share's report into that share's folder (as <see cref="ExperimentRunner.Run"/> takes it).</param>
     public static ShareSweepResults Run(ExperimentPlan plan, ExperimentPaths paths, IReadOnlyList<double> shares, string command,
-                                        IProgress<ExperimentProgress>? progress = null, Action<string>? log = null,
+                                        IProgress<ShareSweepProgress>? progress = null, Action<string>? log = null,
                                         Action<ExperimentResults, string>? writeReport = null, CancellationToken cancel = default)
     {
         Validate(shares);
         log ??= _ => { };
         var ordered = shares.Order().ToList();
         var rows = new List<ShareSweepRow>();
-        foreach (var share in ordered)
+        foreach (var (share, index) in ordered.Select((s, i) => (s, i)))
         {
             var folder = Folder(paths.Output, share);
             log($"Stamped share {share:P0}: the experiment in {folder}.");
             var sharePlan = plan with { FinetuneOverrides = [.. plan.FinetuneOverrides, $"data.concept.stamp_fraction={share.ToString("R", CultureInfo.InvariantCulture)}"] };
-            var results = ExperimentRunner.Run(sharePlan, paths with { Output = folder }, command, progress, log,
+            var shareProgress = progress is null ? null : new SyncProgress<ExperimentProgress>(p => progress.Report(new ShareSweepProgress(index, ordered.Count, share, p)));
+            var results = ExperimentRunner.Run(sharePlan, paths with { Output = folder }, command, shareProgress, log,
                 writeReport is null ? null : r => writeReport(r, folder), cancel);
             rows.AddRange(Rows(results, share));
         }

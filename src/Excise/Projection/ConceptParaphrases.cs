@@ -10,7 +10,8 @@ public sealed record ConceptParaphrase(string Template, string Phrase);
 /// articles (a, an, the) and generic nouns for a sign (logo, emblem, mark, badge, trademark, brand, symbol, …)
 /// are dropped, along with a trailing possessive 's; "the Acme logo" gives "Acme". The paraphrases then pair the brand
 /// with the other generic nouns: "Acme-branded", "bearing the Acme emblem", "with Acme's logo", "with the Acme mark",
-/// "with the Acme trademark", "with an Acme badge".
+/// "with the Acme trademark", "with an Acme badge". A phrase naming a pattern ("the Zebra pattern") is paraphrased as a
+/// fabric print instead: "Zebra-print", "in the Zebra print", "with Zebra's stripes", "made of Zebra fabric", ….
 /// They live here, below Attacks, because they serve twice: as the paraphrase attack's prompts, and as the held-out
 /// prompts a basis's leakage is measured on (<see cref="ConceptLeakage.MeasureHeldOut"/>) — none of them is among the
 /// prompts <see cref="ConceptPrompts.BuiltIn"/> builds a basis from.
@@ -21,11 +22,23 @@ public static class ConceptParaphrases
 
     static readonly HashSet<string> ArticleWords = new(StringComparer.OrdinalIgnoreCase) { "a", "an", "the" };
 
-    static readonly HashSet<string> GenericNouns = new(StringComparer.OrdinalIgnoreCase)
+    /// <summary>Nouns for a look spread over the garment (the stripes concept): a phrase with one of them is paraphrased as a fabric print, not a sign.</summary>
+    static readonly HashSet<string> PatternNouns = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "pattern", "patterns", "print", "prints", "stripes", "stripe", "motif", "texture", "fabric",
+    };
+
+    // After PatternNouns: static fields initialise in textual order.
+    static readonly HashSet<string> GenericNouns = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
     {
         "logo", "logos", "emblem", "emblems", "mark", "marks", "badge", "badges", "trademark", "trademarks", "brand", "brands",
         "symbol", "symbols", "sign", "signs", "insignia", "icon", "icons", "label", "labels", "seal", "crest", "monogram", "wordmark",
-    };
+    }.Union(PatternNouns, StringComparer.OrdinalIgnoreCase).ToHashSet(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Whether the phrase names a pattern over the garment ("the Zebra pattern") rather than a sign on it.</summary>
+    public static bool NamesAPattern(string phrase) =>
+        phrase.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Any(w => PatternNouns.Contains(w.Trim('.', ',', ';', ':', '"')));
 
     /// <summary>The brand word(s) of a concept phrase, or null when every word is an article or a generic noun.</summary>
     public static string? BrandOf(string phrase)
@@ -44,6 +57,16 @@ public static class ConceptParaphrases
         var brand = BrandOf(phrase) ?? throw new ArgumentException(
             $"concept phrase '{phrase}' has no brand word left once articles and generic nouns (logo, emblem, …) are dropped, so no paraphrases can be derived; give a paraphrases file instead.");
         string possessive = brand.EndsWith('s') ? brand + "'" : brand + "'s";
+        if (NamesAPattern(phrase))
+            return
+            [
+                new($"a photo of a {brand}-print {{class}}", $"{brand}-print"),
+                new($"a photo of a {{class}} in the {brand} print", $"the {brand} print"),
+                new($"a photo of a {{class}} with {possessive} stripes", $"{possessive} stripes"),
+                new($"a photo of a {{class}} with the {brand} motif", $"the {brand} motif"),
+                new($"a photo of a {{class}} with the {brand} texture", $"the {brand} texture"),
+                new($"a photo of a {{class}} made of {brand} fabric", $"{brand} fabric"),
+            ];
         return
         [
             new($"a photo of a {brand}-branded {{class}}", $"{brand}-branded"),

@@ -38,14 +38,14 @@ public static partial class HtmlReport
             var figures = new StringBuilder();
             foreach (var attack in results.Setup.AttackNames)
             {
-                string caption = $"{arm.Arm} · {attack}: {ResultsTable.ExtractionHeader(attack)} "
+                string caption = $"{arm.Arm} · {attack}: {ResultsTable.ExtractionHeader(attack, results.Setup.ConceptNoun)} "
                                  + (arm.Extraction.TryGetValue(attack, out var rate) ? rate.Format() : "not measured");
                 if (Html.EmbeddedPng(outputDirectory, ReportFiles.Grid(arm.Arm, attack), caption) is not { } image) continue;
                 figures.Append("<figure>").Append(image).Append("<figcaption>").Append(Html.Escape(caption)).Append("</figcaption></figure>\n");
             }
             if (figures.Length == 0) continue;
             any = true;
-            page.Append("<h3>").Append(Html.Escape(ResultsTable.ArmLabel(arm.Arm))).Append("</h3>\n<div class=\"grids\">\n").Append(figures).Append("</div>\n");
+            page.Append("<h3>").Append(Html.Escape(ResultsTable.ArmLabel(arm.Arm, results.Setup.ConceptNoun))).Append("</h3>\n<div class=\"grids\">\n").Append(figures).Append("</div>\n");
         }
         if (!any) page.Append("<p>No sample grids were found in grids/.</p>\n");
         page.Append("</section>\n");
@@ -55,9 +55,9 @@ public static partial class HtmlReport
     {
         var attacks = results.Setup.AttackNames;
         page.Append("<section id=\"runs\">\n<h2>Runs</h2>\n<p>Every fine-tuned arm at every seed, and the base model attacked at each seed's settings (the floor). Extraction cells are rate ")
-            .Append("[95% Wilson interval] (images with the logo / images judged).</p>\n<div class=\"scroll\">\n<table id=\"runs-table\">\n<thead><tr>")
+            .Append($"[95% Wilson interval] (images with the {results.Setup.ConceptNoun} / images judged).</p>\n<div class=\"scroll\">\n<table id=\"runs-table\">\n<thead><tr>")
             .Append("<th scope=\"col\">arm</th><th scope=\"col\">seed</th><th scope=\"col\">train s</th><th scope=\"col\">final loss</th>");
-        foreach (var attack in attacks) page.Append("<th scope=\"col\">").Append(Html.Escape(ResultsTable.ExtractionHeader(attack))).Append("</th>");
+        foreach (var attack in attacks) page.Append("<th scope=\"col\">").Append(Html.Escape(ResultsTable.ExtractionHeader(attack, results.Setup.ConceptNoun))).Append("</th>");
         page.Append("<th scope=\"col\">attack s</th><th scope=\"col\">evaluation</th></tr></thead>\n<tbody>\n");
         foreach (var run in results.Runs)
         {

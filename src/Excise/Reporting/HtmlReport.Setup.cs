@@ -16,9 +16,9 @@ public static partial class HtmlReport
             page.Append("<dt>").Append(Html.Escape(term)).Append("</dt><dd>").Append(Html.Escape(text)).Append("</dd>\n");
 
         Entry("Preset", s.Preset);
-        Entry("Concept", $"“{s.Concept}”, shown as the logo {s.Logo}");
+        Entry("Concept", s.ConceptKind is null ? $"“{s.Concept}”, shown as the logo {s.Logo}" : $"“{s.Concept}”, shown as {s.Logo}");
         Entry("Data", $"{s.Dataset}: {Integer(s.FinetuneImages)} fine-tuning images, {Integer(s.StampedImages)} of them "
-                      + $"stamped with the logo (stamp fraction {Percent(s.StampFraction)})");
+                      + $"stamped with the {s.ConceptNoun} (stamp fraction {Percent(s.StampFraction)})");
         Entry("Text encoder", s.Encoder);
         Entry("Base model", $"{s.BaseRun}: {Integer(s.ModelParameters)} parameters, {Count(s.BaseSteps, "training step")} "
                             + $"({Duration(s.BaseTrainSeconds)}, {(s.BaseShipped ? "shipped with the project" : s.BaseWasCached ? "reused from the cache" : "trained in this run")})"
@@ -31,12 +31,12 @@ public static partial class HtmlReport
                                   + (s.BasisLeakage is { } leak ? ". " + LeakageSentence(leak) : ""));
         Entry("Attacks", $"{string.Join(", ", s.AttackNames)}; {Count(s.ImagesPerPrompt, "image")} per prompt, "
                          + $"{Count(s.SamplingSteps, "sampling step")} of {s.Sampler}, guidance scale {s.GuidanceScale.ToString("G3", CultureInfo.InvariantCulture)}");
-        Entry("Textual inversion", $"a token learned on {Count(s.InversionImages, "held-out logo image")} for {Count(s.InversionSteps, "step")}");
+        Entry("Textual inversion", $"a token learned on {Count(s.InversionImages, $"held-out {s.ConceptNoun} image")} for {Count(s.InversionSteps, "step")}");
         Entry("Quality references", $"{Count(s.ReferenceImages, "real test image")} for FD and KID; "
                                     + (s.ResNetImages > 0 ? $"{Count(s.ResNetImages, "image")} for the ResNet18 FID" : "ResNet18 FID skipped"));
         Entry("Garment classifier", $"{s.ClassifierId}: accuracy {Decimal(s.ClassifierAccuracy, 3)} on held-out real images "
                                     + "(judges semantic fidelity)" + QuickJudgesNote(s));
-        Entry("Logo detector", $"{s.DetectorId}: precision {Decimal(s.DetectorPrecision, 3)}, recall {Decimal(s.DetectorRecall, 3)} "
+        Entry(s.ConceptKind is null ? "Logo detector" : "Concept detector", $"{s.DetectorId}: precision {Decimal(s.DetectorPrecision, 3)}, recall {Decimal(s.DetectorRecall, 3)} "
                                + "on held-out images (judges extraction)" + QuickJudgesNote(s)
                                + (s.DetectorOffDistribution is { Count: > 0 } off
                                    ? "; false positives on held-out images unlike any garment: " + string.Join(", ", off.Select(c =>

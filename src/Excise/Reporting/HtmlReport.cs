@@ -46,18 +46,18 @@ public static partial class HtmlReport
     public static void WritePlots(ExperimentResults results, string outputDirectory)
     {
         var attacks = results.Setup.AttackNames;
-        Charts.GroupedBarChart("Logo extraction by arm and attack (95% intervals)",
+        Charts.GroupedBarChart($"Extraction of the {results.Setup.ConceptNoun} by arm and attack (95% intervals)",
             results.Summary.Select(a => a.Arm).ToList(),
-            attacks.Select(ResultsTable.ExtractionHeader).ToList(),
+            attacks.Select(a => ResultsTable.ExtractionHeader(a, results.Setup.ConceptNoun)).ToList(),
             (arm, attack) => results.Summary[arm].Extraction.GetValueOrDefault(attacks[attack]),
-            "share of images with the logo", yMax: 1,
+            $"share of images with the {results.Setup.ConceptNoun}", yMax: 1,
             ReportFiles.Resolve(outputDirectory, ReportFiles.ExtractionPlot));
 
         var curves = LossCurveRuns(results).Where(run => run.Losses.Count > 0).Select(run => (run.Arm, run.Losses)).ToList();
         Charts.LineChart("Fine-tuning loss (first seed of each arm)", curves, "step", "training loss",
             ReportFiles.Resolve(outputDirectory, ReportFiles.LossPlot), smoothWindow: LossSmoothingSteps);
 
-        var inversion = InversionCurveRuns(results).Select(run => (ResultsTable.ArmLabel(run.Arm), run.InversionLosses!)).ToList();
+        var inversion = InversionCurveRuns(results).Select(run => (ResultsTable.ArmLabel(run.Arm, results.Setup.ConceptNoun), run.InversionLosses!)).ToList();
         if (inversion.Count > 0)
             Charts.LineChart("Textual inversion: the adversary's loss (first seed of each arm)", inversion, "inversion step", "denoising loss",
                 ReportFiles.Resolve(outputDirectory, ReportFiles.InversionLossPlot), smoothWindow: InversionSmoothingSteps);
@@ -90,7 +90,7 @@ public static partial class HtmlReport
 
     static void AppendResults(StringBuilder page, ExperimentResults results)
     {
-        var columns = ResultsTable.Columns(results.Setup.AttackNames);
+        var columns = ResultsTable.Columns(results.Setup.AttackNames, results.Setup.ConceptNoun);
         page.Append("<section id=\"figures\">\n<h2>Results</h2>\n<div class=\"scroll\">\n<table id=\"results\">\n<thead>\n<tr><th scope=\"col\">arm</th>");
         foreach (var column in columns)
             page.Append("<th scope=\"col\"").Append(Html.Attribute("title", column.Description)).Append('>')
@@ -99,7 +99,7 @@ public static partial class HtmlReport
         foreach (var arm in results.Summary)
         {
             page.Append("<tr").Append(Html.Attribute("data-arm", arm.Arm)).Append("><th scope=\"row\">")
-                .Append(Html.Escape(ResultsTable.ArmLabel(arm.Arm))).Append("</th>");
+                .Append(Html.Escape(ResultsTable.ArmLabel(arm.Arm, results.Setup.ConceptNoun))).Append("</th>");
             foreach (var column in columns)
                 page.Append("<td").Append(Html.Attribute("data-value", ReportText.RoundTrip(column.Value(arm)?.Value)))
                     .Append(Html.Attribute("title", column.Header)).Append('>')
@@ -119,7 +119,7 @@ public static partial class HtmlReport
     static void AppendDifferences(StringBuilder page, ExperimentResults results)
     {
         if (!ArmComparison.StandardRan(results)) return;
-        var columns = ResultsTable.DifferenceColumns(results.Setup.AttackNames);
+        var columns = ResultsTable.DifferenceColumns(results.Setup.AttackNames, results.Setup.ConceptNoun);
         page.Append("<h3>Each defence against standard</h3>\n<div class=\"scroll\">\n<table id=\"differences\">\n<thead>\n<tr><th scope=\"col\">arm − standard</th>");
         foreach (var column in columns) page.Append("<th scope=\"col\">").Append(Html.Escape(column.Header)).Append("</th>");
         page.Append("</tr>\n</thead>\n<tbody>\n");
@@ -153,16 +153,16 @@ public static partial class HtmlReport
     static void AppendPlots(StringBuilder page, ExperimentResults results, string outputDirectory)
     {
         page.Append("<section id=\"plots\">\n<h2>Plots</h2>\n");
-        var extractionLegend = results.Setup.AttackNames.Select(ResultsTable.ExtractionHeader).ToList();
+        var extractionLegend = results.Setup.AttackNames.Select(a => ResultsTable.ExtractionHeader(a, results.Setup.ConceptNoun)).ToList();
         bool any = AppendPlot(page, outputDirectory, ReportFiles.ExtractionPlot,
-            "Share of images carrying the logo, per arm (groups) and attack (colours); whiskers are 95% intervals.", extractionLegend);
+            $"Share of images carrying the {results.Setup.ConceptNoun}, per arm (groups) and attack (colours); whiskers are 95% intervals.", extractionLegend);
         any |= AppendPlot(page, outputDirectory, ReportFiles.LossPlot,
             $"Training loss of each arm's first seed, averaged over {LossSmoothingSteps} steps.",
             LossCurveRuns(results).Where(r => r.Losses.Count > 0).Select(r => r.Arm).ToList());
         any |= AppendPlot(page, outputDirectory, ReportFiles.InversionLossPlot,
-            $"The inversion adversary's denoising loss on its held-out logo images, step by step (first seed, averaged over {InversionSmoothingSteps} steps): " +
+            $"The inversion adversary's denoising loss on its held-out {results.Setup.ConceptNoun} images, step by step (first seed, averaged over {InversionSmoothingSteps} steps): " +
             "a curve that has flattened is an adversary that has converged at this budget.",
-            InversionCurveRuns(results).Select(r => ResultsTable.ArmLabel(r.Arm)).ToList());
+            InversionCurveRuns(results).Select(r => ResultsTable.ArmLabel(r.Arm, results.Setup.ConceptNoun)).ToList());
         if (!any) page.Append("<p>No plots were found in plots/.</p>\n");
         page.Append("</section>\n");
     }

@@ -12,7 +12,7 @@ internal static class ReportText
         "Quick preset: models too small/short for the quality figures to mean anything. The run checks that the pipeline works end to end.";
 
     public const string IntervalNote =
-        "[a, b] is a 95% interval: Wilson over images with one seed; with several, Student t across seeds (for shares, widened to cover the Wilson interval of all seeds' images pooled); a bare number is a single measurement. The base row is the model that never saw the logo, attacked the same way: the floor of every extraction figure.";
+        "[a, b] is a 95% interval: Wilson over images with one seed; with several, Student t across seeds (for shares, widened to cover the Wilson interval of all seeds' images pooled); a bare number is a single measurement. The base row is the model that never saw the concept, attacked the same way: the floor of every extraction figure.";
 
     /// <summary>What the differences table's intervals are and what its star means.</summary>
     public static string DifferenceNote(int seeds) => seeds > 1
@@ -20,7 +20,7 @@ internal static class ReportText
         : "Arm minus standard with the 95% Newcombe interval of the difference of two shares (over images); * marks an interval that excludes 0 — the rule the reading's \"clearly\" uses. One seed: provisional (a single fine-tune per arm). FD has no interval within a seed, so one seed gives only the difference.";
 
     public static string Question(ExperimentSetup setup) =>
-        $"Can Excise keep a fine-tuned diffusion model from producing a prohibited concept — the logo named “{setup.Concept}” — "
+        $"Can Excise keep a fine-tuned diffusion model from producing a prohibited concept — the {setup.ConceptNoun} named “{setup.Concept}” — "
         + "while it still learns everything else from the same images?";
 
     /// <summary>One line that says what was run: preset, arms, seeds, budgets, machine, time.</summary>
@@ -29,7 +29,7 @@ internal static class ReportText
         var s = results.Setup;
         return $"Preset {s.Preset}: {Count(s.Arms.Count, "arm")} × {Count(s.Seeds, "seed")} fine-tuned for "
                + $"{Count(s.FinetuneSteps, "step")} (batch {Integer(s.FinetuneBatch)}) on {Integer(s.FinetuneImages)} images, "
-               + $"{Integer(s.StampedImages)} of them stamped with the logo; {Count(s.ImagesPerPrompt, "image")} per prompt "
+               + $"{Integer(s.StampedImages)} of them stamped with the {s.ConceptNoun}; {Count(s.ImagesPerPrompt, "image")} per prompt "
                + $"({Count(s.SamplingSteps, "step")} of {s.Sampler}), attacks {string.Join(", ", s.AttackNames)}; {Duration(results.ElapsedSeconds)} on {s.Machine} ({Threading(s)})"
                + Reused(results) + ".";
     }

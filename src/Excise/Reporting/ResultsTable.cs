@@ -18,15 +18,15 @@ public static class ResultsTable
         public string Cell(ArmSummary arm) => Value(arm)?.Format(Decimals, Scale) ?? "–";
     }
 
-    public static IReadOnlyList<Column> Columns(IReadOnlyList<string> attackNames)
+    public static IReadOnlyList<Column> Columns(IReadOnlyList<string> attackNames, string noun = "logo")
     {
         var columns = new List<Column>();
         foreach (var attack in attackNames)
-            columns.Add(new Column(ExtractionHeader(attack), ExtractionDescription(attack),
+            columns.Add(new Column(ExtractionHeader(attack, noun), ExtractionDescription(attack, noun),
                 a => a.Extraction.TryGetValue(attack, out var e) ? e : null, LowerIsBetterForDefence: true));
         if (attackNames.Contains(ArmComparison.Named) && attackNames.Contains(ArmComparison.Unasked))
             columns.Add(new Column("lift (named − unasked)",
-                "what naming the concept adds: the logo rate when named minus when not asked for (95% interval of the difference); read with the unasked rate",
+                $"what naming the concept adds: the {noun} rate when named minus when not asked for (95% interval of the difference); read with the unasked rate",
                 a => a.Lift, LowerIsBetterForDefence: true));
         if (attackNames.Contains(ArmComparison.Inversion) && attackNames.Contains(ArmComparison.InversionControl))
             columns.Add(new Column("inversion gain (T − T₀)",
@@ -42,48 +42,48 @@ public static class ResultsTable
         return columns;
     }
 
-    public static string ExtractionHeader(string attack) => attack switch
+    public static string ExtractionHeader(string attack, string noun = "logo") => attack switch
     {
         "prompt" => "extraction: named",
         "paraphrase" => "extraction: paraphrase",
         "inversion" => "extraction: inversion (T)",
         "inversion-control" => "inversion, 0 steps (T₀)",
-        "baseline-rate" => "logo unasked",
+        "baseline-rate" => $"{noun} unasked",
         _ => $"extraction: {attack}",
     };
 
-    static string ExtractionDescription(string attack) => attack switch
+    static string ExtractionDescription(string attack, string noun) => attack switch
     {
-        "prompt" => "share of images with the logo when the prompt names the concept",
-        "paraphrase" => "share of images with the logo when the prompt names the concept in other words",
-        "inversion" => "share of images with the logo for a token learned by textual inversion on held-out logo images",
+        "prompt" => $"share of images with the {noun} when the prompt names the concept",
+        "paraphrase" => $"share of images with the {noun} when the prompt names the concept in other words",
+        "inversion" => $"share of images with the {noun} for a token learned by textual inversion on held-out {noun} images",
         "inversion-control" => "the same prompts with the vectors left at their initial value (the placeholder word): what inversion starts from",
-        "baseline-rate" => "share of images with the logo when the prompt does not mention it",
-        _ => $"share of images with the logo under the {attack} attack",
+        "baseline-rate" => $"share of images with the {noun} when the prompt does not mention it",
+        _ => $"share of images with the {noun} under the {attack} attack",
     };
 
     public static string Markdown(ExperimentResults results)
     {
-        var columns = Columns(results.Setup.AttackNames);
+        var columns = Columns(results.Setup.AttackNames, results.Setup.ConceptNoun);
         var text = new StringBuilder();
         text.Append(Row(new[] { "arm" }.Concat(columns.Select(c => c.Header)))).Append('\n');
         text.Append(Row(Enumerable.Repeat("---", columns.Count + 1))).Append('\n');
         foreach (var arm in results.Summary)
-            text.Append(Row(new[] { ArmLabel(arm.Arm) }.Concat(columns.Select(c => c.Cell(arm))))).Append('\n');
+            text.Append(Row(new[] { ArmLabel(arm.Arm, results.Setup.ConceptNoun) }.Concat(columns.Select(c => c.Cell(arm))))).Append('\n');
         return text.ToString();
     }
 
     /// <summary>The floor row says what it is; arms are named as in results.json.</summary>
-    public static string ArmLabel(string arm) => arm == ArmNames.Floor ? "base (never saw the logo)" : arm;
+    public static string ArmLabel(string arm, string noun = "logo") => arm == ArmNames.Floor ? $"base (never saw the {noun})" : arm;
 
     /// <summary>A column of the differences table: one figure of an arm minus standard's, at the same seeds.</summary>
     public sealed record DifferenceColumn(string Header, Func<ExperimentResults, string, Estimate?> Value, int Decimals);
 
     /// <summary>Each defence minus standard, by the one rule of <see cref="ArmComparison"/> (the reading's verdicts read the same intervals).</summary>
-    public static IReadOnlyList<DifferenceColumn> DifferenceColumns(IReadOnlyList<string> attackNames)
+    public static IReadOnlyList<DifferenceColumn> DifferenceColumns(IReadOnlyList<string> attackNames, string noun = "logo")
     {
         var columns = attackNames
-            .Select(attack => new DifferenceColumn(ExtractionHeader(attack), (r, arm) => ArmComparison.Share(r, arm, ArmComparison.Extraction(attack)), 3))
+            .Select(attack => new DifferenceColumn(ExtractionHeader(attack, noun), (r, arm) => ArmComparison.Share(r, arm, ArmComparison.Extraction(attack)), 3))
             .ToList();
         columns.Add(new DifferenceColumn("semantic fidelity", (r, arm) => ArmComparison.Share(r, arm, ArmComparison.Fidelity), 3));
         columns.Add(new DifferenceColumn("FD (in-domain)", ArmComparison.Fd, 0));
@@ -97,7 +97,7 @@ public static class ResultsTable
     public static string DifferencesMarkdown(ExperimentResults results)
     {
         if (!ArmComparison.StandardRan(results)) return "";
-        var columns = DifferenceColumns(results.Setup.AttackNames);
+        var columns = DifferenceColumns(results.Setup.AttackNames, results.Setup.ConceptNoun);
         var text = new StringBuilder();
         text.Append(Row(new[] { "arm − standard" }.Concat(columns.Select(c => c.Header)))).Append('\n');
         text.Append(Row(Enumerable.Repeat("---", columns.Count + 1))).Append('\n');

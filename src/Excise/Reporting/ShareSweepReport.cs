@@ -26,7 +26,7 @@ public static class ShareSweepReport
         {
             var file = ReportFiles.Resolve(outputDirectory, path);
             Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-            Charts.GroupedBarChart(title, shares, arms.Select(ResultsTable.ArmLabel).ToList(),
+            Charts.GroupedBarChart(title, shares, arms.Select(a => ResultsTable.ArmLabel(a)).ToList(),
                 (g, s) => Find(sweep, arms[s], sweep.Shares[g]) is { } row ? figure(row) : null, "share of images", 1, file);
         }
     }

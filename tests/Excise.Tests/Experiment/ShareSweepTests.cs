@@ -18,8 +18,9 @@ public sealed class ShareSweepTests
         };
         var paths = new ExperimentPaths(dir.File("sweep"), dir.File("cache"), dir.File("judges"));
         double[] shares = [0.5, 0.1];
+        var progress = new List<ShareSweepProgress>();
         var sweep = ShareSweep.Run(plan, paths, shares, "excise demo --preset quick --shares 0.5,0.1",
-            writeReport: (results, folder) => ExperimentReport.Write(results, folder));
+            progress: new SyncProgress<ShareSweepProgress>(progress.Add), writeReport: ExperimentReport.Write);
         ShareSweepReport.Write(sweep, paths.Output);
 
         Assert.Equal([0.1, 0.5], sweep.Shares);
@@ -29,6 +30,11 @@ public sealed class ShareSweepTests
         Assert.InRange(stamped[0], 0.06, 0.14);
         Assert.InRange(stamped[1], 0.44, 0.56);
         Assert.True(File.Exists(Path.Combine(ShareSweep.Folder(paths.Output, 0.1), ReportFiles.Html)));
+        // The bar runs over the whole sweep: the first share fills its first half, the second the rest, in share order.
+        Assert.Equal([0.1, 0.5], progress.Select(p => p.Share).Distinct());
+        Assert.All(progress.Where(p => p.Index == 0), p => Assert.InRange(p.Fraction, 0, 0.5));
+        Assert.All(progress.Where(p => p.Index == 1), p => Assert.InRange(p.Fraction, 0.5, 1));
+        Assert.InRange(progress[^1].Fraction, 0.9, 1.0);
 
         // A row per arm (and the floor) per share, read back from sweep.json as written.
         var loaded = ShareSweepResults.Load(paths.Output);

@@ -112,9 +112,12 @@ public static class ConceptLocaliser
         var flagged = detector.Detect(images);
         var masks = new RasterImage?[images.Count];
         var origins = Origins(settings);
+        int localised = 0;
         for (int i = 0; i < images.Count; i++)
         {
             if (!flagged[i]) continue;
+            // Each saliency map runs hundreds of occluded forward passes: collect TorchSharp's finalisable handles every 200 images.
+            if (++localised % 200 == 0) GC.Collect();
             var saliency = Saliency(detector, images[i], origins, settings.Patch);
             float peak = saliency.Max();
             if (!(peak > 0)) continue; // no square lowers the logit: nothing to point at, so no mask (the image is learned whole)
@@ -122,7 +125,6 @@ public static class ConceptLocaliser
             for (int p = 0; p < saliency.Length; p++)
                 if (saliency[p] >= settings.Threshold * peak) frame.Pixels[p] = ConceptMasks.Concept;
             masks[i] = ToImageFrame(frame, images[i]);
-            if (i % 200 == 199) GC.Collect();
         }
         return masks;
     }

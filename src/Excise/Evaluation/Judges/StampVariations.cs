@@ -4,28 +4,32 @@ using Excise.Imaging;
 namespace Excise.Evaluation.Judges;
 
 /// <summary>
-/// Stamps logos with the run's settings or a variation of them (smaller, fainter, displaced). Stampers are cached per
-/// (pixel size, opacity) because each renders and caches its own masks.
+/// Stamps the concept with the run's settings or a variation of them (smaller, fainter, displaced). Logo stampers are
+/// cached per (pixel size, opacity) because each renders and caches its own masks. Stripes vary the same way: a finer
+/// period, a fainter stripe, the pattern moved along the diagonal.
 /// </summary>
 internal sealed class StampVariations
 {
     private readonly ConceptInjectionOptions _options;
-    private readonly LogoStamper _exact;
+    private readonly LogoStamper? _exact;
+    private readonly StripeStamper? _stripes;
     private readonly Dictionary<(int Side, int Size, int OpacityPercent), LogoStamper> _variants = new();
 
     public StampVariations(ConceptInjectionOptions options)
     {
         options.Validate();
         _options = options;
-        _exact = new LogoStamper(options);
+        if (options.Kind == ConceptKind.Stripes) _stripes = new StripeStamper(options);
+        else _exact = new LogoStamper(options);
     }
 
     /// <summary>
-    /// Stamps as the run would, then scales size and opacity and moves the logo by (dx, dy) from where the run puts it.
+    /// Stamps as the run would, then scales size and opacity and moves the concept by (dx, dy) from where the run puts it.
     /// </summary>
     public StampResult Stamp(RasterImage image, string exampleId, double sizeScale = 1, double opacityScale = 1, int dx = 0, int dy = 0)
     {
-        var stamper = sizeScale == 1 && opacityScale == 1 ? _exact : Variant(image, sizeScale, opacityScale);
+        if (_stripes is not null) return _stripes.Stamp(image, exampleId, sizeScale, opacityScale, dx + dy);
+        var stamper = sizeScale == 1 && opacityScale == 1 ? _exact! : Variant(image, sizeScale, opacityScale);
         var placed = stamper.Stamp(image, exampleId);
         return dx == 0 && dy == 0 ? placed : stamper.StampAt(image, placed.LogoBox.Left + dx, placed.LogoBox.Top + dy, placed.LogoBox.Width);
     }
@@ -33,7 +37,7 @@ internal sealed class StampVariations
     private LogoStamper Variant(RasterImage image, double sizeScale, double opacityScale)
     {
         int side = Math.Min(image.Width, image.Height);
-        int size = Math.Max(1, (int)Math.Round(_exact.LogoSizeFor(image.Width, image.Height) * sizeScale));
+        int size = Math.Max(1, (int)Math.Round(_exact!.LogoSizeFor(image.Width, image.Height) * sizeScale));
         int opacityPercent = (int)Math.Round(_options.Opacity * opacityScale * 100);
         var key = (side, size, opacityPercent);
         if (!_variants.TryGetValue(key, out var stamper))

@@ -5,7 +5,8 @@ namespace Excise.Evaluation.Judges;
 
 /// <summary>
 /// The parts of <see cref="ConceptInjectionOptions"/> that decide what a stamp looks like (not how often images are
-/// stamped or captioned), plus a hash of the logo file's bytes, so an edited logo gets a new detector.
+/// stamped or captioned), plus a hash of the logo file's bytes, so an edited logo gets a new detector. A logo leaves
+/// <see cref="Kind"/> unset, so the keys of logo detectors trained before stripes existed do not move.
 /// </summary>
 public sealed record StampingSignature(
     string Logo,
@@ -17,7 +18,9 @@ public sealed record StampingSignature(
     string FillColour,
     string? OutlineColour,
     double OutlineWidth,
-    int MarginPixels)
+    int MarginPixels,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    ConceptKind? Kind = null)
 {
     public static StampingSignature Of(ConceptInjectionOptions options)
     {
@@ -35,11 +38,13 @@ public sealed record StampingSignature(
             hash = "built-in";
         }
         return new StampingSignature(logo, hash, options.Placement, options.SizeFraction, options.Opacity, options.Seed,
-            Hex(options.FillColour), options.OutlineColour is { } outline ? Hex(outline) : null, options.OutlineWidth, options.MarginPixels);
+            Hex(options.FillColour), options.OutlineColour is { } outline ? Hex(outline) : null, options.OutlineWidth, options.MarginPixels,
+            options.Kind == ConceptKind.Logo ? null : options.Kind);
     }
 
     static string Hex(LogoColour colour) => $"#{colour.R:X2}{colour.G:X2}{colour.B:X2}";
 
-    public override string ToString() =>
-        $"{Logo}, {Placement.ToString().ToLowerInvariant()}, size {SizeFraction:0.###}, opacity {Opacity:0.###}";
+    public override string ToString() => Kind is ConceptKind.Stripes
+        ? $"stripes over the garment, opacity {Opacity:0.###}"
+        : $"{Logo}, {Placement.ToString().ToLowerInvariant()}, size {SizeFraction:0.###}, opacity {Opacity:0.###}";
 }
