@@ -10,7 +10,7 @@ static class Help
         AnsiConsole.MarkupLine("[bold]excise[/] — selective learning for text-to-image diffusion models");
         AnsiConsole.WriteLine();
         var table = new Table().NoBorder().HideHeaders().AddColumn("").AddColumn("");
-        table.AddRow("demo [[--preset quick|default|full]] [[--out DIR]] [[--concept TEXT]] [[--logo FILE]] [[--dataset DIR]] [[--arms a,b]] [[--seeds N]] [[--shares 0.01,0.1,0.3]]",
+        table.AddRow("demo [[--preset quick|default|full]] [[--out DIR]] [[--concept TEXT]] [[--logo FILE]] [[--concept-kind logo|stripes]] [[--dataset DIR]] [[--arms a,b]] [[--seeds N]] [[--shares 0.01,0.1,0.3]]",
             "The whole experiment: base model (cached), every arm fine-tuned, attacked and judged; writes report.html, results.json, results.md.");
         table.AddRow("train --config FILE --out RUN_DIR [[--set k=v ...]]", "Train a text-conditioned UNet; writes checkpoints, metrics.jsonl, model.safetensors, preview.png.");
         table.AddRow("train --resume RUN_DIR [[--set training.steps=N]]", "Continue a run from its latest checkpoint.");

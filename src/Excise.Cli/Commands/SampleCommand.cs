@@ -1,3 +1,4 @@
+using Excise.Configuration;
 using Excise.Data;
 using Excise.Diffusion;
 using Excise.Imaging;
@@ -27,27 +28,20 @@ static class SampleCommand
         catch (ArgumentException e) { throw new UsageException(e.Message); }
 
         using var pipeline = run.OpenPipeline(weights, device);
-        var images = new List<RasterImage>();
-        ProgressDisplay.Run("sample", prompts.Count, update =>
+        var rows = ProgressDisplay.Run("sample", prompts.Count, update =>
         {
-            for (int i = 0; i < prompts.Count; i++)
-            {
-                update(i, $"\"{prompts[i]}\"");
-                images.AddRange(pipeline.GenerateImages(Enumerable.Repeat(prompts[i], n).ToList(), options with { Seed = options.Seed + i }));
-            }
-            update(prompts.Count, "done");
-            return 0;
+            update(0, $"\"{prompts[0]}\"");
+            return pipeline.GenerateForEachPrompt(prompts, n, options, finished => update(finished, finished < prompts.Count ? $"\"{prompts[finished]}\"" : "done"));
         });
-        int columns = Math.Min(n, 8);
-        var grid = ImageGrid.Compose(images.Select(img => img.Upscale(2)).ToList(), prompts.Count > 1 ? n : columns);
-        PngIO.Save(grid, outPath);
+        PngIO.Save(TextToImagePipeline.PromptGrid(rows), outPath);
         if (outDir is not null)
         {
             Directory.CreateDirectory(outDir);
-            for (int i = 0; i < images.Count; i++)
-                PngIO.Save(images[i], Path.Combine(outDir, $"p{i / n:D2}-{i % n:D3}.png"));
+            for (int p = 0; p < rows.Count; p++)
+                for (int i = 0; i < rows[p].Length; i++)
+                    PngIO.Save(rows[p][i], Path.Combine(outDir, $"p{p:D2}-{i:D3}.png"));
         }
-        AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(Path.GetFullPath(outPath))}[/] ({images.Count} images, {options.Steps} DDIM steps, guidance {options.GuidanceScale}, seed {options.Seed})"
+        AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(Path.GetFullPath(outPath))}[/] ({prompts.Count * n} images, {options.Steps} {options.Sampler.ToName()} steps, guidance {options.GuidanceScale}, seed {options.Seed})"
                                + (outDir is null ? "" : $" and single images in [blue]{Markup.Escape(outDir)}[/]"));
         return 0;
     }

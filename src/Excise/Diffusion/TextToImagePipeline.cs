@@ -53,6 +53,29 @@ public sealed class TextToImagePipeline : IDisposable
         return ImageTensors.FromFloatBatch(images);
     }
 
+    /// <summary>
+    /// <paramref name="perPrompt"/> images for each prompt, prompt by prompt, the i-th prompt sampled with seed + i (so
+    /// adding a prompt never changes the images of the ones before it); <paramref name="done"/> hears each finished prompt.
+    /// </summary>
+    public IReadOnlyList<RasterImage[]> GenerateForEachPrompt(IReadOnlyList<string> prompts, int perPrompt, SamplingOptions options, Action<int>? done = null)
+    {
+        if (perPrompt < 1) throw new ArgumentOutOfRangeException(nameof(perPrompt), perPrompt, "At least one image per prompt.");
+        var rows = new List<RasterImage[]>(prompts.Count);
+        for (int i = 0; i < prompts.Count; i++)
+        {
+            rows.Add(GenerateImages(Enumerable.Repeat(prompts[i], perPrompt).ToList(), options with { Seed = options.Seed + i }));
+            done?.Invoke(i + 1);
+        }
+        return rows;
+    }
+
+    /// <summary>The images of <see cref="GenerateForEachPrompt"/> as one grid: a row per prompt (up to 8 columns for a single prompt), upscaled 2×.</summary>
+    public static RasterImage PromptGrid(IReadOnlyList<RasterImage[]> rows)
+    {
+        int perPrompt = rows[0].Length;
+        return ImageGrid.Compose(rows.SelectMany(r => r).Select(i => i.Upscale(2)).ToList(), rows.Count > 1 ? perPrompt : Math.Min(perPrompt, 8));
+    }
+
     /// <summary>A grid with one row per prompt and <paramref name="perPrompt"/> samples in each row.</summary>
     public RasterImage GenerateGrid(IReadOnlyList<string> prompts, int perPrompt, SamplingOptions options, int maxBatch = 64)
     {

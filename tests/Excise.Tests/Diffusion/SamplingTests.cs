@@ -7,6 +7,29 @@ namespace Excise.Tests.Diffusion;
 public class SamplingTests
 {
     [Fact]
+    public void Each_prompt_is_sampled_with_its_own_seed_so_adding_a_prompt_leaves_the_others_alone()
+    {
+        var config = TinyRun.Config();
+        using var model = TinyRun.Model(config);
+        using var pipeline = new TextToImagePipeline(model, TinyRun.Encoder, new NoiseSchedule(config.DiffusionOrDefault), CPU);
+        var options = new SamplingOptions(Steps: 3, GuidanceScale: 3, Seed: 5);
+        var finished = new List<int>();
+        var two = pipeline.GenerateForEachPrompt(["a photo of a sneaker", "a photo of a bag"], 3, options, finished.Add);
+        var one = pipeline.GenerateForEachPrompt(["a photo of a bag"], 3, options with { Seed = 6 });
+        Assert.Equal([1, 2], finished);
+        Assert.All(two, row => Assert.Equal(3, row.Length));
+        // The second prompt at seed 5 + 1 is the same prompt alone at seed 6, image for image.
+        Assert.All(Enumerable.Range(0, 3), i => Assert.True(two[1][i].SameContentAs(one[0][i])));
+        Assert.False(two[0][0].SameContentAs(two[1][0]));
+
+        // A row per prompt; a lone prompt's images wrap at 8 columns. Images are upscaled 2× with a padding between them.
+        var grid = TextToImagePipeline.PromptGrid(two);
+        var single = TextToImagePipeline.PromptGrid([Enumerable.Repeat(one[0][0], 10).ToArray()]);
+        Assert.True(grid.Height > 2 * 64 && grid.Height < 3 * 64 + 20, $"grid {grid.Width}×{grid.Height}");
+        Assert.True(single.Height > 2 * 64 && single.Width > 8 * 64 && single.Width < 9 * 64, $"single {single.Width}×{single.Height}");
+    }
+
+    [Fact]
     public void DdimSamplingIsDeterministicPerSeed()
     {
         var config = TinyRun.Config();
