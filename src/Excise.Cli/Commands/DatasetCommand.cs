@@ -10,10 +10,12 @@ static class DatasetCommand
     {
         if (args.Length == 0 || args[0] != "export") throw new UsageException("Usage: excise dataset export --config FILE --out DIR [--set k=v ...]");
         var cl = new CommandLine(args[1..]);
-        var config = RunConfig.Load(cl.Required("config", "the training config whose data to export"), cl.All("set"));
+        var configPath = cl.Required("config", "the training config whose data to export");
+        var overrides = cl.All("set");
         var outDir = cl.Required("out", "the imagefolder directory to write");
         bool heldOut = cl.Flag("held-out");
-        cl.EnsureAllUsed();
+        cl.EnsureAllUsed(); // a mistyped option is a usage error whatever else is wrong
+        var config = RunConfig.Load(configPath, overrides);
 
         var dataset = ConceptDatasetBuilder.Build(config.DataOrDefault.ToRecipe());
         int size = config.DataOrDefault.ImageSize;

@@ -13,22 +13,11 @@ static class TrainCommand
         if (cl.Option("init") is { } init) overrides.Add($"init={init}");
         if (cl.Option("arm") is { } arm) overrides.Add($"selective.arm={arm}");
         if (cl.Option("basis") is { } basis) overrides.Add($"selective.basis={basis}");
-        RunDirectory run;
-        RunConfig config;
-        if (resumeDir is not null)
-        {
-            run = new RunDirectory(resumeDir);
-            var saved = run.ConfigPath;
-            if (!File.Exists(saved)) throw new UsageException($"{resumeDir} is not a run directory (no config.json).");
-            config = RunConfig.Load(saved, overrides);
-        }
-        else
-        {
-            var configPath = cl.Required("config", "a JSON config, e.g. configs/base.json");
-            run = new RunDirectory(cl.Required("out", "the run directory to create"));
-            config = RunConfig.Load(configPath, overrides);
-        }
-        cl.EnsureAllUsed();
+        var configPath = resumeDir is null ? cl.Required("config", "a JSON config, e.g. configs/base.json") : null;
+        var run = new RunDirectory(resumeDir ?? cl.Required("out", "the run directory to create"));
+        cl.EnsureAllUsed(); // a mistyped option is a usage error whatever else is wrong
+        if (resumeDir is not null && !File.Exists(run.ConfigPath)) throw new UsageException($"{resumeDir} is not a run directory (no config.json).");
+        var config = RunConfig.Load(configPath ?? run.ConfigPath, overrides);
 
         var result = ExecuteWithProgress(config, run, resumeDir is not null);
         var s = result.Summary;

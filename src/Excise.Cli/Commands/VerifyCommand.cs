@@ -18,10 +18,11 @@ static class VerifyCommand
         var baseOption = cl.Option("base");
         var basisOption = cl.Option("basis");
         var weightsOption = cl.Option("weights");
-        var config = run.LoadConfig();
-        double tolerance = cl.Double("tolerance", config.SelectiveOrDefault.CertificateTolerance);
+        double? toleranceOption = cl.Option("tolerance") is null ? null : cl.Double("tolerance", 0);
         var jsonOut = cl.Option("json") ?? run.CertificatePath;
-        cl.EnsureAllUsed();
+        cl.EnsureAllUsed(); // a mistyped option is a usage error whatever else is wrong
+        var config = run.LoadConfig();
+        double tolerance = toleranceOption ?? config.SelectiveOrDefault.CertificateTolerance;
 
         var basisPath = basisOption ?? (File.Exists(run.BasisPath) ? run.BasisPath
             : throw new UsageException($"{run.Root} has no concept basis; pass --basis FILE."));
