@@ -1,20 +1,9 @@
-using System.Diagnostics;
-
 namespace Excise.Tests.Cli;
 
 /// <summary>Numbers from the command line are held to the rules config values are: a typo stops with the option's name.</summary>
 public sealed class CommandLineNumberTests
 {
-    static (int ExitCode, string Output) Run(params string[] args)
-    {
-        var psi = new ProcessStartInfo(RepositoryPaths.Cli, args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = RepositoryPaths.Root };
-        psi.Environment["NO_COLOR"] = "1";
-        using var process = Process.Start(psi)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        process.WaitForExit();
-        return (process.ExitCode, output.Result + error.Result);
-    }
+    static (int ExitCode, string Output) Run(params string[] args) => CliProcess.Run(args);
 
     [Theory]
     [InlineData("--guidance", "NaN", "finite")]

@@ -1,20 +1,9 @@
-using System.Diagnostics;
-
 namespace Excise.Tests.Cli;
 
 /// <summary>The exit codes the README documents: 0 done, 1 the job could not be done, 2 a usage error, 3 a failed certificate (SelectiveArmsTests runs <c>excise verify</c> on a run that fails it).</summary>
 public sealed class ExitCodeTests
 {
-    static (int ExitCode, string Output) Run(params string[] args)
-    {
-        var psi = new ProcessStartInfo(RepositoryPaths.Cli, args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = RepositoryPaths.Root };
-        psi.Environment["NO_COLOR"] = "1";
-        using var process = Process.Start(psi)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        process.WaitForExit();
-        return (process.ExitCode, output.Result + error.Result);
-    }
+    static (int ExitCode, string Output) Run(params string[] args) => CliProcess.Run(args);
 
     // Every command, with what it requires pointing at nothing: a mistyped option is reported as such (exit 2) before
     // any file is read, so the user fixes the command line first.

@@ -45,16 +45,7 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     [Fact]
     public void ExciseVerifyExitsZeroOnACertifiedRunAndThreeOnOneThatLearnedAlongTheConcept()
     {
-        static int Verify(params string[] args)
-        {
-            var psi = new System.Diagnostics.ProcessStartInfo(RepositoryPaths.Cli, ["verify", .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
-            psi.Environment["NO_COLOR"] = "1";
-            using var process = System.Diagnostics.Process.Start(psi)!;
-            _ = process.StandardOutput.ReadToEndAsync();
-            _ = process.StandardError.ReadToEndAsync();
-            process.WaitForExit();
-            return process.ExitCode;
-        }
+        static int Verify(params string[] args) => Cli.CliProcess.Run(["verify", .. args]).ExitCode;
         var projected = FineTune("update-projection");
         Assert.Equal(0, Verify("--run", projected.Run.Root));
         var standard = FineTune("standard");
