@@ -1,9 +1,8 @@
+using System.CommandLine;
 using Excise.Benchmarking;
-using Excise.Models;
 using Excise.Serialization;
 using Excise.Training;
 using Spectre.Console;
-using static TorchSharp.torch;
 
 namespace Excise.Cli.Commands;
 
@@ -14,46 +13,69 @@ namespace Excise.Cli.Commands;
 /// </summary>
 static class BenchCommand
 {
-    public const string Usage =
-        "excise bench [--out FILE.json] [--config base|large|FILE.json ...] [--only s1,s2] [--skip s1,s2] [--steps N] [--warmup N] " +
-        "[--batch N] [--threads N] [--trainer-steps N] [--trainer-images N] [--sampling-steps N] [--sampling-calls N] [--rank K] [--seed S] " +
-        "[--run RUN_DIR [--solver-images N] [--reference-steps N]] [--only metrics [--metrics-images N]]\n" +
-        "excise bench export --config base|large|FILE.json --out DIR [--batch N] [--seed S]";
-
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var cl = new CommandLine(args);
-        if (cl.Positionals.FirstOrDefault() == "export") return Export(cl);
-        if (cl.Positionals.Count > 0) throw new UsageException($"Unknown bench subcommand '{cl.Positionals[0]}'. Usage: {Usage}");
-
-        var configs = cl.All("config");
-        var models = (configs.Count > 0 ? configs : ["base", "large"]).Select(Resolve).ToList();
-        var solverRun = cl.Option("run");
-        // The solvers section samples a trained run, so it runs by default only when one is given; metrics only when named.
-        var sections = (solverRun is null ? BenchmarkSettings.SectionsWithoutRun : BenchmarkSettings.SectionsWithRun).ToHashSet();
-        if (cl.Option("only") is { } only) sections = Split(only).ToHashSet();
-        if (cl.Option("skip") is { } skip) sections.ExceptWith(Split(skip));
-        var defaults = new BenchmarkSettings { Models = models };
-        var settings = defaults with
+        var defaults = new BenchmarkSettings { Models = [] };
+        var configs = CliOptions.Repeated("--config", "A model to measure: base, large or a config file; repeat for more (default: base and large).", helpName: "base|large|FILE");
+        var only = CliOptions.WordList("--only", $"Run only these sections: {string.Join(", ", BenchmarkSettings.AllSections)}.");
+        var skip = CliOptions.WordList("--skip", "Skip these sections.");
+        var steps = CliOptions.Int("--steps", "Timed steps per measurement.", defaults.Steps, min: 1);
+        var warmup = CliOptions.Int("--warmup", "Untimed steps first.", defaults.WarmupSteps, min: 0);
+        var batch = CliOptions.OptionalInt("--batch", "Batch size (default: each config's).", min: 1);
+        var threads = CliOptions.Int("--threads", "libtorch threads (0 = one per core).", 0, min: 0);
+        var trainerSteps = CliOptions.Int("--trainer-steps", "Steps of the real training loop.", defaults.TrainerSteps, min: 1);
+        var trainerImages = CliOptions.Int("--trainer-images", "Images the training loop draws from.", defaults.TrainerImages, min: 1);
+        var samplingSteps = CliOptions.Int("--sampling-steps", "Steps per sampling call.", defaults.SamplingSteps, min: 1);
+        var samplingCalls = CliOptions.Int("--sampling-calls", "Timed sampling calls.", defaults.SamplingCalls, min: 1);
+        var rank = CliOptions.Int("--rank", "The concept basis rank the projection section uses.", defaults.ProjectionRank, min: 1);
+        var run = CliOptions.Text("--run", "A trained run: adds the solvers section (each sampler's accuracy on it).", helpName: "RUN_DIR");
+        var solverImages = CliOptions.Int("--solver-images", "Images per sampler in the solvers section.", defaults.SolverImages, min: 1);
+        var referenceSteps = CliOptions.Int("--reference-steps", "The many-step reference the solvers are compared with.", defaults.SolverReferenceSteps, min: 1);
+        var metricsImages = CliOptions.Int("--metrics-images", "Images per side in the metrics section (--only metrics).", defaults.MetricsImages, min: 2);
+        var seed = CliOptions.Long("--seed", "The seed of weights and batches.", defaults.Seed);
+        var output = CliOptions.Text("--out", "Write the report as JSON here.", helpName: "FILE.json");
+        var command = new Command("bench", "Training and sampling speed, FLOPs utilisation, projection overhead, text encoding, memory growth (docs/performance.md).")
         {
-            Sections = sections,
-            Steps = cl.Int("steps", defaults.Steps),
-            WarmupSteps = cl.Int("warmup", defaults.WarmupSteps),
-            Batch = cl.Option("batch") is null ? null : cl.Int("batch", 0),
-            Threads = cl.Int("threads", 0),
-            TrainerSteps = cl.Int("trainer-steps", defaults.TrainerSteps),
-            TrainerImages = cl.Int("trainer-images", defaults.TrainerImages),
-            SamplingSteps = cl.Int("sampling-steps", defaults.SamplingSteps),
-            SamplingCalls = cl.Int("sampling-calls", defaults.SamplingCalls),
-            ProjectionRank = cl.Int("rank", defaults.ProjectionRank),
-            SolverRun = solverRun,
-            SolverImages = cl.Int("solver-images", defaults.SolverImages),
-            SolverReferenceSteps = cl.Int("reference-steps", defaults.SolverReferenceSteps),
-            MetricsImages = cl.Int("metrics-images", defaults.MetricsImages),
-            Seed = cl.Long("seed", 0),
-        };
-        var outPath = cl.Option("out");
-        cl.EnsureAllUsed();
+            configs, only, skip, steps, warmup, batch, threads, trainerSteps, trainerImages, samplingSteps, samplingCalls, rank, run, solverImages, referenceSteps,
+            metricsImages, seed, output, CreateExport(),
+        }.WithExamples(
+            "excise bench --out bench.json",
+            "excise bench --config base --only train,profile --threads 1",
+            "excise bench --run models/base --only solvers",
+            "excise bench --only metrics");
+        command.SetAction(r =>
+        {
+            var solverRun = r.GetValue(run);
+            // The solvers section samples a trained run, so it runs by default only when one is given; metrics only when named.
+            var sections = (r.GetValue(only) ?? (solverRun is null ? BenchmarkSettings.SectionsWithoutRun : BenchmarkSettings.SectionsWithRun)).ToHashSet();
+            sections.ExceptWith(r.GetValue(skip) ?? []);
+            var models = r.GetValue(configs) is { Length: > 0 } names ? names : ["base", "large"];
+            var settings = defaults with
+            {
+                Models = models.Select(Resolve).ToList(),
+                Sections = sections,
+                Steps = r.GetValue(steps),
+                WarmupSteps = r.GetValue(warmup),
+                Batch = r.GetValue(batch),
+                Threads = r.GetValue(threads),
+                TrainerSteps = r.GetValue(trainerSteps),
+                TrainerImages = r.GetValue(trainerImages),
+                SamplingSteps = r.GetValue(samplingSteps),
+                SamplingCalls = r.GetValue(samplingCalls),
+                ProjectionRank = r.GetValue(rank),
+                SolverRun = solverRun,
+                SolverImages = r.GetValue(solverImages),
+                SolverReferenceSteps = r.GetValue(referenceSteps),
+                MetricsImages = r.GetValue(metricsImages),
+                Seed = r.GetValue(seed),
+            };
+            return Run(settings, r.GetValue(output));
+        });
+        return command;
+    }
+
+    static int Run(BenchmarkSettings settings, string? outPath)
+    {
         try { settings.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
 
@@ -76,26 +98,25 @@ static class BenchCommand
         AnsiConsole.Write(table);
     }
 
-    static int Export(CommandLine cl)
+    static Command CreateExport()
     {
-        var benchModel = Resolve(cl.Required("config", "the model config to export (base, large or a file)"));
-        var (name, config) = (benchModel.Name, benchModel.Load());
-        var outDir = cl.Required("out", "the folder to write unet_config.json, model.safetensors and inputs.safetensors into");
-        int? batch = cl.Option("batch") is null ? null : cl.Int("batch", 0);
-        long seed = cl.Long("seed", 0);
-        cl.EnsureAllUsed();
-
-        var unetConfig = config.ResolveUNetConfig();
-        Directory.CreateDirectory(outDir);
-        manual_seed(seed);
-        using var model = new UNet2DConditionModel(unetConfig);
-        using var inputs = new SyntheticBatch(unetConfig, batch ?? config.TrainingOrDefault.BatchSize, config.TextOrDefault.MaxLength, seed);
-        AtomicFile.WriteAllText(Path.Combine(outDir, "unet_config.json"), unetConfig.ToDiffusersJson());
-        ModuleWeights.Save(model, Path.Combine(outDir, "model.safetensors"));
-        inputs.Save(Path.Combine(outDir, "inputs.safetensors"));
-        AnsiConsole.MarkupLine($"Wrote {Markup.Escape(name)}'s unet_config.json, model.safetensors ({model.ParameterCount:N0} parameters) and inputs.safetensors " +
-                               $"(batch {inputs.Batch}) to [blue]{Markup.Escape(Path.GetFullPath(outDir))}[/].");
-        return 0;
+        var config = CliOptions.Text("--config", "The model config to export: base, large or a file.", required: true, helpName: "base|large|FILE");
+        var output = CliOptions.Text("--out", "The folder to write unet_config.json, model.safetensors and inputs.safetensors into.", required: true, helpName: "DIR");
+        var batch = CliOptions.OptionalInt("--batch", "The batch's size (default: the config's).", min: 1);
+        var seed = CliOptions.Long("--seed", "The seed of weights and batch.", 0);
+        var export = new Command("export", "Write a model's config, seeded weights and one batch for the PyTorch reference in bench/reference.")
+        {
+            config, output, batch, seed,
+        }.WithExamples("excise bench export --config base --out bench/reference/base");
+        export.SetAction(r =>
+        {
+            var outDir = r.GetValue(output)!;
+            var result = ReferenceExport.Write(Resolve(r.GetValue(config)!), outDir, r.GetValue(batch), r.GetValue(seed));
+            AnsiConsole.MarkupLine($"Wrote {Markup.Escape(result.Name)}'s unet_config.json, model.safetensors ({result.Parameters:N0} parameters) and inputs.safetensors " +
+                                   $"(batch {result.Batch}) to [blue]{Markup.Escape(Path.GetFullPath(outDir))}[/].");
+            return 0;
+        });
+        return export;
     }
 
     static BenchModel Resolve(string nameOrPath)
@@ -103,6 +124,4 @@ static class BenchCommand
         var path = Path.GetFullPath(File.Exists(nameOrPath) ? nameOrPath : ProjectFiles.Config(nameOrPath));
         return new BenchModel(RunConfig.Load(path).Name, path);
     }
-
-    static IEnumerable<string> Split(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }

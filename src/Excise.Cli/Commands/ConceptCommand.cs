@@ -1,5 +1,6 @@
-using Excise.Configuration;
+using System.CommandLine;
 using System.Globalization;
+using Excise.Configuration;
 using Excise.Projection;
 using Excise.Text;
 using Spectre.Console;
@@ -9,27 +10,31 @@ namespace Excise.Cli.Commands;
 /// <summary>excise concept: builds (or extends) the orthonormal basis of a prohibited concept's text-state subspace.</summary>
 static class ConceptCommand
 {
-    public const string Usage =
-        "excise concept --concept \"the Acme logo\" [--concept \"another\" ...] [--prompts FILE] [--mode concept-tokens|contrastive|all-tokens] " +
-        "[--energy 0.99 | --rank K] [--add-to EXISTING.safetensors] [--max-length 32] --out concept.safetensors";
-
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var cl = new CommandLine(args);
-        var concepts = cl.All("concept");
-        if (concepts.Count == 0) throw new UsageException($"Give at least one --concept \"phrase\". Usage: {Usage}");
-        var promptFile = cl.Option("prompts");
-        var modeName = cl.Option("mode") ?? SubspaceMode.ConceptTokens.ToName();
-        if (!EnumNames.TryParse<SubspaceMode>(modeName, out var mode)) throw new UsageException($"--mode must be one of {EnumNames.AllNames<SubspaceMode>("|")}, got '{modeName}'.");
-        bool energyGiven = cl.Option("energy") is not null;
-        double energy = cl.Double("energy", 0.99);
-        int? rank = cl.Option("rank") is not null ? cl.Int("rank", 0) : null;
-        if (energyGiven && rank is not null) throw new UsageException("Give either --energy or --rank, not both.");
-        var addTo = cl.Option("add-to");
-        int maxLength = cl.Int("max-length", 32);
-        var outPath = cl.Required("out", "the basis .safetensors file to write");
-        cl.EnsureAllUsed();
-        if (maxLength < 2) throw new UsageException("--max-length must be at least 2.");
+        var concepts = CliOptions.Repeated("--concept", "The prohibited concept's phrase; repeat for several concepts in one basis.", helpName: "TEXT");
+        concepts.Required = true;
+        var prompts = CliOptions.Text("--prompts", "More prompts naming the concept, one per line, added to the built-in ones.", helpName: "FILE");
+        var mode = CliOptions.Choice("--mode", "What the basis spans: the concept tokens' states, their difference from the prompt without them, or every token's.", SubspaceMode.ConceptTokens);
+        var energy = CliOptions.OptionalDouble("--energy", "Keep the fewest directions holding this share of the states' energy (default 0.99; not with --rank).", min: 0, max: 1);
+        var rank = CliOptions.OptionalInt("--rank", "Keep exactly this many directions (not with --energy).", min: 1);
+        var addTo = CliOptions.Text("--add-to", "Extend this basis (same encoder and mode) with the new concepts.", helpName: "BASIS.safetensors");
+        var maxLength = CliOptions.Int("--max-length", "The text encoder's token length; must match the runs the basis is for.", 32, min: 2);
+        var output = CliOptions.Text("--out", "The basis .safetensors file to write.", required: true, helpName: "BASIS.safetensors");
+        var command = new Command("concept", "Build a concept's text-state subspace (an orthonormal basis) for the projection arms and the certificate.")
+        {
+            concepts, prompts, mode, energy, rank, addTo, maxLength, output,
+        }.WithExamples(
+            "excise concept --concept \"the Acme logo\" --out concept.safetensors",
+            "excise concept --concept \"the Zebra pattern\" --mode contrastive --rank 8 --add-to concept.safetensors --out both.safetensors");
+        command.SetAction(r => Run(r.GetValue(concepts)!, r.GetValue(prompts), r.GetChoice(mode), r.GetValue(energy), r.GetValue(rank), r.GetValue(addTo), r.GetValue(maxLength), r.GetValue(output)!));
+        return command;
+    }
+
+    static int Run(IReadOnlyList<string> concepts, string? promptFile, SubspaceMode mode, double? energyOption, int? rank, string? addTo, int maxLength, string outPath)
+    {
+        if (energyOption is not null && rank is not null) throw new UsageException("Give either --energy or --rank, not both.");
+        double energy = energyOption ?? new SubspaceOptions().Energy;
 
         var extraPrompts = promptFile is null ? null : ConceptPrompts.ReadFile(promptFile, concepts);
         var options = new SubspaceOptions(mode, energy, rank, ExtraPrompts: extraPrompts);

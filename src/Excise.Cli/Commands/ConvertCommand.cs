@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Excise.Serialization;
 using Spectre.Console;
 
@@ -6,18 +7,22 @@ namespace Excise.Cli.Commands;
 /// <summary>excise convert: a PyTorch pickle checkpoint to safetensors, only with --allow-pickle.</summary>
 static class ConvertCommand
 {
-    public const string Usage = "excise convert --from model.pth --to model.safetensors --allow-pickle";
-
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var cl = new CommandLine(args, new HashSet<string> { "allow-pickle" });
-        var from = cl.Required("from", "the PyTorch checkpoint (.pt/.pth/.ckpt/.bin) to convert");
-        var to = cl.Required("to", "the .safetensors file to write");
-        bool allowPickle = cl.Flag("allow-pickle");
-        cl.EnsureAllUsed();
-        var result = PickleConversion.ToSafetensors(from, to, allowPickle);
-        AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(Path.GetFullPath(to))}[/]: {result.Tensors} tensors, {result.Values:N0} values" +
-                               (result.NestedUnder is null ? "." : $" (taken from '{Markup.Escape(result.NestedUnder)}')."));
-        return 0;
+        var from = CliOptions.Text("--from", "The PyTorch checkpoint (.pt/.pth/.ckpt/.bin) to convert.", required: true, helpName: "FILE");
+        var to = CliOptions.Text("--to", "The .safetensors file to write.", required: true, helpName: "FILE");
+        var allowPickle = CliOptions.Flag("--allow-pickle", "Required: a pickle can run code when read, so convert only files you trust.");
+        var command = new Command("convert", "Convert a PyTorch pickle checkpoint you trust to safetensors (pickles are never read without --allow-pickle).")
+        {
+            from, to, allowPickle,
+        }.WithExamples("excise convert --from model.pth --to model.safetensors --allow-pickle");
+        command.SetAction(r =>
+        {
+            var result = PickleConversion.ToSafetensors(r.GetValue(from)!, r.GetValue(to)!, r.GetValue(allowPickle));
+            AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(Path.GetFullPath(r.GetValue(to)!))}[/]: {result.Tensors} tensors, {result.Values:N0} values" +
+                                   (result.NestedUnder is null ? "." : $" (taken from '{Markup.Escape(result.NestedUnder)}')."));
+            return 0;
+        });
+        return command;
     }
 }

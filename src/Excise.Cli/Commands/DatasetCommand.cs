@@ -1,33 +1,32 @@
+using System.CommandLine;
 using Excise.Data;
 using Excise.Training;
 using Spectre.Console;
 
 namespace Excise.Cli.Commands;
 
+/// <summary>excise dataset export: exactly what a config trains on, as a Hugging Face imagefolder.</summary>
 static class DatasetCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        if (args.Length == 0 || args[0] != "export") throw new UsageException("Usage: excise dataset export --config FILE --out DIR [--set k=v ...]");
-        var cl = new CommandLine(args[1..]);
-        var configPath = cl.Required("config", "the training config whose data to export");
-        var overrides = cl.All("set");
-        var outDir = cl.Required("out", "the imagefolder directory to write");
-        bool heldOut = cl.Flag("held-out");
-        cl.EnsureAllUsed(); // a mistyped option is a usage error whatever else is wrong
-        var config = RunConfig.Load(configPath, overrides);
-
-        var dataset = ConceptDatasetBuilder.Build(config.DataOrDefault.ToRecipe());
-        int size = config.DataOrDefault.ImageSize;
-        var fitted = dataset.Train.Select(e => e with { Image = e.Image.FitTo(size, e.Image.Channels) }).ToList();
-        ImageFolderDataset.Write(outDir, fitted);
-        GroundTruthExport.WriteCsv(Path.Combine(outDir, "ground_truth.csv"), fitted);
-        if (heldOut && dataset.HeldOutStamped.Count > 0)
+        var config = CliOptions.Text("--config", "The training config whose data to export.", required: true, helpName: "FILE");
+        var output = CliOptions.Text("--out", "The imagefolder directory to write.", required: true, helpName: "DIR");
+        var overrides = CliOptions.Repeated("--set", "Override a config field, e.g. --set data.limit=500; repeat for more.", helpName: "KEY=VALUE");
+        var heldOut = CliOptions.Flag("--held-out", "Also write the held-out stamped images (the inversion adversary's) to DIR/held_out_stamped.");
+        var export = new Command("export", "Write exactly what a config trains on as a Hugging Face imagefolder (PNGs, metadata.jsonl, ground_truth.csv).")
         {
-            var held = Path.Combine(outDir, "held_out_stamped");
-            ImageFolderDataset.Write(held, dataset.HeldOutStamped);
-        }
-        AnsiConsole.MarkupLine($"Wrote {fitted.Count} images ({dataset.StampedCount} stamped, {dataset.MentionCount} captions naming the concept) to [blue]{Markup.Escape(Path.GetFullPath(outDir))}[/]");
+            config, output, overrides, heldOut,
+        }.WithExamples("excise dataset export --config configs/finetune.json --set data.limit=500 --out data/");
+        export.SetAction(r => Export(r.GetValue(config)!, r.GetValue(overrides) ?? [], r.GetValue(output)!, r.GetValue(heldOut)));
+        return new Command("dataset", "Export a config's training data.") { export };
+    }
+
+    static int Export(string configPath, IReadOnlyList<string> overrides, string outDir, bool heldOut)
+    {
+        var result = DatasetExport.Write(RunConfig.Load(configPath, overrides).DataOrDefault, outDir, heldOut);
+        AnsiConsole.MarkupLine($"Wrote {result.Images} images ({result.Stamped} stamped, {result.Mentions} captions naming the concept) to [blue]{Markup.Escape(Path.GetFullPath(outDir))}[/]"
+                               + (result.HeldOutStamped > 0 ? $" and {result.HeldOutStamped} held-out stamped images to {DatasetExport.HeldOutFolder}/." : "."));
         return 0;
     }
 }

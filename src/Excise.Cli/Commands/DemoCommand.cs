@@ -1,10 +1,13 @@
-using Excise.Configuration;
+using System.CommandLine;
 using System.Globalization;
+using Excise.Configuration;
 using Excise.Attacks;
 using Excise.Data;
+using Excise.Diffusion;
 using Excise.Experiment;
 using Excise.Projection;
 using Excise.Reporting;
+using Excise.Training;
 using Spectre.Console;
 
 namespace Excise.Cli.Commands;
@@ -15,107 +18,115 @@ namespace Excise.Cli.Commands;
 /// </summary>
 static class DemoCommand
 {
-    public const string Usage =
-        "excise demo [--preset quick|default|full] [--out DIR] [--concept TEXT] [--logo FILE.svg|FILE.png] [--concept-kind logo|stripes] [--dataset IMAGEFOLDER] " +
-        "[--arms a,b,c] [--seeds N] [--attacks prompt,paraphrase,inversion,inversion-control,baseline-rate] [--steps N] [--n IMAGES_PER_PROMPT] " +
-        "[--sampler ddim|dpm++2m] [--sampling-steps N] " +
-        "[--subspace-mode concept-tokens|contrastive|all-tokens] [--energy E | --rank K] [--threads N] [--arm-workers N] [--set key=value (fine-tuning)] " +
-        "[--train-base] [--base-set key=value] [--projection-set key=value (projection arms only)] [--cache DIR] [--judges DIR] " +
-        "[--shares 0.01,0.03,0.1,0.3 (the experiment at each share of stamped images)]";
-
-    /// <summary>The stripes concept's name when none is given: "pattern" makes its paraphrases a print's, "Zebra" is its brand.</summary>
-    public const string StripesPhrase = "the Zebra pattern";
-
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var cl = new CommandLine(args);
-        var preset = cl.Option("preset") ?? ExperimentPresets.Default;
-        var plan = ExperimentPresets.Get(preset, Path.Combine(ProjectFiles.Root, "configs"));
-        var outDir = Path.GetFullPath(cl.Option("out") ?? Path.Combine(ProjectFiles.RunsRoot, "demo"));
-        var paths = new ExperimentPaths(outDir,
-            Path.GetFullPath(cl.Option("cache") ?? Path.Combine(ProjectFiles.RunsRoot, "cache")),
-            Path.GetFullPath(cl.Option("judges") ?? Path.Combine(ProjectFiles.RunsRoot, "judges")));
-
-        var baseOverrides = plan.BaseOverrides.ToList();
-        var finetuneOverrides = plan.FinetuneOverrides.ToList();
-        var kind = ConceptKind.Logo;
-        if (cl.Option("concept-kind") is { } kindName && !EnumNames.TryParse(kindName, out kind))
-            throw new UsageException($"--concept-kind must be {EnumNames.AllNames<ConceptKind>(" or ")} (got '{kindName}').");
-        if (kind == ConceptKind.Stripes)
+        var preset = new Option<string>("--preset")
         {
-            // Stripes over the garment, named as a pattern (its paraphrases are a fabric print's); the inversion adversary
-            // starts from the concept's own generic noun, as it starts from "logo" for a logo.
-            finetuneOverrides.Add("data.concept.kind=stripes");
-            if (cl.Option("concept") is null) finetuneOverrides.Add($"data.concept.phrase={StripesPhrase}");
-            plan = plan with { Attack = plan.Attack with { Inversion = plan.Attack.InversionOrDefault with { PlaceholderWord = "pattern" } } };
-        }
-        if (cl.Option("concept") is { } concept) finetuneOverrides.Add($"data.concept.phrase={concept}");
-        if (cl.Option("logo") is { } logo)
-        {
-            if (!File.Exists(logo)) throw new UsageException($"--logo: file not found: {logo}");
-            finetuneOverrides.Add($"data.concept.logo={Path.GetFullPath(logo)}");
-        }
-        if (cl.Option("dataset") is { } dataset)
-        {
-            if (!Directory.Exists(dataset)) throw new UsageException($"--dataset: no directory at {dataset} (an imagefolder: images plus metadata.jsonl with captions).");
-            foreach (var list in new[] { baseOverrides, finetuneOverrides })
-                list.AddRange(["data.source=imagefolder", $"data.path={Path.GetFullPath(dataset)}"]);
-        }
-        if (cl.Option("steps") is { } steps) finetuneOverrides.Add($"training.steps={steps}");
-        finetuneOverrides.AddRange(cl.All("set"));
-        baseOverrides.AddRange(cl.All("base-set"));
-
-        var arms = cl.Option("arms") is { } armList ? Split(armList).Select(ParseArm).ToList() : plan.Arms;
-        var attacks = cl.Option("attacks") is { } attackList ? Split(attackList).Select(ParseAttack).ToList() : plan.Attacks;
-        var subspace = plan.Subspace;
-        if (cl.Option("subspace-mode") is { } modeName)
-            subspace = subspace with { Mode = EnumNames.TryParse<SubspaceMode>(modeName, out var mode) ? mode : throw new UsageException($"--subspace-mode must be one of {EnumNames.AllNames<SubspaceMode>("|")}.") };
-        if (cl.Option("energy") is not null) subspace = subspace with { Energy = cl.Double("energy", 0.99) };
-        if (cl.Option("rank") is not null) subspace = subspace with { Rank = cl.Int("rank", 0) };
-        plan = plan with
-        {
-            BaseOverrides = baseOverrides,
-            FinetuneOverrides = finetuneOverrides,
-            Arms = arms,
-            Attacks = attacks,
-            Seeds = cl.Int("seeds", plan.Seeds),
-            Subspace = subspace,
-            Attack = plan.Attack with
-            {
-                ImagesPerPrompt = cl.Int("n", plan.Attack.ImagesPerPrompt),
-                Sampler = cl.Option("sampler") is { } sampler ? AttackCommand.ParseSampler(sampler) : plan.Attack.Sampler,
-                SamplingSteps = cl.Int("sampling-steps", plan.Attack.SamplingSteps),
-            },
-            Threads = cl.Int("threads", plan.Threads),
-            ArmWorkers = cl.Int("arm-workers", plan.ArmWorkers),
-            ProjectionOverrides = cl.All("projection-set"),
-            ShippedBase = cl.Flag("train-base") ? null : plan.ShippedBase,
+            Description = "The budget: quick (minutes, smoke-sized), default (≈ 20 min, one seed, the shipped base), full (three seeds, all arms; the published figures).",
+            DefaultValueFactory = _ => ExperimentPresets.Default, HelpName = string.Join("|", ExperimentPresets.Names),
         };
-        var shares = cl.Option("shares") is { } shareList ? Split(shareList).Select(ParseShare).ToList() : null;
-        cl.EnsureAllUsed();
+        preset.AcceptOnlyFromAmong([.. ExperimentPresets.Names]);
+        var output = CliOptions.Text("--out", "The experiment folder (default: runs/demo); re-running the same command there continues where it stopped.", helpName: "DIR");
+        var concept = CliOptions.Text("--concept", "The concept's phrase in captions and attacks (default: \"the Acme logo\", or \"the Zebra pattern\" for stripes).", helpName: "TEXT");
+        var logo = CliOptions.Text("--logo", "Your logo to stamp instead of the built-in one.", helpName: "FILE.svg|FILE.png");
+        var conceptKind = CliOptions.Choice("--concept-kind", "A logo in a corner (a mask can hide it) or stripes over the whole garment (none can).", ConceptKind.Logo);
+        var dataset = CliOptions.Text("--dataset", "Your imagefolder (images plus metadata.jsonl with captions) instead of Fashion-MNIST.", helpName: "IMAGEFOLDER");
+        var arms = CliOptions.ChoiceList<TrainingArm>("--arms", "The arms to run (default: the preset's).");
+        var seeds = CliOptions.OptionalInt("--seeds", "Seeds per arm (default: the preset's; a verdict needs ≥ 3).", min: 1);
+        var attacks = CliOptions.ChoiceList<AttackKind>("--attacks", "The attacks (default: all; baseline-rate is required).");
+        var steps = CliOptions.OptionalInt("--steps", "Fine-tuning steps per arm (default: the preset's).", min: 1);
+        var count = CliOptions.OptionalInt("-n", "Images per attack prompt (default: the preset's).", min: 1);
+        count.Aliases.Add("--n");
+        var sampler = CliOptions.OptionalChoice<SamplerKind>("--sampler", "The attacks' sampler (default: the preset's).");
+        var samplingSteps = CliOptions.OptionalInt("--sampling-steps", "The attacks' sampling steps (default: the preset's).", min: 1);
+        var subspaceMode = CliOptions.OptionalChoice<SubspaceMode>("--subspace-mode", "What the projection arms' concept basis spans (default: concept-tokens).");
+        var energy = CliOptions.OptionalDouble("--energy", "The basis keeps this share of the concept states' energy (default 0.99).", min: 0, max: 1);
+        var rank = CliOptions.OptionalInt("--rank", "The basis keeps exactly this many directions.", min: 1);
+        var threads = CliOptions.OptionalInt("--threads", "libtorch threads for the whole experiment (default: one per core).", min: 0);
+        var armWorkers = CliOptions.OptionalInt("--arm-workers", "Arms fine-tuned side by side (the figures do not depend on it).", min: 1);
+        var overrides = CliOptions.Repeated("--set", "Override a fine-tuning config field for every arm; repeat for more.", helpName: "KEY=VALUE");
+        var trainBase = CliOptions.Flag("--train-base", "Train configs/base.json into the cache instead of fine-tuning from the shipped models/base.");
+        var baseOverrides = CliOptions.Repeated("--base-set", "Override a base config field (with --train-base).", helpName: "KEY=VALUE");
+        var projectionOverrides = CliOptions.Repeated("--projection-set", "Override a config field for the projection arms only.", helpName: "KEY=VALUE");
+        var cache = CliOptions.Text("--cache", "Where trained bases are cached (default: runs/cache).", helpName: "DIR");
+        var judges = CliOptions.Text("--judges", "The judges' cache (default: runs/judges).", helpName: "DIR");
+        var shares = CliOptions.NumberList("--shares", "Run the experiment at each share of stamped images and chart extraction against share.", "0.01,0.03,0.1,0.3");
+        var command = new Command("demo", "The whole experiment: every arm fine-tuned from the base, attacked and judged; writes report.html, results.json, results.md.")
+        {
+            preset, output, concept, logo, conceptKind, dataset, arms, seeds, attacks, steps, count, sampler, samplingSteps, subspaceMode, energy, rank,
+            threads, armWorkers, overrides, trainBase, baseOverrides, projectionOverrides, cache, judges, shares,
+        }.WithExamples(
+            "excise demo",
+            "excise demo --preset full --out runs/full",
+            "excise demo --concept-kind stripes --arms standard,update-projection,filter-images --out runs/stripes",
+            "excise demo --shares 0.01,0.03,0.1,0.3 --arms standard,masked-loss");
+        command.SetAction(r =>
+        {
+            var plan = ExperimentPresets.Get(r.GetValue(preset)!, Path.Combine(ProjectFiles.Root, "configs"))
+                .WithConcept(r.GetChoice(conceptKind), r.GetValue(concept));
+            if (r.GetValue(logo) is { } logoFile) plan = plan.WithLogo(logoFile);
+            if (r.GetValue(dataset) is { } folder) plan = plan.WithImageFolder(folder);
+            var finetuneOverrides = plan.FinetuneOverrides.ToList();
+            if (r.GetValue(steps) is { } stepCount) finetuneOverrides.Add($"training.steps={stepCount}");
+            finetuneOverrides.AddRange(r.GetValue(overrides) ?? []);
+            var subspace = plan.Subspace;
+            if (r.GetValue(subspaceMode) is { } mode) subspace = subspace with { Mode = mode };
+            if (r.GetValue(energy) is { } energyShare) subspace = subspace with { Energy = energyShare };
+            if (r.GetValue(rank) is { } rankCount) subspace = subspace with { Rank = rankCount };
+            plan = plan with
+            {
+                BaseOverrides = [.. plan.BaseOverrides, .. r.GetValue(baseOverrides) ?? []],
+                FinetuneOverrides = finetuneOverrides,
+                Arms = r.GetValue(arms) ?? plan.Arms,
+                Attacks = r.GetValue(attacks) ?? plan.Attacks,
+                Seeds = r.GetValue(seeds) ?? plan.Seeds,
+                Subspace = subspace,
+                Attack = plan.Attack with
+                {
+                    ImagesPerPrompt = r.GetValue(count) ?? plan.Attack.ImagesPerPrompt,
+                    Sampler = r.GetValue(sampler) ?? plan.Attack.Sampler,
+                    SamplingSteps = r.GetValue(samplingSteps) ?? plan.Attack.SamplingSteps,
+                },
+                Threads = r.GetValue(threads) ?? plan.Threads,
+                ArmWorkers = r.GetValue(armWorkers) ?? plan.ArmWorkers,
+                ProjectionOverrides = r.GetValue(projectionOverrides) ?? [],
+                ShippedBase = r.GetValue(trainBase) ? null : plan.ShippedBase,
+            };
+            var outDir = Path.GetFullPath(r.GetValue(output) ?? Path.Combine(ProjectFiles.RunsRoot, "demo"));
+            var paths = new ExperimentPaths(outDir,
+                Path.GetFullPath(r.GetValue(cache) ?? Path.Combine(ProjectFiles.RunsRoot, "cache")),
+                Path.GetFullPath(r.GetValue(judges) ?? Path.Combine(ProjectFiles.RunsRoot, "judges")));
+            var commandLine = "excise demo " + string.Join(' ', r.Tokens.Select(t => Quote(t.Value)).Skip(1));
+            return Run(plan, paths, r.GetValue(shares), commandLine.Trim());
+        });
+        return command;
+    }
+
+    static int Run(ExperimentPlan plan, ExperimentPaths paths, IReadOnlyList<double>? shares, string command)
+    {
         try
         {
             plan.Validate();
             if (shares is not null) ShareSweep.Validate(shares);
         }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
-        if (shares is not null) return RunSweep(plan, paths, shares, "excise demo " + string.Join(' ', args.Select(Quote)));
+        if (shares is not null) return RunSweep(plan, paths, shares, command);
 
-        AnsiConsole.MarkupLine($"[bold]Selective-learning experiment[/] ({Markup.Escape(plan.Preset)} preset): {arms.Count} arms × {plan.Seeds} seed(s), attacks {Markup.Escape(string.Join(", ", attacks.Select(EnumNames.ToName)))} → {Markup.Escape(outDir)}");
-        var command = "excise demo " + string.Join(' ', args.Select(Quote));
+        AnsiConsole.MarkupLine($"[bold]Selective-learning experiment[/] ({Markup.Escape(plan.Preset)} preset): {plan.Arms.Count} arms × {plan.Seeds} seed(s), "
+                               + $"attacks {Markup.Escape(string.Join(", ", plan.Attacks.Select(EnumNames.ToName)))} → {Markup.Escape(paths.Output)}");
         var results = ProgressDisplay.Run("experiment", 1.0, update =>
-            ExperimentRunner.Run(plan, paths, command.Trim(),
+            ExperimentRunner.Run(plan, paths, command,
                 new SyncProgress<ExperimentProgress>(p => update(p.Done / p.Total,
                     $"{p.Status} · {ProgressDisplay.Duration(p.Elapsed)} elapsed" + (p.Remaining is { } r ? $" · ETA {ProgressDisplay.Duration(r)}" : ""))),
                 message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]"),
                 writeReport: finished => ExperimentReport.Write(finished, paths.Output)));
 
-        Print(results, outDir);
+        Print(results, paths.Output);
         return 0;
     }
 
     /// <summary>The experiment at every share of stamped images (<c>--shares</c>), each in OUT/share-x/, then sweep.md and its charts.</summary>
-    static int RunSweep(Excise.Experiment.ExperimentPlan plan, ExperimentPaths paths, IReadOnlyList<double> shares, string command)
+    static int RunSweep(ExperimentPlan plan, ExperimentPaths paths, IReadOnlyList<double> shares, string command)
     {
         AnsiConsole.MarkupLine($"[bold]Stamped-share sweep[/] ({Markup.Escape(plan.Preset)} preset): {plan.Arms.Count} arms × {plan.Seeds} seed(s) at shares "
                                + $"{Markup.Escape(string.Join(", ", shares.Order().Select(s => s.ToString("P0", CultureInfo.InvariantCulture))))} → {Markup.Escape(paths.Output)}");
@@ -131,10 +142,6 @@ static class DemoCommand
         return 0;
     }
 
-    static double ParseShare(string text) =>
-        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var share) && double.IsFinite(share)
-            ? share : throw new UsageException($"--shares takes shares of stamped images such as 0.01,0.03,0.1,0.3 (got '{text}').");
-
     static void Print(ExperimentResults results, string outDir)
     {
         var columns = ResultsTable.Columns(results.Setup.AttackNames, results.Setup.ConceptNoun);
@@ -145,20 +152,6 @@ static class DemoCommand
         foreach (var line in results.Reading) AnsiConsole.MarkupLine($"• {Markup.Escape(line)}");
         var reused = results.Setup.ReusedArmRuns > 0 ? $" ({results.Setup.ReusedArmRuns} of {results.Runs.Count} arm runs reused from an earlier run)" : "";
         AnsiConsole.MarkupLine($"Done in {ProgressDisplay.Duration(TimeSpan.FromSeconds(results.ElapsedSeconds))}{reused}. Report: [blue]{Markup.Escape(Path.Combine(outDir, "report.html"))}[/]; figures: results.json, results.md.");
-    }
-
-    static IEnumerable<string> Split(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-
-    static Excise.Training.TrainingArm ParseArm(string name)
-    {
-        try { return EnumNames.Parse<Excise.Training.TrainingArm>(name, "arm"); }
-        catch (ArgumentException e) { throw new UsageException("--arms: " + e.Message); }
-    }
-
-    static AttackKind ParseAttack(string name)
-    {
-        try { return EnumNames.Parse<AttackKind>(name, "attack kind"); }
-        catch (ArgumentException e) { throw new UsageException("--attacks: " + e.Message); }
     }
 
     static string Quote(string arg) => arg.Contains(' ') ? $"\"{arg}\"" : arg;

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Excise.Configuration;
 using Excise.Data;
 using Excise.Evaluation.Judges;
@@ -13,49 +14,42 @@ namespace Excise.Cli.Commands;
 /// </summary>
 static class JudgesCommand
 {
-    const string Usage = "Usage: excise judges train [--concept-config RUN_CONFIG.json] [--cache DIR] [--quick] [--threads N]";
-
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        if (args.Length == 0 || args[0] != "train") throw new UsageException(Usage);
-        var cl = new CommandLine(args[1..], new HashSet<string> { "quick" });
-        var conceptConfig = cl.Option("concept-config") ?? ProjectFiles.Config("finetune");
-        var cache = cl.Option("cache") ?? Path.Combine(ProjectFiles.RunsRoot, "judges");
-        bool quick = cl.Flag("quick");
-        int threads = cl.Int("threads", 0);
-        cl.EnsureAllUsed();
-        if (threads < 0) throw new UsageException("--threads must be >= 0 (0 = one per core).");
+        var conceptConfig = CliOptions.Text("--concept-config", "The run config whose data.concept stamping the detector learns (default: configs/finetune.json).", helpName: "RUN_CONFIG.json");
+        var cache = CliOptions.Text("--cache", "The judges' cache (default: runs/judges).", helpName: "DIR");
+        var quick = CliOptions.Flag("--quick", "Smoke-test judges trained in seconds (for trying the command, not for figures).");
+        var threads = CliOptions.Int("--threads", "libtorch threads (0 = one per core).", 0, min: 0);
+        var train = new Command("train", "Train (or load from the cache) the garment classifier and the concept detector; prints their held-out figures.")
+        {
+            conceptConfig, cache, quick, threads,
+        }.WithExamples("excise judges train", "excise judges train --concept-config my-stripes.json --cache runs/judges");
+        train.SetAction(r => Train(r.GetValue(conceptConfig) ?? ProjectFiles.Config("finetune"), r.GetValue(cache) ?? Path.Combine(ProjectFiles.RunsRoot, "judges"),
+            r.GetValue(quick), r.GetValue(threads)));
+        return new Command("judges", "The judges every run is measured by.") { train };
+    }
 
+    static int Train(string conceptConfig, string cache, bool quick, int threads)
+    {
         TorchRuntime.ConfigureThreads(threads);
-        var injection = InjectionFrom(conceptConfig);
+        // Only data.concept is read: finetune.json names no model of its own, only an init run.
+        var concept = ConfigLoader.LoadFile<RunConfig>(conceptConfig).DataOrDefault.Concept
+            ?? throw new UsageException($"{conceptConfig} has no data.concept section: there is no stamping to train a concept detector for.");
+        var injection = ConceptDetector.StampingOf(concept);
         var classifierSettings = quick ? GarmentClassifierSettings.Quick : GarmentClassifierSettings.Default;
         var detectorSettings = ConceptDetectorSettings.For(quick);
         AnsiConsole.MarkupLine($"Stamping from [blue]{Markup.Escape(conceptConfig)}[/]: {Markup.Escape(StampingSignature.Of(injection).ToString())}; cache [blue]{Markup.Escape(Path.GetFullPath(cache))}[/]{(quick ? " [yellow](quick: smoke-test judges)[/]" : "")}");
 
         using var classifier = WithProgress("garment classifier",
-            Steps(classifierSettings.TrainLimit ?? FashionMnist.TrainCount, classifierSettings.Optimization),
+            classifierSettings.Optimization.StepsFor(classifierSettings.TrainLimit ?? FashionMnist.TrainCount),
             progress => GarmentClassifier.LoadOrTrain(cache, classifierSettings, progress));
         using var detector = WithProgress("concept detector",
-            Steps(detectorSettings.TrainLimit, detectorSettings.Optimization),
+            detectorSettings.Optimization.StepsFor(detectorSettings.TrainLimit),
             progress => ConceptDetector.LoadOrTrain(cache, injection, detectorSettings, progress));
 
         Print(classifier, detector);
         return 0;
     }
-
-    /// <summary>Reads a run config's data.concept without requiring the rest (finetune.json names no model, only an init run).</summary>
-    static ConceptInjectionOptions InjectionFrom(string path)
-    {
-        var config = ConfigLoader.LoadFile<RunConfig>(path);
-        var concept = config.DataOrDefault.Concept
-            ?? throw new UsageException($"{path} has no data.concept section: there is no stamping to train a concept detector for.");
-        concept.Validate();
-        var injection = concept.ToInjection();
-        if (injection.Opacity <= 0) throw new UsageException($"{path}: data.concept.opacity is 0, so the logo is invisible and cannot be detected.");
-        return injection;
-    }
-
-    static long Steps(int images, JudgeOptimization optimization) => (long)((images + optimization.BatchSize - 1) / optimization.BatchSize) * optimization.Epochs;
 
     static T WithProgress<T>(string title, long totalSteps, Func<IProgress<JudgeTrainingProgress>, T> work) =>
         ProgressDisplay.Run(title, totalSteps, update =>

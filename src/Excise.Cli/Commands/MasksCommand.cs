@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Excise.Configuration;
 using Excise.Data;
 using Excise.Evaluation.Judges;
@@ -13,29 +14,39 @@ namespace Excise.Cli.Commands;
 /// </summary>
 static class MasksCommand
 {
-    const string Usage = "Usage: excise masks --config FILE --out DIR [--detector DETECTOR.safetensors | --cache DIR [--quick]] "
-                         + "[--patch 8] [--stride 4] [--threshold 0.3] [--threads N] [--set k=v ...]";
-
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var cl = new CommandLine(args, new HashSet<string> { "quick" });
-        var configPath = cl.Required("config", "the training config whose images to mask");
-        var outDir = cl.Required("out", "the mask folder to write");
-        var detectorPath = cl.Option("detector");
-        var cache = cl.Option("cache") ?? Path.Combine(ProjectFiles.RunsRoot, "judges");
-        bool quick = cl.Flag("quick");
         var defaults = new LocaliserSettings();
-        var settings = new LocaliserSettings(cl.Int("patch", defaults.Patch), cl.Int("stride", defaults.Stride), cl.Double("threshold", defaults.Threshold));
-        int threads = cl.Int("threads", 0);
-        var overrides = cl.All("set");
-        cl.EnsureAllUsed();
-        if (threads < 0) throw new UsageException("--threads must be >= 0 (0 = one per core).");
+        var config = CliOptions.Text("--config", "The training config whose images to mask.", required: true, helpName: "FILE");
+        var output = CliOptions.Text("--out", "The mask folder to write (must not hold one already: a run pins the masks it trained with).", required: true, helpName: "DIR");
+        var detectorFile = CliOptions.Text("--detector", "The concept detector to use (not with --cache/--quick).", helpName: "DETECTOR.safetensors");
+        var cache = CliOptions.Text("--cache", "Load or train the defender's detector for the config's stamping here (default: runs/judges).", helpName: "DIR");
+        var quick = CliOptions.Flag("--quick", "A smoke-test detector trained in seconds.");
+        var patch = CliOptions.Int("--patch", "The occluding square's side in pixels.", defaults.Patch, min: 1);
+        var stride = CliOptions.Int("--stride", "The occluding square's step in pixels.", defaults.Stride, min: 1);
+        var threshold = CliOptions.Double("--threshold", "Mask the pixels whose occlusion drop is at least this share of the image's peak.", defaults.Threshold, min: 0, max: 1);
+        var threads = CliOptions.Int("--threads", "libtorch threads (0 = one per core).", 0, min: 0);
+        var overrides = CliOptions.Repeated("--set", "Override a config field; repeat for more.", helpName: "KEY=VALUE");
+        var command = new Command("masks", "Concept masks from a detector alone (it flags the images, occlusion finds where) for the masked loss: selective.mask_folder.")
+        {
+            config, output, detectorFile, cache, quick, patch, stride, threshold, threads, overrides,
+        }.WithExamples(
+            "excise masks --config configs/finetune.json --out runs/masks",
+            "excise masks --config configs/finetune.json --detector my-detector.safetensors --threshold 0.5 --out runs/masks-0.5");
+        command.SetAction(r => Run(r.GetValue(config)!, r.GetValue(output)!, r.GetValue(detectorFile), r.GetValue(cache), r.GetValue(quick),
+            new LocaliserSettings(r.GetValue(patch), r.GetValue(stride), r.GetValue(threshold)), r.GetValue(threads), r.GetValue(overrides) ?? []));
+        return command;
+    }
+
+    static int Run(string configPath, string outDir, string? detectorPath, string? cacheOption, bool quick, LocaliserSettings settings, int threads, IReadOnlyList<string> overrides)
+    {
         try { settings.Validate(); }
         catch (ArgumentException e) { throw new UsageException($"{e.Message} (--patch, --stride, --threshold)"); }
-        if (detectorPath is not null && (quick || cl.Option("cache") is not null))
+        if (detectorPath is not null && (quick || cacheOption is not null))
             throw new UsageException("--detector names the detector to use; --cache and --quick choose a cached one instead. Give one or the other.");
         if (File.Exists(ConceptMaskFolder.IndexPath(outDir)))
             throw new UsageException($"{outDir} already holds a mask folder; choose another --out (a run pins the masks it trained with).");
+        var cache = cacheOption ?? Path.Combine(ProjectFiles.RunsRoot, "judges");
 
         // Only the data matters here: a fine-tuning config needs no init to say which images it trains on.
         var config = ConfigLoader.LoadFile<RunConfig>(configPath, overrides);

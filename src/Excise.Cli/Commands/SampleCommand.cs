@@ -1,5 +1,5 @@
+using System.CommandLine;
 using Excise.Configuration;
-using Excise.Data;
 using Excise.Diffusion;
 using Excise.Imaging;
 using Excise.Training;
@@ -7,26 +7,43 @@ using Spectre.Console;
 
 namespace Excise.Cli.Commands;
 
+/// <summary>excise sample: images from a trained run, one grid row per prompt.</summary>
 static class SampleCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var cl = new CommandLine(args);
-        var run = new RunDirectory(cl.Required("run", "a finished training run directory"));
-        var prompts = cl.All("prompt");
-        if (prompts.Count == 0) throw new UsageException("Give at least one --prompt \"...\".");
-        int n = cl.Int("n", 16, "count");
-        var options = new SamplingOptions(cl.Int("steps", 50), cl.Double("guidance", 3.0, min: 0), cl.Double("eta", 0.0, min: 0, max: 1), Seed: cl.Long("seed", 0),
-                                          Sampler: AttackCommand.ParseSampler(cl.Option("sampler") ?? "ddim"));
-        var outPath = cl.Required("out", "the PNG grid to write");
-        var outDir = cl.Option("out-dir");
-        var weights = cl.Option("weights");
-        var device = cl.Option("device");
-        cl.EnsureAllUsed();
-        if (n < 1) throw new UsageException("-n must be at least 1.");
+        var defaults = new SamplingOptions();
+        var run = CliOptions.Text("--run", "A finished training run directory (or models/base).", required: true, helpName: "RUN_DIR");
+        var prompts = CliOptions.Repeated("--prompt", "A prompt; repeat for more (one grid row each).", helpName: "TEXT");
+        prompts.Required = true;
+        var count = CliOptions.Int("-n", "Images per prompt.", 16, min: 1, aliases: ["--n", "--count"]);
+        var steps = CliOptions.Int("--steps", "Sampling steps.", defaults.Steps, min: 1);
+        var guidance = CliOptions.Double("--guidance", "Classifier-free guidance scale (1 = none).", defaults.GuidanceScale, min: 0);
+        var eta = CliOptions.Double("--eta", "DDIM stochasticity (0 = deterministic, 1 = DDPM-like).", defaults.Eta, min: 0, max: 1);
+        var seed = CliOptions.Long("--seed", "The noise seed; the same seed gives the same images.", defaults.Seed);
+        var sampler = CliOptions.Choice("--sampler", "The sampler.", defaults.Sampler);
+        var output = CliOptions.Text("--out", "The PNG grid to write.", required: true, helpName: "GRID.png");
+        var outDir = CliOptions.Text("--out-dir", "Also write every image as its own PNG here.", helpName: "DIR");
+        var weights = CliOptions.Text("--weights", "Another weights file of the run (default: its model.safetensors).", helpName: "FILE");
+        var device = CliOptions.Text("--device", "cpu or cuda (default: the run's config).");
+        var command = new Command("sample", "Generate images from a trained run.")
+        {
+            run, prompts, count, steps, guidance, eta, seed, sampler, output, outDir, weights, device,
+        }.WithExamples(
+            "excise sample --run models/base --prompt \"a photo of a sneaker\" -n 16 --out grid.png",
+            "excise sample --run runs/ft --prompt \"a bag with the Acme logo\" --prompt \"a bag\" --sampler dpm++2m --steps 20 --out grid.png --out-dir imgs/");
+        command.SetAction(r => Run(r.GetValue(run)!, r.GetValue(prompts)!, r.GetValue(count),
+            new SamplingOptions(r.GetValue(steps), r.GetValue(guidance), r.GetValue(eta), Seed: r.GetValue(seed), Sampler: r.GetChoice(sampler)),
+            r.GetValue(output)!, r.GetValue(outDir), r.GetValue(weights), r.GetValue(device)));
+        return command;
+    }
+
+    static int Run(string runDir, IReadOnlyList<string> prompts, int n, SamplingOptions options, string outPath, string? outDir, string? weights, string? device)
+    {
         try { options.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
 
+        var run = new RunDirectory(runDir);
         using var pipeline = run.OpenPipeline(weights, device);
         var rows = ProgressDisplay.Run("sample", prompts.Count, update =>
         {

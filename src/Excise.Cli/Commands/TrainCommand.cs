@@ -1,39 +1,61 @@
+using System.CommandLine;
+using Excise.Configuration;
 using Excise.Training;
 using Spectre.Console;
 
 namespace Excise.Cli.Commands;
 
+/// <summary>excise train: a new run from a config, a fine-tune of a trained run, or the continuation of an interrupted one.</summary>
 static class TrainCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var cl = new CommandLine(args);
-        var resumeDir = cl.Option("resume");
-        var overrides = cl.All("set").ToList();
-        if (cl.Option("init") is { } init) overrides.Add($"init={init}");
-        if (cl.Option("arm") is { } arm) overrides.Add($"selective.arm={arm}");
-        if (cl.Option("basis") is { } basis) overrides.Add($"selective.basis={basis}");
-        var configPath = resumeDir is null ? cl.Required("config", "a JSON config, e.g. configs/base.json") : null;
-        var run = new RunDirectory(resumeDir ?? cl.Required("out", "the run directory to create"));
-        cl.EnsureAllUsed(); // a mistyped option is a usage error whatever else is wrong
+        var config = CliOptions.Text("--config", "A JSON run config, e.g. configs/base.json (not with --resume).", helpName: "FILE");
+        var output = CliOptions.Text("--out", "The run directory to create (not with --resume).", helpName: "RUN_DIR");
+        var resume = CliOptions.Text("--resume", "Continue this run from its latest checkpoint (bit-exact); --set training.steps=N extends a finished one.", helpName: "RUN_DIR");
+        var init = CliOptions.Text("--init", "Fine-tune from this trained run or shipped base (the same as --set init=…).", helpName: "BASE_RUN");
+        var arm = CliOptions.OptionalChoice<TrainingArm>("--arm", "The selective-learning arm (the same as --set selective.arm=…).");
+        var basis = CliOptions.Text("--basis", "The concept basis a projection arm uses, from 'excise concept' (the same as --set selective.basis=…).", helpName: "FILE");
+        var overrides = CliOptions.Repeated("--set", "Override a config field, e.g. --set training.steps=500; repeat for more.", helpName: "KEY=VALUE");
+        var command = new Command("train", "Train a text-conditioned UNet, or fine-tune one; writes checkpoints, metrics.jsonl, model.safetensors, preview.png.")
+        {
+            config, output, resume, init, arm, basis, overrides,
+        }.WithExamples(
+            "excise train --config configs/base.json --out runs/base",
+            "excise train --config configs/smoke.json --out runs/s --set training.steps=200 --set data.limit=2000",
+            "excise train --resume runs/base --set training.steps=3000",
+            "excise train --config configs/finetune.json --init models/base --arm update-projection --basis concept.safetensors --out runs/ft");
+        command.SetAction(r =>
+        {
+            var sets = (r.GetValue(overrides) ?? []).ToList();
+            if (r.GetValue(init) is { } initRun) sets.Add($"init={initRun}");
+            if (r.GetValue(arm) is { } armValue) sets.Add($"selective.arm={armValue.ToName()}");
+            if (r.GetValue(basis) is { } basisFile) sets.Add($"selective.basis={basisFile}");
+            return Run(r.GetValue(config), r.GetValue(output), r.GetValue(resume), sets);
+        });
+        return command;
+    }
+
+    static int Run(string? configPath, string? outDir, string? resumeDir, IReadOnlyList<string> overrides)
+    {
+        if (resumeDir is not null && (configPath is not null || outDir is not null))
+            throw new UsageException("--resume continues a run with its own config and directory; give it alone (plus --set to extend it).");
+        if (resumeDir is null && (configPath is null || outDir is null))
+            throw new UsageException("Give --config FILE and --out RUN_DIR for a new run, or --resume RUN_DIR to continue one.");
+        var run = new RunDirectory(resumeDir ?? outDir!);
         if (resumeDir is not null && !File.Exists(run.ConfigPath)) throw new UsageException($"{resumeDir} is not a run directory (no config.json).");
         var config = RunConfig.Load(configPath ?? run.ConfigPath, overrides);
 
-        var result = ExecuteWithProgress(config, run, resumeDir is not null);
+        AnsiConsole.MarkupLine($"Training [bold]{Markup.Escape(config.Name)}[/] → {Markup.Escape(run.Root)}");
+        var result = ProgressDisplay.Run($"train {config.Name}", config.TrainingOrDefault.Steps, update =>
+            TrainingJob.Run(config, run, resumeDir is not null,
+                new SyncProgress<TrainingProgress>(p => update(p.Step,
+                    $"step {p.Step}/{p.TotalSteps} · loss {p.Loss:F4} · {1 / Math.Max(p.SecondsPerStep, 1e-9):F2} steps/s · ETA {ProgressDisplay.Duration(p.Remaining)}")),
+                message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]")));
         var s = result.Summary;
         AnsiConsole.MarkupLine($"[green]Done[/]: {s.Steps} steps in {ProgressDisplay.Duration(s.Elapsed)}, final loss {s.FinalLoss:F4} (mean of last 100: {s.MeanLossLast100:F4}), " +
                                $"{s.MedianSecondsPerStep:F3} s/step median, {s.ImagesPerSecond:F1} images/s, peak RSS {s.PeakRssBytes / 1048576.0:F0} MiB.");
         AnsiConsole.MarkupLine($"Run: [blue]{Markup.Escape(run.Root)}[/]" + (result.PreviewPath is { } p ? $"  preview: [blue]{Markup.Escape(p)}[/]" : ""));
         return 0;
-    }
-
-    public static TrainingJobResult ExecuteWithProgress(RunConfig config, RunDirectory run, bool resume)
-    {
-        AnsiConsole.MarkupLine($"Training [bold]{Markup.Escape(config.Name)}[/] → {Markup.Escape(run.Root)}");
-        return ProgressDisplay.Run($"train {config.Name}", config.TrainingOrDefault.Steps, update =>
-            TrainingJob.Run(config, run, resume,
-                new SyncProgress<TrainingProgress>(p => update(p.Step,
-                    $"step {p.Step}/{p.TotalSteps} · loss {p.Loss:F4} · {1 / Math.Max(p.SecondsPerStep, 1e-9):F2} steps/s · ETA {ProgressDisplay.Duration(p.Remaining)}")),
-                message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]")));
     }
 }

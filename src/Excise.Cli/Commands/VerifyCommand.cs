@@ -1,4 +1,4 @@
-using Excise.Projection;
+using System.CommandLine;
 using Excise.Serialization;
 using Excise.Training;
 using Spectre.Console;
@@ -11,39 +11,43 @@ namespace Excise.Cli.Commands;
 /// </summary>
 static class VerifyCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var cl = new CommandLine(args);
-        var run = new RunDirectory(cl.Required("run", "a trained run directory"));
-        var baseOption = cl.Option("base");
-        var basisOption = cl.Option("basis");
-        var weightsOption = cl.Option("weights");
-        double? toleranceOption = cl.Option("tolerance") is null ? null : cl.Double("tolerance", 0);
-        var jsonOut = cl.Option("json") ?? run.CertificatePath;
-        cl.EnsureAllUsed(); // a mistyped option is a usage error whatever else is wrong
-        var config = run.LoadConfig();
-        double tolerance = toleranceOption ?? config.SelectiveOrDefault.CertificateTolerance;
+        var run = CliOptions.Text("--run", "The trained run to certify.", required: true, helpName: "RUN_DIR");
+        var reference = CliOptions.Text("--base", "The run (or weights file) to measure the change from (default: the weights the run started from).", helpName: "BASE_RUN");
+        var basis = CliOptions.Text("--basis", "The concept basis (default: the run's own concept.safetensors).", helpName: "FILE");
+        var weights = CliOptions.Text("--weights", "Weights to certify (default: the run's model.safetensors).", helpName: "FILE");
+        var tolerance = CliOptions.OptionalDouble("--tolerance", "The largest share of the change allowed inside the subspace (default: the run's selective.certificate_tolerance).", min: 0, max: 1);
+        var json = CliOptions.Text("--json", "Where to write the certificate (default: the run's certificate.json).", helpName: "FILE");
+        var command = new Command("verify", $"Certify that a projected run's learned change avoids the concept subspace (exit {ExitCodes.CertificateFailed} if not).")
+        {
+            run, reference, basis, weights, tolerance, json,
+        }.WithExamples(
+            "excise verify --run runs/ft",
+            "excise verify --run runs/ft-standard --base models/base --basis concept.safetensors");
+        command.SetAction(r =>
+        {
+            var directory = new RunDirectory(r.GetValue(run)!);
+            var result = RunCertificate.Compute(directory, new RunCertificateRequest(r.GetValue(reference), r.GetValue(basis), r.GetValue(weights), r.GetValue(tolerance)));
+            var jsonOut = r.GetValue(json) ?? directory.CertificatePath;
+            AtomicFile.WriteAllText(jsonOut, result.Certificate.ToJson());
+            Print(result, jsonOut);
+            return result.Certificate.Passed ? ExitCodes.Done : ExitCodes.CertificateFailed;
+        });
+        return command;
+    }
 
-        var basisPath = basisOption ?? (File.Exists(run.BasisPath) ? run.BasisPath
-            : throw new UsageException($"{run.Root} has no concept basis; pass --basis FILE."));
-        var reference = baseOption is not null
-            ? (Directory.Exists(baseOption) ? new RunDirectory(baseOption).ModelPath : baseOption)
-            : TrainingJob.CertificateReference(config, run) is var path && File.Exists(path) ? path
-                : throw new UsageException($"The run's reference weights ({path}) are missing; pass --base BASE_RUN.");
-        using var basis = ConceptBasis.Load(basisPath);
-        var certificate = ProjectionCertificate.Compute(weightsOption ?? run.ModelPath, reference, basis.U,
-            ProjectionCertificate.MergedWeightPatterns(TrainingJob.ProjectedPatterns(config)), tolerance);
-
+    static void Print(RunCertificateResult result, string jsonOut)
+    {
+        var certificate = result.Certificate;
         var table = new Table().AddColumn("weight").AddColumn("‖ΔW‖").AddColumn("‖ΔW U‖ / ‖ΔW‖").AddColumn("‖ΔW U‖ / ‖W_base U‖").AddColumn("");
         foreach (var w in certificate.Weights)
             table.AddRow(Markup.Escape(w.Name), $"{w.ChangeNorm:E2}", $"{w.ShareOfChangeInConcept:E2}", $"{w.ConceptResponseShift:E2}",
                 w.Passed ? "[green]ok[/]" : "[red]exceeds[/]");
         AnsiConsole.Write(table);
-        AtomicFile.WriteAllText(jsonOut, certificate.ToJson());
-        AnsiConsole.MarkupLine($"Concept basis rank {basis.Rank} ({Markup.Escape(string.Join(", ", basis.Info.Concepts))}); reference {Markup.Escape(reference)}; tolerance {tolerance:E0}.");
+        AnsiConsole.MarkupLine($"Concept basis rank {result.BasisRank} ({Markup.Escape(string.Join(", ", result.Concepts))}); reference {Markup.Escape(result.ReferencePath)}; tolerance {result.Tolerance:E0}.");
         AnsiConsole.MarkupLine(certificate.Passed
             ? $"[green]Certified[/]: worst share of the learned change in the concept subspace {certificate.WorstShare:E2}. Written to {Markup.Escape(jsonOut)}."
-            : $"[red]Not certified[/]: worst share {certificate.WorstShare:E2}, worst response shift {certificate.WorstShift:E2} exceed {tolerance:E0}. Written to {Markup.Escape(jsonOut)}.");
-        return certificate.Passed ? 0 : 3;
+            : $"[red]Not certified[/]: worst share {certificate.WorstShare:E2}, worst response shift {certificate.WorstShift:E2} exceed {result.Tolerance:E0}. Written to {Markup.Escape(jsonOut)}.");
     }
 }

@@ -40,6 +40,10 @@ public static class ConceptMasks
         return fitted.Pixels.Select(p => p > 0).ToArray();
     }
 
+    /// <summary>The mask of an image fitted to <paramref name="size"/> squared, as a mask image (binary, as <see cref="Fit"/> makes it).</summary>
+    public static RasterImage FitTo(RasterImage mask, int size) =>
+        new(size, size, 1, Fit(mask, m => m.FitTo(size, 1)).Select(inside => inside ? Concept : (byte)0).ToArray());
+
     /// <summary>Grows the concept's pixels by <paramref name="margin"/> in every direction (a square neighbourhood).</summary>
     public static bool[] Dilate(bool[] concept, int width, int height, int margin)
     {

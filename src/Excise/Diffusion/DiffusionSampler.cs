@@ -170,6 +170,11 @@ public sealed class DiffusionSampler
             previous.Dispose();
         }
         previousX0?.Dispose();
+        // clamp keeps NaN, and a NaN pixel becomes black in a PNG: a model or guidance that diverged would otherwise
+        // write a folder of black images and let every judge score them.
+        if (!x.isfinite().all().item<bool>())
+            throw new InvalidOperationException($"Sampling produced non-finite pixels ({options.Sampler.ToName()}, {options.Steps} steps, guidance {options.GuidanceScale}): "
+                                                + "the model's weights or its predictions are NaN or infinite; check the run's loss in metrics.jsonl.");
         return x.clamp(-1, 1).MoveToOuterDisposeScope();
     }
 

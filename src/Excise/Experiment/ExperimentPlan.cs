@@ -1,4 +1,6 @@
 using Excise.Attacks;
+using Excise.Configuration;
+using Excise.Data;
 using Excise.Projection;
 using Excise.Training;
 
@@ -64,6 +66,42 @@ public sealed record ExperimentPlan(
         if (ArmWorkers < 1) throw new ArgumentException($"arm workers must be ≥ 1 (got {ArmWorkers}).");
         Subspace.Validate(Text.MiniLmTextEncoder.Width);
         foreach (var kind in Attacks) (Attack with { Kind = kind }).Validate();
+    }
+
+    /// <summary>The stripes concept's name when none is given: "pattern" makes its paraphrases a print's, "Zebra" is its brand.</summary>
+    public const string StripesPhrase = "the Zebra pattern";
+
+    /// <summary>
+    /// The experiment on a concept of this kind, named by <paramref name="phrase"/> when given. Stripes over the garment
+    /// are named as a pattern, and the inversion adversary starts from the concept's own generic noun ("pattern"), as it
+    /// starts from "logo" for a logo.
+    /// </summary>
+    public ExperimentPlan WithConcept(ConceptKind kind, string? phrase)
+    {
+        var overrides = FinetuneOverrides.ToList();
+        var plan = this;
+        if (kind == ConceptKind.Stripes)
+        {
+            overrides.Add($"data.concept.kind={kind.ToName()}");
+            phrase ??= StripesPhrase;
+            plan = plan with { Attack = Attack with { Inversion = Attack.InversionOrDefault with { PlaceholderWord = "pattern" } } };
+        }
+        if (phrase is not null) overrides.Add($"data.concept.phrase={phrase}");
+        return plan with { FinetuneOverrides = overrides };
+    }
+
+    /// <summary>The user's own logo (SVG or PNG) stamped instead of the built-in one.</summary>
+    public ExperimentPlan WithLogo(string logoFile) =>
+        File.Exists(logoFile) ? this with { FinetuneOverrides = [.. FinetuneOverrides, $"data.concept.logo={Path.GetFullPath(logoFile)}"] }
+            : throw new FileNotFoundException($"Logo file not found: {logoFile}", logoFile);
+
+    /// <summary>The user's imagefolder (images plus metadata.jsonl with captions) in place of Fashion-MNIST, for the base and every arm.</summary>
+    public ExperimentPlan WithImageFolder(string directory)
+    {
+        if (!Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"No dataset directory at {directory} (an imagefolder: images plus metadata.jsonl with captions).");
+        string[] data = ["data.source=imagefolder", $"data.path={Path.GetFullPath(directory)}"];
+        return this with { BaseOverrides = [.. BaseOverrides, .. data], FinetuneOverrides = [.. FinetuneOverrides, .. data] };
     }
 }
 

@@ -34,7 +34,9 @@ public sealed class ExitCodeTests
     {
         var (exit, output) = Run("trian");
         Assert.Equal(2, exit);
-        Assert.Contains("Unknown command 'trian'", output);
+        Assert.Contains("'trian'", output);
+        Assert.Contains("Did you mean", output);
+        Assert.Matches(@"(?m)^train\s*$", output);
 
         (exit, output) = Run("train", "--config", "/no/such.json", "--out", "/no/run");
         Assert.Equal(1, exit);

@@ -20,6 +20,31 @@ public class SolverTests
         return x * (Math.Sqrt(1 - alphaBar) / (alphaBar * DataScale * DataScale + 1 - alphaBar));
     };
 
+    [Theory]
+    [InlineData(SamplerKind.Ddim)]
+    [InlineData(SamplerKind.DpmSolver2M)]
+    public void A_model_that_predicts_NaN_stops_sampling_instead_of_returning_black_images(SamplerKind kind)
+    {
+        // One image of four goes NaN late in sampling, as a diverged model's would: the final clamp keeps NaN, and a
+        // NaN pixel is written as black, so without the check the judges would score a folder of black squares.
+        var schedule = new NoiseSchedule(new NoiseScheduleOptions(BetaSchedule.Cosine));
+        var oracle = GaussianOracle(schedule);
+        NoisePredictor diverging = (x, t, s, m) =>
+        {
+            var eps = oracle(x, t, s, m);
+            if (t[0].ToSingle() > 300) return eps;
+            var poison = ones_like(eps);
+            poison[2] = float.NaN;
+            return eps * poison;
+        };
+        using var states = zeros(4, 2, 3);
+        using var mask = ones(4, 2);
+        var options = new SamplingOptions(10, GuidanceScale: 1, Seed: 5, Sampler: kind);
+        var error = Assert.Throws<InvalidOperationException>(() =>
+            new DiffusionSampler(schedule).Sample(diverging, [4, 1, 8, 8], states, mask, states[..1], mask[..1], options));
+        Assert.Contains("non-finite", error.Message);
+    }
+
     static double ErrorAgainstExactOde(SamplerKind kind, int steps)
     {
         var schedule = new NoiseSchedule(new NoiseScheduleOptions(BetaSchedule.Cosine));

@@ -120,6 +120,15 @@ public sealed class ConceptDetector : IConceptDetector, IDisposable
     /// <summary>Share of images in which the detector finds the logo.</summary>
     public double DetectionRate(IReadOnlyList<RasterImage> images) => images.Count == 0 ? double.NaN : Detect(images).Count(d => d) / (double)images.Count;
 
+    /// <summary>The stamping a detector is trained for from a config's concept; refused when there is nothing to see.</summary>
+    public static ConceptInjectionOptions StampingOf(ConceptConfig concept)
+    {
+        concept.Validate();
+        var injection = concept.ToInjection();
+        if (injection.Opacity <= 0) throw new ArgumentException("data.concept.opacity is 0: the concept is invisible, so no detector can learn it.");
+        return injection;
+    }
+
     /// <summary>The cached detector for this stamping and these settings, training and saving it first if the cache has none.</summary>
     public static ConceptDetector LoadOrTrain(string cacheDirectory, ConceptInjectionOptions injection, ConceptDetectorSettings settings,
         IProgress<JudgeTrainingProgress>? progress = null)

@@ -10,6 +10,9 @@ public sealed record JudgeTrainingProgress(string Judge, string Phase, long Step
 /// <summary>Shared optimisation settings of both judges.</summary>
 public sealed record JudgeOptimization(int Epochs, int BatchSize, double LearningRate, long Seed)
 {
+    /// <summary>The optimizer steps training on <paramref name="images"/> examples takes (a partial last batch is a step).</summary>
+    public long StepsFor(int images) => (long)((images + BatchSize - 1) / BatchSize) * Epochs;
+
     public void Validate(string owner)
     {
         if (Epochs < 1) throw new ArgumentException($"{owner}: epochs must be >= 1, got {Epochs}.");
