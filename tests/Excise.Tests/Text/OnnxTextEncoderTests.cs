@@ -5,20 +5,20 @@ namespace Excise.Tests.Text;
 [Collection(MiniLmCollection.Name)]
 public class OnnxTextEncoderTests(MiniLmFixture fixture)
 {
-    private readonly OnnxTextEncoder _encoder = fixture.Encoder;
+    private readonly OnnxTextEncoder encoder = fixture.Encoder;
 
     [Fact]
     public void Describes_TheMiniLmModel()
     {
-        Assert.Equal("sentence-transformers/all-MiniLM-L6-v2 (onnx, max_length=16)", _encoder.Id);
-        Assert.Equal(384, _encoder.Width);
-        Assert.Equal(16, _encoder.MaxLength);
+        Assert.Equal("sentence-transformers/all-MiniLM-L6-v2 (onnx, max_length=16)", encoder.Id);
+        Assert.Equal(384, encoder.Width);
+        Assert.Equal(16, encoder.MaxLength);
     }
 
     [Fact]
     public void Encode_GivesCountByMaxLengthByWidthStatesAndTheAttentionMask()
     {
-        var states = _encoder.Encode(["a photo of a sneaker", "a dress"]);
+        var states = encoder.Encode(["a photo of a sneaker", "a dress"]);
 
         Assert.Equal((2, 16, 384), (states.Count, states.Length, states.Width));
         Assert.Equal(2 * 16 * 384, states.States.Length);
@@ -30,7 +30,7 @@ public class OnnxTextEncoderTests(MiniLmFixture fixture)
     [Fact]
     public void EmptyList_GivesNoRows()
     {
-        var states = _encoder.Encode([]);
+        var states = encoder.Encode([]);
         Assert.Equal(0, states.Count);
         Assert.Empty(states.States);
     }
@@ -39,14 +39,14 @@ public class OnnxTextEncoderTests(MiniLmFixture fixture)
     public void SameCaption_IsBitIdenticalAcrossCallsAndWithinFloatNoiseAcrossBatchPositions()
     {
         const string caption = "a photo of a sneaker";
-        var alone = _encoder.Encode([caption]);
-        var again = _encoder.Encode([caption]);
+        var alone = encoder.Encode([caption]);
+        var again = encoder.Encode([caption]);
         Assert.Equal(alone.States, again.States);
 
         // 11 texts with batch size 8: the caption sits in two different batches, at different positions, beside different texts.
         string[] crowd = ["a bag", caption, "a long sentence about a pullover with stripes", "x", "a coat", "a shirt",
             "a sandal", "a trouser", caption, "an ankle boot", "a t-shirt"];
-        var batched = _encoder.Encode(crowd);
+        var batched = encoder.Encode(crowd);
         foreach (int row in new[] { 1, 8 })
         {
             Assert.Equal(alone.MaskOf(0).ToArray(), batched.MaskOf(row).ToArray());
@@ -62,7 +62,7 @@ public class OnnxTextEncoderTests(MiniLmFixture fixture)
     [Fact]
     public void DifferentCaptions_HaveDifferentStates()
     {
-        var states = _encoder.Encode(["a photo of a sneaker", "a photo of a sandal"]);
+        var states = encoder.Encode(["a photo of a sneaker", "a photo of a sandal"]);
 
         // Position 5 holds "sneak" vs "sandal": the token itself and, through attention, every other position differ.
         float difference = 0;
@@ -75,7 +75,7 @@ public class OnnxTextEncoderTests(MiniLmFixture fixture)
     [Fact]
     public void MeanPooledEmbeddings_PutParaphrasesCloserThanDifferentObjects()
     {
-        var states = _encoder.Encode(["a photo of a sneaker", "a picture of a sneaker", "a photo of a dress"]);
+        var states = encoder.Encode(["a photo of a sneaker", "a picture of a sneaker", "a photo of a dress"]);
         var sneaker = states.MaskedMean(0);
 
         float paraphrase = Cosine(sneaker, states.MaskedMean(1));

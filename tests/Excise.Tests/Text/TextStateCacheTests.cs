@@ -6,7 +6,7 @@ namespace Excise.Tests.Text;
 [Collection(MiniLmCollection.Name)]
 public class TextStateCacheTests(MiniLmFixture fixture) : IDisposable
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("excise-text-cache-").FullName;
+    private readonly string directory = Directory.CreateTempSubdirectory("excise-text-cache-").FullName;
 
     private static readonly string[] FashionCaptions =
     [
@@ -67,7 +67,7 @@ public class TextStateCacheTests(MiniLmFixture fixture) : IDisposable
     [Fact]
     public void SaveThenLoad_RoundTripsBitExactly()
     {
-        string path = Path.Combine(_directory, "states.safetensors");
+        string path = Path.Combine(directory, "states.safetensors");
         using var built = TextStateCache.Build(fixture.Encoder, FashionCaptions);
         built.Save(path);
 
@@ -83,7 +83,7 @@ public class TextStateCacheTests(MiniLmFixture fixture) : IDisposable
     [Fact]
     public void Load_WithAnotherEncoderId_FailsNamingBothEncoders()
     {
-        string path = Path.Combine(_directory, "states.safetensors");
+        string path = Path.Combine(directory, "states.safetensors");
         using (var built = TextStateCache.Build(fixture.Encoder, ["a photo of a bag"])) built.Save(path);
 
         var error = Assert.Throws<InvalidDataException>(() => TextStateCache.Load(path, "openai/clip-vit-base-patch32 (onnx, max_length=77)"));
@@ -96,7 +96,7 @@ public class TextStateCacheTests(MiniLmFixture fixture) : IDisposable
     [Fact]
     public void Load_OfAPlainSafetensorsFile_FailsSayingItIsNotACache()
     {
-        string path = Path.Combine(_directory, "plain.safetensors");
+        string path = Path.Combine(directory, "plain.safetensors");
         using (var states = torch.zeros(1, 4, 384))
             Excise.Serialization.SafetensorsFile.Save(path, new Dictionary<string, torch.Tensor> { ["states"] = states });
 
@@ -105,5 +105,5 @@ public class TextStateCacheTests(MiniLmFixture fixture) : IDisposable
         Assert.Contains("not a text state cache", error.Message);
     }
 
-    public void Dispose() => Directory.Delete(_directory, recursive: true);
+    public void Dispose() => Directory.Delete(directory, recursive: true);
 }
