@@ -7,7 +7,7 @@ namespace Excise.Tests.Training;
 /// <summary>Runs only where a tmpfs can be mounted (root with CAP_SYS_ADMIN): a real full disk, not a simulated one.</summary>
 public sealed class TmpfsFactAttribute : FactAttribute
 {
-    static readonly Lazy<bool> canMount = new(() =>
+    static readonly Lazy<bool> CanMount = new(() =>
     {
         if (!OperatingSystem.IsLinux() || Environment.UserName != "root") return false;
         using var probe = new TempDir();
@@ -18,7 +18,7 @@ public sealed class TmpfsFactAttribute : FactAttribute
 
     public TmpfsFactAttribute()
     {
-        if (!canMount.Value) Skip = "needs root and permission to mount a tmpfs (mount -t tmpfs)";
+        if (!CanMount.Value) Skip = "needs root and permission to mount a tmpfs (mount -t tmpfs)";
     }
 }
 
