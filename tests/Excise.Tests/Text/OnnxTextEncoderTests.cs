@@ -8,7 +8,7 @@ public class OnnxTextEncoderTests(MiniLmFixture fixture)
     private readonly OnnxTextEncoder encoder = fixture.Encoder;
 
     [Fact]
-    public void Describes_TheMiniLmModel()
+    public void Describes_the_MiniLM_model()
     {
         Assert.Equal("sentence-transformers/all-MiniLM-L6-v2 (onnx, max_length=16)", encoder.Id);
         Assert.Equal(384, encoder.Width);
@@ -16,7 +16,7 @@ public class OnnxTextEncoderTests(MiniLmFixture fixture)
     }
 
     [Fact]
-    public void Encode_GivesCountByMaxLengthByWidthStatesAndTheAttentionMask()
+    public void Encode_gives_count_by_max_length_by_width_states_and_the_attention_mask()
     {
         var states = encoder.Encode(["a photo of a sneaker", "a dress"]);
 
@@ -28,7 +28,7 @@ public class OnnxTextEncoderTests(MiniLmFixture fixture)
     }
 
     [Fact]
-    public void EmptyList_GivesNoRows()
+    public void Empty_list_gives_no_rows()
     {
         var states = encoder.Encode([]);
         Assert.Equal(0, states.Count);
@@ -36,7 +36,7 @@ public class OnnxTextEncoderTests(MiniLmFixture fixture)
     }
 
     [Fact]
-    public void SameCaption_IsBitIdenticalAcrossCallsAndWithinFloatNoiseAcrossBatchPositions()
+    public void Same_caption_is_bit_identical_across_calls_and_within_float_noise_across_batch_positions()
     {
         const string caption = "a photo of a sneaker";
         var alone = encoder.Encode([caption]);
@@ -60,7 +60,7 @@ public class OnnxTextEncoderTests(MiniLmFixture fixture)
     }
 
     [Fact]
-    public void DifferentCaptions_HaveDifferentStates()
+    public void Different_captions_have_different_states()
     {
         var states = encoder.Encode(["a photo of a sneaker", "a photo of a sandal"]);
 
@@ -73,7 +73,7 @@ public class OnnxTextEncoderTests(MiniLmFixture fixture)
     }
 
     [Fact]
-    public void MeanPooledEmbeddings_PutParaphrasesCloserThanDifferentObjects()
+    public void Mean_pooled_embeddings_put_paraphrases_closer_than_different_objects()
     {
         var states = encoder.Encode(["a photo of a sneaker", "a picture of a sneaker", "a photo of a dress"]);
         var sneaker = states.MaskedMean(0);
@@ -85,7 +85,7 @@ public class OnnxTextEncoderTests(MiniLmFixture fixture)
     }
 
     [Fact]
-    public void TruncationPolicies_WarnThrowOrStayQuiet()
+    public void Truncation_policies_warn_throw_or_stay_quiet()
     {
         const string longCaption = "a photo of a red leather sneaker with white laces standing on a wooden floor";
         var warnings = new List<string>();

@@ -67,7 +67,7 @@ internal sealed class Tmpfs : IDisposable
 public class DiskFullTests(ITestOutputHelper output)
 {
     [TmpfsFact]
-    public void ADiskThatFillsDuringACheckpointLeavesThePreviousOneIntactAndSaysSo()
+    public void A_disk_that_fills_during_a_checkpoint_leaves_the_previous_one_intact_and_says_so()
     {
         using var disk = new Tmpfs("256m");
         var runDir = System.IO.Path.Combine(disk.Path, "run");
