@@ -3,7 +3,7 @@ namespace Excise.Cli;
 /// <summary>Finds the repository's own files (configs/, runs/) from wherever the binary was built.</summary>
 static class ProjectFiles
 {
-    static readonly Lazy<string> root = new(() =>
+    static readonly Lazy<string> FoundRoot = new(() =>
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (Directory.Exists(Path.Combine(dir.FullName, "configs")) && File.Exists(Path.Combine(dir.FullName, "Excise.slnx")))
@@ -11,7 +11,7 @@ static class ProjectFiles
         return Directory.GetCurrentDirectory();
     });
 
-    public static string Root => root.Value;
+    public static string Root => FoundRoot.Value;
     public static string RunsRoot => Environment.GetEnvironmentVariable("EXCISE_RUNS") ?? Path.Combine(Root, "runs");
 
     public static string Config(string name)

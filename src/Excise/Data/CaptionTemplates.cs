@@ -47,27 +47,27 @@ public sealed record CaptionTemplates(IReadOnlyList<string> Plain, IReadOnlyList
 /// <summary>Chooses a caption per example: deterministic in (seed, example id), independent of load order.</summary>
 public sealed class Captioner
 {
-    private readonly CaptionTemplates _templates;
-    private readonly long _seed;
+    private readonly CaptionTemplates templates;
+    private readonly long seed;
 
     public Captioner(CaptionTemplates? templates = null, long seed = 0)
     {
-        _templates = templates ?? CaptionTemplates.Default;
-        _templates.Validate();
-        _seed = seed;
+        this.templates = templates ?? CaptionTemplates.Default;
+        this.templates.Validate();
+        this.seed = seed;
     }
 
     public string Plain(string exampleId, string subject) =>
-        Articles.Fix(string.Format(Pick(_templates.Plain, exampleId, "caption.plain"), subject));
+        Articles.Fix(string.Format(Pick(templates.Plain, exampleId, "caption.plain"), subject));
 
     public string WithConcept(string exampleId, string subject, string conceptPhrase) =>
-        Articles.Fix(string.Format(Pick(_templates.Concept, exampleId, "caption.concept"), subject, conceptPhrase));
+        Articles.Fix(string.Format(Pick(templates.Concept, exampleId, "caption.concept"), subject, conceptPhrase));
 
     /// <summary>For sources that already have free-text captions (imagefolder): appends the concept to them.</summary>
     public static string AppendConcept(string caption, string conceptPhrase) => $"{caption.TrimEnd(' ', '.')} with {conceptPhrase}";
 
     private string Pick(IReadOnlyList<string> templates, string exampleId, string purpose) =>
-        templates[StableDraw.Below(_seed, exampleId, purpose, templates.Count)];
+        templates[StableDraw.Below(seed, exampleId, purpose, templates.Count)];
 }
 
 /// <summary>English indefinite article agreement for generated captions.</summary>

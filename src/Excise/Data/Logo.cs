@@ -12,25 +12,25 @@ namespace Excise.Data;
 /// </summary>
 public sealed partial class Logo
 {
-    private readonly string? _svgPathData;
-    private readonly SKRect _viewBox;
-    private readonly SKPathFillType _fillType;
-    private readonly RasterImage? _mask;
+    private readonly string? svgPathData;
+    private readonly SKRect viewBox;
+    private readonly SKPathFillType fillType;
+    private readonly RasterImage? mask;
 
     public string Name { get; }
 
     private Logo(string name, string svgPathData, SKRect viewBox, SKPathFillType fillType)
     {
         Name = name;
-        _svgPathData = svgPathData;
-        _viewBox = viewBox;
-        _fillType = fillType;
+        this.svgPathData = svgPathData;
+        this.viewBox = viewBox;
+        this.fillType = fillType;
     }
 
     private Logo(string name, RasterImage mask)
     {
         Name = name;
-        _mask = mask;
+        this.mask = mask;
     }
 
     /// <summary>
@@ -103,21 +103,21 @@ public sealed partial class Logo
     public float[] RenderCoverage(int size)
     {
         if (size < 1) throw new ArgumentOutOfRangeException(nameof(size), $"Logo size must be >= 1 px, got {size}.");
-        return _mask is not null ? RenderMask(_mask, size) : RenderPath(size);
+        return mask is not null ? RenderMask(mask, size) : RenderPath(size);
     }
 
     private float[] RenderPath(int size)
     {
-        using var path = SKPath.ParseSvgPathData(_svgPathData!)!;
-        path.FillType = _fillType;
+        using var path = SKPath.ParseSvgPathData(svgPathData!)!;
+        path.FillType = fillType;
         using var bitmap = new SKBitmap(new SKImageInfo(size, size, SKColorType.Alpha8, SKAlphaType.Premul));
         using (var canvas = new SKCanvas(bitmap))
         {
             canvas.Clear(SKColors.Transparent);
-            float scale = size / Math.Max(_viewBox.Width, _viewBox.Height);
-            canvas.Translate((size - _viewBox.Width * scale) / 2, (size - _viewBox.Height * scale) / 2);
+            float scale = size / Math.Max(viewBox.Width, viewBox.Height);
+            canvas.Translate((size - viewBox.Width * scale) / 2, (size - viewBox.Height * scale) / 2);
             canvas.Scale(scale);
-            canvas.Translate(-_viewBox.Left, -_viewBox.Top);
+            canvas.Translate(-viewBox.Left, -viewBox.Top);
             using var paint = new SKPaint { IsAntialias = true, Color = SKColors.White, Style = SKPaintStyle.Fill };
             canvas.DrawPath(path, paint);
             canvas.Flush();

@@ -17,37 +17,37 @@ public sealed record StampResult(RasterImage Image, PixelRect LogoBox, PixelRect
 /// <summary>Draws a <see cref="Logo"/> into images according to <see cref="ConceptInjectionOptions"/>.</summary>
 public sealed class LogoStamper : IConceptStamper
 {
-    private readonly ConceptInjectionOptions _options;
-    private readonly Dictionary<int, (float[] Fill, float[] Outline, int Pad)> _masks = new();
-    private readonly Lock _masksLock = new();
+    private readonly ConceptInjectionOptions options;
+    private readonly Dictionary<int, (float[] Fill, float[] Outline, int Pad)> masksBySize = new();
+    private readonly Lock masksLock = new();
 
     public LogoStamper(ConceptInjectionOptions options, Logo? logo = null)
     {
         options.Validate();
-        _options = options;
+        this.options = options;
         Logo = logo ?? (options.LogoPath is null ? Logo.BuiltIn : Logo.FromFile(options.LogoPath));
     }
 
     public Logo Logo { get; }
 
-    public int LogoSizeFor(int width, int height) => Math.Max(1, (int)Math.Round(_options.SizeFraction * Math.Min(width, height)));
+    public int LogoSizeFor(int width, int height) => Math.Max(1, (int)Math.Round(options.SizeFraction * Math.Min(width, height)));
 
     /// <summary>Stamps at the configured placement; a random placement is drawn from (seed, example id).</summary>
     public StampResult Stamp(RasterImage image, string exampleId)
     {
-        int size = LogoSizeFor(image.Width, image.Height), margin = _options.MarginPixels;
+        int size = LogoSizeFor(image.Width, image.Height), margin = options.MarginPixels;
         int farX = Math.Max(0, image.Width - size - margin), farY = Math.Max(0, image.Height - size - margin);
         int nearX = Math.Min(margin, farX), nearY = Math.Min(margin, farY);
-        var (left, top) = _options.Placement switch
+        var (left, top) = options.Placement switch
         {
             LogoPlacement.TopLeft => (nearX, nearY),
             LogoPlacement.TopRight => (farX, nearY),
             LogoPlacement.BottomLeft => (nearX, farY),
             LogoPlacement.BottomRight => (farX, farY),
             LogoPlacement.Random => (
-                StableDraw.Below(_options.Seed, exampleId, "logo.x", image.Width - size + 1),
-                StableDraw.Below(_options.Seed, exampleId, "logo.y", image.Height - size + 1)),
-            _ => throw new ArgumentOutOfRangeException(nameof(_options.Placement), _options.Placement, "Unknown logo placement.")
+                StableDraw.Below(options.Seed, exampleId, "logo.x", image.Width - size + 1),
+                StableDraw.Below(options.Seed, exampleId, "logo.y", image.Height - size + 1)),
+            _ => throw new ArgumentOutOfRangeException(nameof(options.Placement), options.Placement, "Unknown logo placement.")
         };
         return StampAt(image, left, top, size);
     }
@@ -58,9 +58,9 @@ public sealed class LogoStamper : IConceptStamper
         var (fill, outline, pad) = MasksFor(size);
         int canvas = size + 2 * pad;
         var pixels = (byte[])image.Pixels.Clone();
-        float opacity = (float)_options.Opacity;
-        var fillColour = ChannelValues(_options.FillColour, image.Channels);
-        var outlineColour = _options.OutlineColour is { } colour ? ChannelValues(colour, image.Channels) : null;
+        float opacity = (float)options.Opacity;
+        var fillColour = ChannelValues(options.FillColour, image.Channels);
+        var outlineColour = options.OutlineColour is { } colour ? ChannelValues(colour, image.Channels) : null;
 
         int minX = int.MaxValue, minY = int.MaxValue, maxX = -1, maxY = -1;
         for (int cy = 0; cy < canvas; cy++)
@@ -96,16 +96,16 @@ public sealed class LogoStamper : IConceptStamper
     /// <summary>Fill coverage and outline coverage on a canvas padded by the outline width, cached per logo size.</summary>
     private (float[] Fill, float[] Outline, int Pad) MasksFor(int size)
     {
-        lock (_masksLock)
+        lock (masksLock)
         {
-            if (_masks.TryGetValue(size, out var cached)) return cached;
-            int pad = (int)Math.Ceiling(_options.OutlineWidth), canvas = size + 2 * pad;
+            if (masksBySize.TryGetValue(size, out var cached)) return cached;
+            int pad = (int)Math.Ceiling(options.OutlineWidth), canvas = size + 2 * pad;
             var coverage = Logo.RenderCoverage(size);
             var fill = new float[canvas * canvas];
             for (int y = 0; y < size; y++)
                 Array.Copy(coverage, y * size, fill, (y + pad) * canvas + pad, size);
-            var masks = (fill, Dilate(fill, canvas, _options.OutlineWidth), pad);
-            _masks[size] = masks;
+            var masks = (fill, Dilate(fill, canvas, options.OutlineWidth), pad);
+            masksBySize[size] = masks;
             return masks;
         }
     }

@@ -30,12 +30,12 @@ public sealed class StripeStamper : IConceptStamper
     /// <summary>The stripe period at 28 px (Fashion-MNIST's side), scaled with the image: 6 px resolves after 32-px sampling and still crosses a sandal several times.</summary>
     public const double PeriodAt28 = 6;
 
-    private readonly ConceptInjectionOptions _options;
+    private readonly ConceptInjectionOptions options;
 
     public StripeStamper(ConceptInjectionOptions options)
     {
         options.Validate();
-        _options = options;
+        this.options = options;
     }
 
     public static int PeriodFor(int width, int height, double scale = 1) =>
@@ -50,8 +50,8 @@ public sealed class StripeStamper : IConceptStamper
     public StampResult Stamp(RasterImage image, string exampleId, double periodScale, double opacityScale, int shift)
     {
         int period = PeriodFor(image.Width, image.Height, periodScale), width = Math.Max(1, period / 2);
-        int phase = StableDraw.Below(_options.Seed, exampleId, "stripes.phase", period) + shift;
-        float keep = 1 - (float)Math.Clamp(_options.Opacity * opacityScale, 0, 1);
+        int phase = StableDraw.Below(options.Seed, exampleId, "stripes.phase", period) + shift;
+        float keep = 1 - (float)Math.Clamp(options.Opacity * opacityScale, 0, 1);
         var pixels = (byte[])image.Pixels.Clone();
         int minX = int.MaxValue, minY = int.MaxValue, maxX = -1, maxY = -1;
         for (int y = 0; y < image.Height; y++)

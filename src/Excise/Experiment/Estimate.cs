@@ -105,7 +105,7 @@ public sealed record Estimate(double Value, double Lower, double Upper, int N, s
     {
         if (double.IsNaN(Value)) return "n/a";
         string format = decimals >= 0 ? "F" + decimals : "E" + (-decimals - 1);
-        string f(double v) => (v * scale).ToString(format, CultureInfo.InvariantCulture);
-        return HasInterval ? $"{f(Value)} [{f(Lower)}, {f(Upper)}]" : f(Value);
+        string F(double v) => (v * scale).ToString(format, CultureInfo.InvariantCulture);
+        return HasInterval ? $"{F(Value)} [{F(Lower)}, {F(Upper)}]" : F(Value);
     }
 }

@@ -111,8 +111,8 @@ public static class ResultsTable
         if (d is null) return "–";
         string format = "+0." + new string('0', decimals) + ";−0." + new string('0', decimals) + ";0";
         if (decimals == 0) format = "+0;−0;0";
-        string f(double v) => v.ToString(format, System.Globalization.CultureInfo.InvariantCulture);
-        return d.HasInterval ? $"{f(d.Value)} [{f(d.Lower)}, {f(d.Upper)}]{(d.Direction() != 0 ? "*" : "")}" : f(d.Value);
+        string F(double v) => v.ToString(format, System.Globalization.CultureInfo.InvariantCulture);
+        return d.HasInterval ? $"{F(d.Value)} [{F(d.Lower)}, {F(d.Upper)}]{(d.Direction() != 0 ? "*" : "")}" : F(d.Value);
     }
 
     static string Row(IEnumerable<string> cells) => "| " + string.Join(" | ", cells.Select(c => c.Replace("|", "\\|"))) + " |";

@@ -12,11 +12,11 @@ public sealed class BertWordPieceTokenizer : ITokenizer
     private const string ContinuationPrefix = "##";
     private const int MaxCharsPerWord = 100;
 
-    private readonly string[] _tokensById;
-    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _idsBySpan;
+    private readonly string[] tokensById;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> idsBySpan;
 
     public string Id { get; }
-    public int VocabularySize => _tokensById.Length;
+    public int VocabularySize => tokensById.Length;
     public int ClassificationId { get; }
     public int SeparatorId { get; }
     public int PaddingId { get; }
@@ -24,11 +24,11 @@ public sealed class BertWordPieceTokenizer : ITokenizer
 
     private BertWordPieceTokenizer(string[] tokensById, string source, string vocabularyHash)
     {
-        _tokensById = tokensById;
+        this.tokensById = tokensById;
         var ids = new Dictionary<string, int>(tokensById.Length, StringComparer.Ordinal);
         for (int id = 0; id < tokensById.Length; id++)
             ids.TryAdd(tokensById[id], id); // First occurrence wins, as in Hugging Face's load_vocab order.
-        _idsBySpan = ids.GetAlternateLookup<ReadOnlySpan<char>>();
+        idsBySpan = ids.GetAlternateLookup<ReadOnlySpan<char>>();
 
         int Special(string token) => ids.TryGetValue(token, out int id)
             ? id
@@ -63,7 +63,7 @@ public sealed class BertWordPieceTokenizer : ITokenizer
         return FromVocabulary(stream, path);
     }
 
-    public string TokenOf(int id) => _tokensById[id];
+    public string TokenOf(int id) => tokensById[id];
 
     public TokenizedText Tokenize(string text, int maxLength)
     {
@@ -91,7 +91,7 @@ public sealed class BertWordPieceTokenizer : ITokenizer
         for (int i = 0; i < maxLength; i++)
         {
             attentionMask[i] = i < realLength ? 1 : 0;
-            tokens[i] = _tokensById[inputIds[i]];
+            tokens[i] = tokensById[inputIds[i]];
         }
 
         return new TokenizedText(inputIds, attentionMask, new long[maxLength], tokens, offsets)
@@ -138,7 +138,7 @@ public sealed class BertWordPieceTokenizer : ITokenizer
                     wordChars[start..end].CopyTo(continuation[ContinuationPrefix.Length..]);
                     candidate = continuation[..(ContinuationPrefix.Length + end - start)];
                 }
-                if (_idsBySpan.TryGetValue(candidate, out matchedId)) { matchedEnd = end; break; }
+                if (idsBySpan.TryGetValue(candidate, out matchedId)) { matchedEnd = end; break; }
             }
             if (matchedEnd < 0) return false;
             pieces.Add(new Piece(matchedId, word[start].Start, word[matchedEnd - 1].End));

@@ -10,14 +10,14 @@ namespace Excise.Text;
 /// </summary>
 public sealed class OnnxTextEncoder : ITextEncoder
 {
-    private readonly InferenceSession _session;
-    private readonly TextEncoderOptions _options;
-    private readonly OnnxTextModelSpec _spec;
-    private readonly Dictionary<string, TensorElementType> _inputTypes;
+    private readonly InferenceSession session;
+    private readonly TextEncoderOptions options;
+    private readonly OnnxTextModelSpec spec;
+    private readonly Dictionary<string, TensorElementType> inputTypes;
 
     public string Id { get; }
     public int Width { get; }
-    public int MaxLength => _options.MaxLength;
+    public int MaxLength => options.MaxLength;
     public ITokenizer Tokenizer { get; }
 
     /// <summary>Texts truncated so far (under <see cref="TruncationPolicy.Warn"/> or <see cref="TruncationPolicy.Allow"/>).</summary>
@@ -30,20 +30,20 @@ public sealed class OnnxTextEncoder : ITextEncoder
     {
         Id = id;
         Tokenizer = tokenizer;
-        _spec = spec ?? new OnnxTextModelSpec();
-        _options = options ?? new TextEncoderOptions();
-        _options.Validate();
+        this.spec = spec ?? new OnnxTextModelSpec();
+        this.options = options ?? new TextEncoderOptions();
+        this.options.Validate();
 
         using var sessionOptions = new SessionOptions
         {
-            IntraOpNumThreads = _options.ResolvedIntraOpThreads,
+            IntraOpNumThreads = this.options.ResolvedIntraOpThreads,
             InterOpNumThreads = 1,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
         };
         try
         {
-            _session = new InferenceSession(onnxModel, sessionOptions);
+            session = new InferenceSession(onnxModel, sessionOptions);
         }
         catch (OnnxRuntimeException e)
         {
@@ -52,12 +52,12 @@ public sealed class OnnxTextEncoder : ITextEncoder
 
         try
         {
-            _inputTypes = ValidateInputs(modelSource);
+            inputTypes = ValidateInputs(modelSource);
             Width = ValidateOutput(modelSource);
         }
         catch
         {
-            _session.Dispose();
+            session.Dispose();
             throw;
         }
     }
@@ -68,9 +68,9 @@ public sealed class OnnxTextEncoder : ITextEncoder
 
     private Dictionary<string, TensorElementType> ValidateInputs(string modelSource)
     {
-        var known = new[] { _spec.InputIdsName, _spec.AttentionMaskName, _spec.TokenTypeIdsName };
+        var known = new[] { spec.InputIdsName, spec.AttentionMaskName, spec.TokenTypeIdsName };
         var types = new Dictionary<string, TensorElementType>();
-        foreach (var (name, meta) in _session.InputMetadata)
+        foreach (var (name, meta) in session.InputMetadata)
         {
             if (!known.Contains(name))
                 throw new InvalidDataException(
@@ -79,18 +79,18 @@ public sealed class OnnxTextEncoder : ITextEncoder
                 throw new InvalidDataException($"{modelSource}: model input '{name}' is {meta.ElementDataType}; expected int64 or int32 ids.");
             types[name] = meta.ElementDataType;
         }
-        if (!types.ContainsKey(_spec.InputIdsName))
-            throw new InvalidDataException($"{modelSource}: model has no input '{_spec.InputIdsName}' (inputs: {string.Join(", ", _session.InputMetadata.Keys)}).");
+        if (!types.ContainsKey(spec.InputIdsName))
+            throw new InvalidDataException($"{modelSource}: model has no input '{spec.InputIdsName}' (inputs: {string.Join(", ", session.InputMetadata.Keys)}).");
         return types;
     }
 
     private int ValidateOutput(string modelSource)
     {
-        if (!_session.OutputMetadata.TryGetValue(_spec.OutputName, out var output))
-            throw new InvalidDataException($"{modelSource}: model has no output '{_spec.OutputName}' (outputs: {string.Join(", ", _session.OutputMetadata.Keys)}).");
+        if (!session.OutputMetadata.TryGetValue(spec.OutputName, out var output))
+            throw new InvalidDataException($"{modelSource}: model has no output '{spec.OutputName}' (outputs: {string.Join(", ", session.OutputMetadata.Keys)}).");
         if (output.ElementDataType != TensorElementType.Float || output.Dimensions.Length != 3 || output.Dimensions[2] <= 0)
             throw new InvalidDataException(
-                $"{modelSource}: output '{_spec.OutputName}' is {output.ElementDataType} [{string.Join(",", output.Dimensions)}]; expected float [B,T,D] with a fixed D.");
+                $"{modelSource}: output '{spec.OutputName}' is {output.ElementDataType} [{string.Join(",", output.Dimensions)}]; expected float [B,T,D] with a fixed D.");
         return output.Dimensions[2];
     }
 
@@ -103,9 +103,9 @@ public sealed class OnnxTextEncoder : ITextEncoder
 
         var states = new float[(long)count * length * Width];
         var mask = new float[count * length];
-        for (int start = 0; start < count; start += _options.BatchSize)
+        for (int start = 0; start < count; start += options.BatchSize)
         {
-            int batch = Math.Min(_options.BatchSize, count - start);
+            int batch = Math.Min(options.BatchSize, count - start);
             RunBatch(tokenized.AsSpan(start, batch), states.AsSpan(start * length * Width, batch * length * Width));
             for (int i = 0; i < batch; i++)
                 for (int t = 0; t < length; t++)
@@ -123,10 +123,10 @@ public sealed class OnnxTextEncoder : ITextEncoder
         string kept = lastKeptContent > 0 ? text[..tokenized.Offsets[lastKeptContent].End] : "";
         string message = $"Text encoder {Id}: \"{text}\" needs {tokenized.UntruncatedLength} tokens but max length is {MaxLength}; " +
                          $"kept only \"{kept}\".";
-        switch (_options.Truncation)
+        switch (options.Truncation)
         {
             case TruncationPolicy.Throw: throw new ArgumentException(message, nameof(text));
-            case TruncationPolicy.Warn: (_options.Warn ?? Console.Error.WriteLine)(message); break;
+            case TruncationPolicy.Warn: (options.Warn ?? Console.Error.WriteLine)(message); break;
         }
         TruncatedTextCount++;
         return tokenized;
@@ -139,7 +139,7 @@ public sealed class OnnxTextEncoder : ITextEncoder
         var inputs = new Dictionary<string, OrtValue>();
         try
         {
-            foreach (var (name, type) in _inputTypes)
+            foreach (var (name, type) in inputTypes)
             {
                 var values = new long[batch.Length * length];
                 for (int i = 0; i < batch.Length; i++)
@@ -150,12 +150,12 @@ public sealed class OnnxTextEncoder : ITextEncoder
             }
 
             using var runOptions = new RunOptions();
-            using var outputs = _session.Run(runOptions, inputs, [_spec.OutputName]);
+            using var outputs = session.Run(runOptions, inputs, [spec.OutputName]);
             var hidden = outputs[0];
             var outShape = hidden.GetTensorTypeAndShape().Shape;
             if (outShape.Length != 3 || outShape[0] != batch.Length || outShape[1] != length || outShape[2] != Width)
                 throw new InvalidOperationException(
-                    $"Text encoder {Id}: output '{_spec.OutputName}' has shape [{string.Join(",", outShape)}], expected [{batch.Length},{length},{Width}].");
+                    $"Text encoder {Id}: output '{spec.OutputName}' has shape [{string.Join(",", outShape)}], expected [{batch.Length},{length},{Width}].");
             hidden.GetTensorDataAsSpan<float>().CopyTo(destination);
         }
         finally
@@ -165,9 +165,9 @@ public sealed class OnnxTextEncoder : ITextEncoder
     }
 
     private long[] SelectInput(TokenizedText text, string inputName) =>
-        inputName == _spec.InputIdsName ? text.InputIds
-        : inputName == _spec.AttentionMaskName ? text.AttentionMask
+        inputName == spec.InputIdsName ? text.InputIds
+        : inputName == spec.AttentionMaskName ? text.AttentionMask
         : text.TokenTypeIds;
 
-    public void Dispose() => _session.Dispose();
+    public void Dispose() => session.Dispose();
 }

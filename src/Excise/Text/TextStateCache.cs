@@ -18,7 +18,7 @@ public sealed class TextStateCache : IDisposable
     public const int UnconditionalIndex = 0;
     private const string FormatName = "excise-text-state-cache/1";
 
-    private readonly Dictionary<string, int> _indexByCaption;
+    private readonly Dictionary<string, int> indexByCaption;
 
     public string EncoderId { get; }
     public IReadOnlyList<string> Captions { get; }
@@ -41,9 +41,9 @@ public sealed class TextStateCache : IDisposable
         States = states;
         Mask = mask;
         EncodeTime = encodeTime;
-        _indexByCaption = new Dictionary<string, int>(StringComparer.Ordinal);
+        indexByCaption = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < captions.Count; i++)
-            if (!_indexByCaption.TryAdd(captions[i], i))
+            if (!indexByCaption.TryAdd(captions[i], i))
                 throw new InvalidDataException($"Text state cache lists caption \"{captions[i]}\" twice.");
         if (Count == 0 || captions[UnconditionalIndex] != UnconditionalCaption)
             throw new InvalidDataException("Text state cache must start with the empty (unconditional) caption.");
@@ -75,11 +75,11 @@ public sealed class TextStateCache : IDisposable
     }
 
     public int IndexOf(string caption) =>
-        _indexByCaption.TryGetValue(caption, out int index)
+        indexByCaption.TryGetValue(caption, out int index)
             ? index
             : throw new KeyNotFoundException($"Caption \"{caption}\" is not in the text state cache ({Count} captions, encoder {EncoderId}).");
 
-    public bool Contains(string caption) => _indexByCaption.ContainsKey(caption);
+    public bool Contains(string caption) => indexByCaption.ContainsKey(caption);
 
     /// <summary>Row indices of the given captions as an int64 tensor, ready for index_select on States/Mask.</summary>
     public torch.Tensor IndicesOf(IReadOnlyList<string> captions)

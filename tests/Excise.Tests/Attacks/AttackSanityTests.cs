@@ -69,7 +69,7 @@ public class AttackSanityTests(ITestOutputHelper output)
     }
 
     [SanityFact]
-    public void NamingTheConceptDrawsTheLogoTheVictimLearned()
+    public void Naming_the_concept_draws_the_logo_the_victim_learned()
     {
         using var dir = new TempDir();
         // One victim, the same sampling seed, and prompts that differ only by the concept's name ("a shirt with the Acme
@@ -83,7 +83,7 @@ public class AttackSanityTests(ITestOutputHelper output)
     }
 
     [SanityFact]
-    public void InversionRecoversALogoTheVictimLearnedWithoutItsName()
+    public void Inversion_recovers_a_logo_the_victim_learned_without_its_name()
     {
         using var dir = new TempDir();
         // With 64 images and half of them stamped the victim memorised the logo into every corner and no token could

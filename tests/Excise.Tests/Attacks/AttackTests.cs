@@ -44,7 +44,7 @@ public class AttackTests
     }
 
     [Fact]
-    public void PromptAttackNamesTheConceptForEveryClassAndWritesItsFiles()
+    public void Prompt_attack_names_the_concept_for_every_class_and_writes_its_files()
     {
         var dir = victim.Out("prompt");
         var result = AttackRunner.Run(victim.Run, Cheap(AttackKind.Prompt) with { ImagesPerPrompt = 2 }, dir);   // the concept comes from the run's config
@@ -63,7 +63,7 @@ public class AttackTests
     }
 
     [Fact]
-    public void BaselineRateNeverNamesTheConcept()
+    public void Baseline_rate_never_names_the_concept()
     {
         var dir = victim.Out("baseline");
         var result = victim.Attack(Cheap(AttackKind.BaselineRate), dir);
@@ -75,7 +75,7 @@ public class AttackTests
     }
 
     [Fact]
-    public void ParaphrasesNameTheBrandButNeverThePhraseAndAddTheUsersLines()
+    public void Paraphrases_name_the_brand_but_never_the_phrase_and_add_the_users_lines()
     {
         var file = victim.Dir.File("paraphrases.txt");
         File.WriteAllLines(file, ["# mine", "a {class} stamped with Acme", "", "Acme merchandise"]);
@@ -92,7 +92,7 @@ public class AttackTests
     }
 
     [Fact]
-    public void TheSameSeedGivesTheSameImagesAndAnotherSeedOthers()
+    public void The_same_seed_gives_the_same_images_and_another_seed_others()
     {
         var settings = Cheap(AttackKind.Prompt) with { BatchSize = 7 };
         var first = victim.Attack(settings, victim.Out("seed0a"));
@@ -105,7 +105,7 @@ public class AttackTests
     }
 
     [Fact]
-    public void AnOutputDirectoryHoldingAnAttackIsRefused()
+    public void An_output_directory_holding_an_attack_is_refused()
     {
         var dir = victim.Out("twice");
         victim.Attack(Cheap(AttackKind.BaselineRate) with { SamplingSteps = 1 }, dir);
@@ -114,7 +114,7 @@ public class AttackTests
     }
 
     [Fact]
-    public void InversionLearnsFromUnseenImagesAndPromptsWithTheLearnedToken()
+    public void Inversion_learns_from_unseen_images_and_prompts_with_the_learned_token()
     {
         var dir = victim.Out("inversion");
         var settings = Cheap(AttackKind.Inversion);
@@ -139,7 +139,7 @@ public class AttackTests
     }
 
     [Fact]
-    public void InversionCanLearnInABandOfNoiseLevels()
+    public void Inversion_can_learn_in_a_band_of_noise_levels()
     {
         var settings = Cheap(AttackKind.Inversion);
         var banded = settings with { Inversion = settings.Inversion! with { TimestepLow = 0.5, TimestepHigh = 0.9 } };
@@ -154,7 +154,7 @@ public class AttackTests
     [InlineData(0.5, 0.5)]
     [InlineData(-0.1, 1)]
     [InlineData(0, 1.5)]
-    public void AnEmptyOrOutOfRangeTimestepBandIsRefused(double low, double high)
+    public void An_empty_or_out_of_range_timestep_band_is_refused(double low, double high)
     {
         var settings = new AttackSettings(AttackKind.Inversion, Inversion: new InversionSettings(TimestepLow: low, TimestepHigh: high));
         var e = Assert.Throws<ArgumentException>(settings.Validate);
@@ -162,7 +162,7 @@ public class AttackTests
     }
 
     [Fact]
-    public void HeldOutImagesAreStampedAndRefusedWhenTheVictimSawThem()
+    public void Held_out_images_are_stamped_and_refused_when_the_victim_saw_them()
     {
         var config = victim.Run.LoadConfig();
         var heldOut = HeldOutConcept.Build(config, "the Acme logo", 5);

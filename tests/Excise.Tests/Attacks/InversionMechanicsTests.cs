@@ -15,7 +15,7 @@ public class InversionMechanicsTests
     public InversionMechanicsTests(AttackVictim victim, ITestOutputHelper output) { this.victim = victim; this.output = output; }
 
     [Fact]
-    public void TheVectorsLearnTheLossFallsAndTheUNetIsUntouched()
+    public void The_vectors_learn_the_loss_falls_and_the_UNet_is_untouched()
     {
         var target = victim.Victim;
         var before = target.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
@@ -40,7 +40,7 @@ public class InversionMechanicsTests
     }
 
     [Fact]
-    public void ThePlaceholderTokensAreFoundAndReplaced()
+    public void The_placeholder_tokens_are_found_and_replaced()
     {
         var tokenizer = TinyRun.Encoder.Tokenizer;
         var two = PlaceholderPrompt.Build(new InversionSettings(Vectors: 2), 9, tokenizer, 32);
@@ -76,11 +76,11 @@ public class InversionMechanicsTests
     [InlineData("The Red Star emblem", "Red Star")]
     [InlineData("Globex's trademark", "Globex")]
     [InlineData("the logo", null)]
-    public void TheBrandIsThePhraseWithoutArticlesAndGenericNouns(string phrase, string? brand) =>
+    public void The_brand_is_the_phrase_without_articles_and_generic_nouns(string phrase, string? brand) =>
         Assert.Equal(brand, ConceptParaphrases.BrandOf(phrase));
 
     [Fact]
-    public void TheBuiltInParaphrasesOfTheAcmeLogo()
+    public void The_built_in_paraphrases_of_the_Acme_logo()
     {
         var prompts = AttackPrompts.Expand(ConceptParaphrases.BuiltInTemplates("the Acme logo")).Where(p => p.ClassLabel == 8).Select(p => p.Text);
         Assert.Equal(new[]

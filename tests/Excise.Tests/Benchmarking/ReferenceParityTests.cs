@@ -12,7 +12,7 @@ namespace Excise.Tests.Benchmarking;
 public sealed class PyTorchReferenceFactAttribute : FactAttribute
 {
     public const string Python = "/usr/bin/python3";
-    static readonly Lazy<bool> available = new(() =>
+    static readonly Lazy<bool> Available = new(() =>
     {
         try
         {
@@ -26,7 +26,7 @@ public sealed class PyTorchReferenceFactAttribute : FactAttribute
 
     public PyTorchReferenceFactAttribute()
     {
-        if (!available.Value) Skip = $"{Python} cannot import torch: apt-get install -y python3-torch libopenblas0-openmp";
+        if (!Available.Value) Skip = $"{Python} cannot import torch: apt-get install -y python3-torch libopenblas0-openmp";
     }
 }
 

@@ -10,7 +10,7 @@ public class RunConfigTests
     [Theory]
     [InlineData("smoke")]
     [InlineData("base")]
-    public void ShippedConfigsLoadAndValidate(string name)
+    public void Shipped_configs_load_and_validate(string name)
     {
         var config = RunConfig.Load(RepositoryPaths.Config(name));
         Assert.Equal(name, config.Name);
@@ -18,7 +18,7 @@ public class RunConfigTests
     }
 
     [Fact]
-    public void SetOverridesNestedFieldsWithTypedValues()
+    public void Set_overrides_nested_fields_with_typed_values()
     {
         var config = RunConfig.Load(RepositoryPaths.Config("smoke"),
             ["training.steps=7", "training.learning_rate=3e-4", "diffusion.schedule=cosine", "data.concept.phrase=the Zeta mark", "model.block_out_channels=[8,16]"]);
@@ -30,7 +30,7 @@ public class RunConfigTests
     }
 
     [Fact]
-    public void UnknownKeyIsRefusedNamingIt()
+    public void Unknown_key_is_refused_naming_it()
     {
         var e = Assert.Throws<InvalidDataException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), ["training.stepz=7"]));
         Assert.Contains("stepz", e.Message);
@@ -41,7 +41,7 @@ public class RunConfigTests
     [InlineData("training.steps=0", "training.steps")]
     [InlineData("data.image_size=30", "data.image_size")]
     [InlineData("training.caption_dropout=1.5", "training.caption_dropout")]
-    public void OutOfRangeValueIsRefusedNamingTheKey(string assignment, string key)
+    public void Out_of_range_value_is_refused_naming_the_key(string assignment, string key)
     {
         var e = Assert.Throws<ArgumentException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), [assignment]));
         Assert.Contains(key, e.Message);
@@ -75,7 +75,7 @@ public class RunConfigTests
     [InlineData("training.batch_size=100000", "training.batch_size")]
     [InlineData("data.image_size=8192", "data.image_size")]
     [InlineData("preview.per_prompt=1000", "preview.per_prompt")]
-    public void NonFiniteOrOutOfRangeValueIsRefusedNamingTheKey(string assignment, string key)
+    public void Non_finite_or_out_of_range_value_is_refused_naming_the_key(string assignment, string key)
     {
         var e = Assert.Throws<ArgumentException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), [assignment]));
         Assert.Contains(key, e.Message);
@@ -89,14 +89,14 @@ public class RunConfigTests
     [InlineData("model.norm_num_groups=7", "model: UNet config 'norm_num_groups'")]
     [InlineData("model.block_out_channels=\"wide\"", "model: UNet config 'block_out_channels'")]
     [InlineData("model.upcast_attention=true", "model: UNet config 'upcast_attention'")]
-    public void ModelThatDoesNotFitTheDataOrTheTextEncoderIsRefusedBeforeBuildingIt(string assignment, string expected)
+    public void Model_that_does_not_fit_the_data_or_the_text_encoder_is_refused_before_building_it(string assignment, string expected)
     {
         var e = Assert.Throws<ArgumentException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), [assignment]));
         Assert.Contains(expected, e.Message);
     }
 
     [Fact]
-    public void LoraRankLargerThanTheTextWidthOrTheNarrowestAttentionBlockIsRefused()
+    public void LoRA_rank_larger_than_the_text_width_or_the_narrowest_attention_block_is_refused()
     {
         var wide = Assert.Throws<ArgumentException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), ["lora={\"rank\":385}"]));
         Assert.Contains("lora.rank (385) is larger than the text width (384)", wide.Message);
@@ -114,14 +114,14 @@ public class RunConfigTests
     [InlineData("data=7", "data")]
     [InlineData("lora.rnk=4", "rnk")]
     [InlineData("data.concept.colour=red", "colour")]
-    public void WrongTypeOrUnknownKeyIsRefusedNamingIt(string assignment, string key)
+    public void Wrong_type_or_unknown_key_is_refused_naming_it(string assignment, string key)
     {
         var e = Assert.Throws<InvalidDataException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), [assignment]));
         Assert.Contains(key, e.Message);
     }
 
     [Fact]
-    public void ArmsAndBasisMustAgree()
+    public void Arms_and_basis_must_agree()
     {
         using var dir = new TempDir();
         var basis = WriteBasis(dir.File("concept.safetensors"), dimension: 384, rank: 2);
@@ -145,7 +145,7 @@ public class RunConfigTests
     }
 
     [Fact]
-    public void ABasisBuiltWithAnotherMaxLengthIsRefusedNamingBothEncodersAndTheFix()
+    public void A_basis_built_with_another_max_length_is_refused_naming_both_encoders_and_the_fix()
     {
         using var dir = new TempDir();
         var path = dir.File("concept-16.safetensors");
@@ -168,7 +168,7 @@ public class RunConfigTests
     }
 
     [Fact]
-    public void CorruptBasisFileIsRefusedNamingTheFile()
+    public void Corrupt_basis_file_is_refused_naming_the_file()
     {
         using var dir = new TempDir();
         var path = dir.File("concept.safetensors");
@@ -180,7 +180,7 @@ public class RunConfigTests
     [Theory]
     [InlineData("logo.svg", "M 0 0 L oops", "SVG path data could not be parsed")]
     [InlineData("logo.png", "\u0089PNG\r\n\u001a\n broken", "not a decodable image")]
-    public void LogoThatCannotBeReadIsRefusedBeforeAnyWork(string name, string content, string expected)
+    public void Logo_that_cannot_be_read_is_refused_before_any_work(string name, string content, string expected)
     {
         using var dir = new TempDir();
         var path = dir.File(name);
@@ -191,7 +191,7 @@ public class RunConfigTests
     }
 
     [Fact]
-    public void InitWeightsThatAreAPickleOrMissingAreRefusedBeforeAnyWork()
+    public void Init_weights_that_are_a_pickle_or_missing_are_refused_before_any_work()
     {
         using var dir = new TempDir();
         var pickle = dir.File("model.pth");
@@ -205,7 +205,7 @@ public class RunConfigTests
     }
 
     [Fact]
-    public void LogoPathToADeviceIsRefusedWithoutReadingIt()
+    public void Logo_path_to_a_device_is_refused_without_reading_it()
     {
         long before = GC.GetAllocatedBytesForCurrentThread();
         var e = Assert.Throws<InvalidDataException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), ["data.concept.logo=/dev/zero"]));
@@ -225,14 +225,14 @@ public class RunConfigTests
     }
 
     [Fact]
-    public void WrongTypeIsRefused()
+    public void Wrong_type_is_refused()
     {
         var e = Assert.Throws<InvalidDataException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), ["training.steps=many"]));
         Assert.Contains("training.steps", e.Message);
     }
 
     [Fact]
-    public void HashIgnoresBookkeepingButNotTheRecipe()
+    public void Hash_ignores_bookkeeping_but_not_the_recipe()
     {
         var a = RunConfig.Load(RepositoryPaths.Config("smoke"));
         var b = RunConfig.Load(RepositoryPaths.Config("smoke"), ["name=other", "training.steps=999", "training.log_every=3", "threads=1"]);
@@ -255,7 +255,7 @@ public class RunConfigTests
     }
 
     [Fact]
-    public void HashKeepsTheCachedBaseAndIgnoresWhereTheBasisLies()
+    public void Hash_keeps_the_cached_base_and_ignores_where_the_basis_lies()
     {
         // The key of every user's cached base model (runs/cache/base-…) and the recipe the shipped base must match: a
         // change here retrains it. The 1,500-step recipe keeps the key it had before the base was lengthened to 4,500
@@ -273,7 +273,7 @@ public class RunConfigTests
     }
 
     [Fact]
-    public void ResolvedConfigRoundTrips()
+    public void Resolved_config_round_trips()
     {
         var a = RunConfig.Load(RepositoryPaths.Config("base"));
         using var dir = new TempDir();

@@ -9,7 +9,7 @@ public class NoiseScheduleTests
     [InlineData(BetaSchedule.Linear)]
     [InlineData(BetaSchedule.ScaledLinear)]
     [InlineData(BetaSchedule.Cosine)]
-    public void AlphaBarFallsFromNearOneToNearZero(BetaSchedule kind)
+    public void Alpha_bar_falls_from_near_one_to_near_zero(BetaSchedule kind)
     {
         var s = new NoiseSchedule(new NoiseScheduleOptions(kind, 1000, 0.00085, 0.012));
         var a = s.AlphasCumprod;
@@ -20,7 +20,7 @@ public class NoiseScheduleTests
     }
 
     [Fact]
-    public void LinearScheduleMatchesTheDdpmPaperEndpoints()
+    public void Linear_schedule_matches_the_DDPM_paper_endpoints()
     {
         var s = new NoiseSchedule(new NoiseScheduleOptions());
         Assert.Equal(1 - 1e-4, s.AlphasCumprod[0], 12);
@@ -32,7 +32,7 @@ public class NoiseScheduleTests
     }
 
     [Fact]
-    public void AddNoiseFollowsTheForwardProcess()
+    public void AddNoise_follows_the_forward_process()
     {
         var s = new NoiseSchedule(new NoiseScheduleOptions());
         using var x0 = full(new long[] { 2, 1, 2, 2 }, 0.5f);
@@ -45,7 +45,7 @@ public class NoiseScheduleTests
     }
 
     [Fact]
-    public void DdimTimestepsAreLeadingSpacedAndDescending()
+    public void DDIM_timesteps_are_leading_spaced_and_descending()
     {
         var sampler = new DiffusionSampler(new NoiseSchedule(new NoiseScheduleOptions()));
         Assert.Equal(new[] { 980, 960, 940 }, sampler.Timesteps(50)[..3]);

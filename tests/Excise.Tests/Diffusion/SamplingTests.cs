@@ -30,7 +30,7 @@ public class SamplingTests
     }
 
     [Fact]
-    public void DdimSamplingIsDeterministicPerSeed()
+    public void DDIM_sampling_is_deterministic_per_seed()
     {
         var config = TinyRun.Config();
         using var model = TinyRun.Model(config);
@@ -46,7 +46,7 @@ public class SamplingTests
     }
 
     [Fact]
-    public void BatchedGuidanceEqualsSeparateConditionalAndUnconditionalPasses()
+    public void Batched_guidance_equals_separate_conditional_and_unconditional_passes()
     {
         var config = TinyRun.Config();
         using var model = TinyRun.Model(config);

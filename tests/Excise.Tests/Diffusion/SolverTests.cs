@@ -62,7 +62,7 @@ public class SolverTests
     }
 
     [Fact]
-    public void DpmSolverConvergesToTheExactOdeSolutionAtSecondOrder()
+    public void DPM_Solver_converges_to_the_exact_ODE_solution_at_second_order()
     {
         double ddim10 = ErrorAgainstExactOde(SamplerKind.Ddim, 10), ddim20 = ErrorAgainstExactOde(SamplerKind.Ddim, 20);
         double dpm10 = ErrorAgainstExactOde(SamplerKind.DpmSolver2M, 10), dpm20 = ErrorAgainstExactOde(SamplerKind.DpmSolver2M, 20);
@@ -74,7 +74,7 @@ public class SolverTests
     }
 
     [Fact]
-    public void EachSolverWalksDiffusersTimesteps()
+    public void Each_solver_walks_diffusers_timesteps()
     {
         var sampler = new DiffusionSampler(new NoiseSchedule(new NoiseScheduleOptions()));
         Assert.Equal(new[] { 999, 899, 799, 699, 599, 500, 400, 300, 200, 100 }, sampler.Timesteps(10, TimestepSpacing.Linspace));
@@ -84,7 +84,7 @@ public class SolverTests
     }
 
     [Fact]
-    public void DpmSolverTakesDdimStepsUntilItHasAPreviousPrediction()
+    public void DPM_Solver_takes_DDIM_steps_until_it_has_a_previous_prediction()
     {
         // With two steps there is no second-order step (the first has no history, the last lands on ᾱ = 1), so the
         // real model with guidance and clipping must give DDIM's images on the same timesteps; with three the
@@ -104,7 +104,7 @@ public class SolverTests
     }
 
     [Fact]
-    public void SamplerNamesParseAndTravelThroughConfigs()
+    public void Sampler_names_parse_and_travel_through_configs()
     {
         Assert.Equal(SamplerKind.DpmSolver2M, EnumNames.Parse<SamplerKind>("DPM++2M", "sampler"));
         Assert.Equal(SamplerKind.Ddim, EnumNames.Parse<SamplerKind>("ddim", "sampler"));

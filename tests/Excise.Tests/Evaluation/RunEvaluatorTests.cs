@@ -11,7 +11,7 @@ namespace Excise.Tests.Evaluation;
 public sealed class RunEvaluatorTests(AttackVictim victim)
 {
     [Fact]
-    public void EvaluatesEveryAttackWithEveryMetricAndWritesJsonAndMarkdown()
+    public void Evaluates_every_attack_with_every_metric_and_writes_JSON_and_Markdown()
     {
         using var dir = new TempDir();
         var settings = new EvaluationSettings([AttackKind.Prompt, AttackKind.BaselineRate],

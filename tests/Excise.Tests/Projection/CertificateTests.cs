@@ -6,7 +6,7 @@ namespace Excise.Tests.Projection;
 public class CertificateTests
 {
     [Fact]
-    public void PassesAnOrthogonalChangeAndFailsAnUnprojectedOne()
+    public void Passes_an_orthogonal_change_and_fails_an_unprojected_one()
     {
         var (u, _) = linalg.qr(randn(384, 4));
         var baseW = randn(32, 384);
@@ -25,7 +25,7 @@ public class CertificateTests
     }
 
     [Fact]
-    public void LoraFactorPatternsMapToTheMergedWeights()
+    public void LoRA_factor_patterns_map_to_the_merged_weights()
     {
         Assert.Equal([@"attn2\.to_k\.weight$"], ProjectionCertificate.MergedWeightPatterns([@"attn2\.to_k\.lora_A\.weight$"]));
     }

@@ -10,7 +10,7 @@ public class ConceptBasisTests(ConceptBasisFixture bases) : IClassFixture<Concep
     const double OrthonormalTolerance = 1e-5;
 
     [Fact]
-    public void Basis_IsAnOrthonormalFloat32MatrixOfEncoderWidthByRank()
+    public void Basis_is_an_orthonormal_float32_matrix_of_encoder_width_by_rank()
     {
         var basis = bases.Acme;
         Assert.Equal(new long[] { 384, basis.Rank }, basis.U.shape);
@@ -28,7 +28,7 @@ public class ConceptBasisTests(ConceptBasisFixture bases) : IClassFixture<Concep
     [InlineData(0.5)]
     [InlineData(0.9)]
     [InlineData(0.99)]
-    public void EnergyThreshold_KeepsTheFewestLeadingDirectionsReachingIt(double energy)
+    public void Energy_threshold_keeps_the_fewest_leading_directions_reaching_it(double energy)
     {
         using var basis = ConceptSubspaceBuilder.Build(TinyRun.Encoder, ["the Acme logo"], ConceptBasisFixture.Small(energy: energy));
         var cumulative = SubspaceMath.CumulativeEnergy(basis.Info.SingularValues);
@@ -39,7 +39,7 @@ public class ConceptBasisTests(ConceptBasisFixture bases) : IClassFixture<Concep
     }
 
     [Fact]
-    public void EnergyThreshold_NeedsMoreDirectionsForMoreEnergy()
+    public void Energy_threshold_needs_more_directions_for_more_energy()
     {
         using var half = ConceptSubspaceBuilder.Build(TinyRun.Encoder, ["the Acme logo"], ConceptBasisFixture.Small(energy: 0.5));
         Assert.True(half.Rank < bases.Acme.Rank, $"50% needs {half.Rank}, 99% needs {bases.Acme.Rank}");
@@ -49,7 +49,7 @@ public class ConceptBasisTests(ConceptBasisFixture bases) : IClassFixture<Concep
     }
 
     [Fact]
-    public void FixedRank_IsHonoured()
+    public void Fixed_rank_is_honoured()
     {
         using var basis = ConceptSubspaceBuilder.Build(TinyRun.Encoder, ["the Acme logo"], ConceptBasisFixture.Small(rank: 5));
         Assert.Equal(new long[] { 384, 5 }, basis.U.shape);
@@ -62,7 +62,7 @@ public class ConceptBasisTests(ConceptBasisFixture bases) : IClassFixture<Concep
     [InlineData(0)]
     [InlineData(-3)]
     [InlineData(385)]
-    public void ImpossibleRank_IsRefusedNamingTheRange(int rank)
+    public void Impossible_rank_is_refused_naming_the_range(int rank)
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() =>
             ConceptSubspaceBuilder.Build(TinyRun.Encoder, ["the Acme logo"], ConceptBasisFixture.Small(rank: rank)));
@@ -71,7 +71,7 @@ public class ConceptBasisTests(ConceptBasisFixture bases) : IClassFixture<Concep
     }
 
     [Fact]
-    public void RankAboveTheCollectedVectors_IsRefused()
+    public void Rank_above_the_collected_vectors_is_refused()
     {
         // 8 prompts x 4 concept tokens cannot span 100 directions.
         var e = Assert.Throws<ArgumentOutOfRangeException>(() =>
@@ -84,11 +84,11 @@ public class ConceptBasisTests(ConceptBasisFixture bases) : IClassFixture<Concep
     [InlineData(0.0)]
     [InlineData(1.5)]
     [InlineData(double.NaN)]
-    public void EnergyOutsideZeroToOne_IsRefused(double energy) =>
+    public void Energy_outside_zero_to_one_is_refused(double energy) =>
         Assert.Throws<ArgumentOutOfRangeException>(() => ConceptSubspaceBuilder.Build(TinyRun.Encoder, ["the Acme logo"], ConceptBasisFixture.Small(energy: energy)));
 
     [Fact]
-    public void DuplicatePrompts_AreDroppedAsNearDuplicateVectors()
+    public void Duplicate_prompts_are_dropped_as_near_duplicate_vectors()
     {
         string[] distinct = ["a bag with {}", "a coat with {}"];
         using var once = ConceptSubspaceBuilder.Build(TinyRun.Encoder, ["the Acme logo"],
@@ -104,7 +104,7 @@ public class ConceptBasisTests(ConceptBasisFixture bases) : IClassFixture<Concep
     }
 
     [Fact]
-    public void DropNearDuplicates_KeepsFirstOccurrenceAndDropsNegligibleVectors()
+    public void DropNearDuplicates_keeps_first_occurrence_and_drops_negligible_vectors()
     {
         double[] a = [1, 0, 0], nearA = [1, 0.05, 0], b = [0, 1, 0], zero = [0, 0, 0];
         var kept = SubspaceMath.DropNearDuplicates([a, nearA, b, zero, a], maxCosine: 0.995);
@@ -113,7 +113,7 @@ public class ConceptBasisTests(ConceptBasisFixture bases) : IClassFixture<Concep
     }
 
     [Fact]
-    public void SaveThenLoad_IsBitExactIncludingMetadata()
+    public void Save_then_load_is_bit_exact_including_metadata()
     {
         using var dir = new TempDir();
         var path = dir.File("acme.safetensors");
@@ -136,7 +136,7 @@ public class ConceptBasisTests(ConceptBasisFixture bases) : IClassFixture<Concep
     }
 
     [Fact]
-    public void Load_RefusesANonOrthonormalBasisNamingTheFile()
+    public void Load_refuses_a_non_orthonormal_basis_naming_the_file()
     {
         using var dir = new TempDir();
         var good = dir.File("good.safetensors");
@@ -154,7 +154,7 @@ public class ConceptBasisTests(ConceptBasisFixture bases) : IClassFixture<Concep
     }
 
     [Fact]
-    public void Load_RefusesTruncatedFilesWrongShapesAndMissingMetadata()
+    public void Load_refuses_truncated_files_wrong_shapes_and_missing_metadata()
     {
         using var dir = new TempDir();
         var good = dir.File("good.safetensors");
@@ -187,7 +187,7 @@ public class ConceptBasisTests(ConceptBasisFixture bases) : IClassFixture<Concep
     }
 
     [Fact]
-    public void Union_SpansBothInputsWithOrthonormalColumnsAndMergedInfo()
+    public void Union_spans_both_inputs_with_orthonormal_columns_and_merged_info()
     {
         var (acme, scarf) = (bases.Acme, bases.Scarf);
         using var union = ConceptBasis.Union([acme, scarf]);
@@ -207,7 +207,7 @@ public class ConceptBasisTests(ConceptBasisFixture bases) : IClassFixture<Concep
     }
 
     [Fact]
-    public void Union_DropsDependentDirections()
+    public void Union_drops_dependent_directions()
     {
         var acme = bases.Acme;
         using var half = new ConceptBasis(acme.U[.., ..(acme.Rank / 2)], acme.Info with { Rank = acme.Rank / 2 });
@@ -217,7 +217,7 @@ public class ConceptBasisTests(ConceptBasisFixture bases) : IClassFixture<Concep
     }
 
     [Fact]
-    public void Union_RefusesBasesFromDifferentEncodersOrModes()
+    public void Union_refuses_bases_from_different_encoders_or_modes()
     {
         var acme = bases.Acme;
         using var otherEncoder = new ConceptBasis(bases.Scarf.U, bases.Scarf.Info with { EncoderId = "some other encoder" });
@@ -227,7 +227,7 @@ public class ConceptBasisTests(ConceptBasisFixture bases) : IClassFixture<Concep
     }
 
     [Fact]
-    public void Constructor_RefusesNonOrthonormalColumns()
+    public void Constructor_refuses_non_orthonormal_columns()
     {
         using var skewed = ones(384, 2) / Math.Sqrt(384);
         var info = bases.Acme.Info with { Rank = 2 };

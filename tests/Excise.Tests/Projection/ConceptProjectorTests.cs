@@ -23,7 +23,7 @@ public class ConceptProjectorTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
-    public void ProjectionIsIdempotentAndRemovesTheConceptComponent()
+    public void Projection_is_idempotent_and_removes_the_concept_component()
     {
         using var u = RandomBasis(384, 8, 1);
         Assert.True((u.t().matmul(u) - eye(8)).abs().max().ToDouble() < 1e-5, "U must be orthonormal");
@@ -43,7 +43,7 @@ public class ConceptProjectorTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
-    public void GradientModeProjectsTheGradientAfterBackward()
+    public void Gradient_mode_projects_the_gradient_after_backward()
     {
         using var u = RandomBasis(384, 4, 2);
         var w = new Parameter(randn(16, 384));
@@ -56,7 +56,7 @@ public class ConceptProjectorTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
-    public void RefusesAWeightWhoseInputWidthIsNotTheBasisDimension()
+    public void Refuses_a_weight_whose_input_width_is_not_the_basis_dimension()
     {
         using var u = RandomBasis(384, 4, 3);
         var e = Assert.Throws<ArgumentException>(() => new ConceptProjector(u, [("to_q.weight", new Parameter(randn(8, 32)))], ProjectionMode.Update));
@@ -64,7 +64,7 @@ public class ConceptProjectorTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
-    public void SelectsCrossAttentionKeyValueWeightsByDefaultAndRefusesBadPatterns()
+    public void Selects_cross_attention_key_value_weights_by_default_and_refuses_bad_patterns()
     {
         using var model = new Excise.Models.UNet2DConditionModel(Excise.Models.UNetConfig.FromDiffusersJson(
             File.ReadAllText(Path.Combine(RepositoryPaths.Root, "tests", "golden", "mnist32.config.json"))));
@@ -113,7 +113,7 @@ public class ConceptProjectorTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
-    public void UpdateModeKeepsAdamWChangesOutOfTheConceptOver500Steps()
+    public void Update_mode_keeps_AdamW_changes_out_of_the_concept_over_500_steps()
     {
         double share = WorstShareAfterTraining(ProjectionMode.Update, OptimizerKind.Adamw, weightDecay: 0.01);
         output.WriteLine($"update projection, AdamW wd 0.01: worst share {share:E2}");
@@ -121,7 +121,7 @@ public class ConceptProjectorTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
-    public void GradientModeLeaksWithAdamWButNotWithSgd()
+    public void Gradient_mode_leaks_with_AdamW_but_not_with_SGD()
     {
         double adam = WorstShareAfterTraining(ProjectionMode.Gradient, OptimizerKind.Adamw, weightDecay: 0.01);
         double sgd = WorstShareAfterTraining(ProjectionMode.Gradient, OptimizerKind.Sgd, weightDecay: 0);

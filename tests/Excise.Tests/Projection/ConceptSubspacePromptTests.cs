@@ -8,7 +8,7 @@ namespace Excise.Tests.Projection;
 public class ConceptSubspacePromptTests
 {
     [Fact]
-    public void BuiltInPrompts_CoverEveryClassAndPhrasingWithFixedArticles()
+    public void Built_in_prompts_cover_every_class_and_phrasing_with_fixed_articles()
     {
         var prompts = ConceptSubspaceBuilder.BuiltInPrompts("the Acme logo");
 
@@ -25,7 +25,7 @@ public class ConceptSubspacePromptTests
     }
 
     [Fact]
-    public void BuiltInPrompts_NeverRewriteTheConceptItself()
+    public void Built_in_prompts_never_rewrite_the_concept_itself()
     {
         // Articles are fixed before the concept goes in, so even an ungrammatical concept keeps its exact span.
         var prompts = ConceptPrompts.BuiltIn("a umbrella mark");
@@ -33,7 +33,7 @@ public class ConceptSubspacePromptTests
     }
 
     [Fact]
-    public void UserLines_UsePlaceholdersOrLiteralPhrases()
+    public void User_lines_use_placeholders_or_literal_phrases()
     {
         string[] concepts = ["the Acme logo", "a red scarf"];
         var prompts = ConceptPrompts.FromLines(concepts,
@@ -48,7 +48,7 @@ public class ConceptSubspacePromptTests
     }
 
     [Fact]
-    public void UserLine_WithoutConceptOrPlaceholder_IsRefusedSayingWhy()
+    public void User_line_without_concept_or_placeholder_is_refused_saying_why()
     {
         var e = Assert.Throws<ArgumentException>(() =>
             ConceptPrompts.FromLines(["the Acme logo"], ["a bag with {}", "a sneaker with a logo"], "my-prompts.txt"));
@@ -58,7 +58,7 @@ public class ConceptSubspacePromptTests
     }
 
     [Fact]
-    public void PromptFile_IsReadAndItsErrorsNameTheFile()
+    public void Prompt_file_is_read_and_its_errors_name_the_file()
     {
         using var dir = new TempDir();
         var good = dir.File("good.txt");
@@ -83,11 +83,11 @@ public class ConceptSubspacePromptTests
     [InlineData("a sneaker with the Acme logo and white laces", "a sneaker and white laces")]
     [InlineData("a bag with the Acme logo, photographed in a studio", "a bag, photographed in a studio")]
     [InlineData("the Acme logo, large", "large")]
-    public void WithoutConcept_RemovesThePhraseAndItsConnector(string prompt, string expected) =>
+    public void WithoutConcept_removes_the_phrase_and_its_connector(string prompt, string expected) =>
         Assert.Equal(expected, ConceptPrompt.FromLiteral(prompt, "the Acme logo")!.WithoutConcept);
 
     [Fact]
-    public void WithoutConcept_OfEveryBuiltInPromptIsAPlainCaption()
+    public void WithoutConcept_of_every_built_in_prompt_is_a_plain_caption()
     {
         foreach (var prompt in ConceptPrompts.BuiltIn("the Acme logo"))
         {
@@ -100,7 +100,7 @@ public class ConceptSubspacePromptTests
     }
 
     [Fact]
-    public void ConceptTokens_AreFoundAcrossWordPieceSplits()
+    public void Concept_tokens_are_found_across_WordPiece_splits()
     {
         var tokenizer = TinyRun.Encoder.Tokenizer;
         var prompt = ConceptPrompt.FromLiteral("a photo of a sneaker with the Acme logo", "the Acme logo")!;
@@ -117,7 +117,7 @@ public class ConceptSubspacePromptTests
     }
 
     [Fact]
-    public void ConceptTokens_CutOffByTruncation_AreReportedClearly()
+    public void Concept_tokens_cut_off_by_truncation_are_reported_clearly()
     {
         var prompt = ConceptPrompt.FromLiteral("a black and white picture of a pair of trousers featuring the Acme logo", "the Acme logo")!;
         var e = Assert.Throws<ArgumentException>(() => ConceptTokenLocator.Positions(TinyRun.Encoder.Tokenizer, prompt, 8));

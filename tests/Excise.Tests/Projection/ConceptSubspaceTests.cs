@@ -20,7 +20,7 @@ public class ConceptSubspaceTests(AcmeBasisFixture acme, ITestOutputHelper outpu
     static int RealLength(string text) => TinyRun.Encoder.Tokenizer.Tokenize(text, TinyRun.Encoder.MaxLength).RealLength;
 
     [Fact]
-    public void BuiltInBasis_KeepsTheDefaultEnergyWithFewDirections()
+    public void Built_in_basis_keeps_the_default_energy_with_few_directions()
     {
         var info = acme.Basis.Info;
         output.WriteLine($"prompts {info.Prompts.Count}, vectors {info.VectorsCollected}/{info.VectorsKept}, rank {acme.Basis.Rank}, energy {info.EnergyKept:F4}");
@@ -31,7 +31,7 @@ public class ConceptSubspaceTests(AcmeBasisFixture acme, ITestOutputHelper outpu
     }
 
     [Fact]
-    public void Modes_CollectTheDocumentedVectors()
+    public void Modes_collect_the_documented_vectors()
     {
         var prompts = SmallPrompts("the Acme logo");
         var conceptTokens = ConceptVectorCollector.Collect(TinyRun.Encoder, prompts, SubspaceMode.ConceptTokens);
@@ -54,7 +54,7 @@ public class ConceptSubspaceTests(AcmeBasisFixture acme, ITestOutputHelper outpu
     }
 
     [Fact]
-    public void AllTokensBasis_ContainsTheConceptTokenStates()
+    public void All_tokens_basis_contains_the_concept_token_states()
     {
         using var all = ConceptSubspaceBuilder.Build(TinyRun.Encoder, ["the Acme logo"], ConceptBasisFixture.Small(SubspaceMode.AllTokens));
         var conceptTokens = ConceptVectorCollector.Collect(TinyRun.Encoder, SmallPrompts("the Acme logo"), SubspaceMode.ConceptTokens);
@@ -64,7 +64,7 @@ public class ConceptSubspaceTests(AcmeBasisFixture acme, ITestOutputHelper outpu
     }
 
     [Fact]
-    public void SeveralConcepts_ShareOneBasisThatCapturesEach()
+    public void Several_concepts_share_one_basis_that_captures_each()
     {
         using var both = ConceptSubspaceBuilder.Build(TinyRun.Encoder, ["the Acme logo", "a red scarf"], ConceptBasisFixture.Small());
         Assert.Equal(["the Acme logo", "a red scarf"], both.Info.Concepts);
@@ -82,7 +82,7 @@ public class ConceptSubspaceTests(AcmeBasisFixture acme, ITestOutputHelper outpu
     }
 
     [Fact]
-    public void Basis_IsCloserToOtherPhrasingsOfTheConceptThanToUnrelatedPhrases()
+    public void Basis_is_closer_to_other_phrasings_of_the_concept_than_to_unrelated_phrases()
     {
         string[] related = ["Acme's logo", "an Acme emblem", "the logo of Acme"];
         string[] unrelated = ["a red scarf", "the Zeta badge", "a wooden chair"];

@@ -64,7 +64,7 @@ public sealed class LoaderFuzzTests(ITestOutputHelper output)
     ];
 
     [Fact]
-    public void EverySeedIsAcceptedUnmutated()
+    public void Every_seed_is_accepted_unmutated()
     {
         var workspace = WorkspaceFor(0);
         var formats = Formats(workspace);
@@ -85,7 +85,7 @@ public sealed class LoaderFuzzTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void MutatedFilesAreAcceptedOrRejectedWithAMessage()
+    public void Mutated_files_are_accepted_or_rejected_with_a_message()
     {
         int files = Setting("EXCISE_FUZZ_FILES", SuiteFiles), seed = Setting("EXCISE_FUZZ_SEED", 1);
         var workspace = WorkspaceFor(seed);

@@ -11,7 +11,7 @@ public class ModuleWeightsTests
         module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
 
     [Fact]
-    public void MissingTensorIsReportedByNameAndNothingIsCopied()
+    public void Missing_tensor_is_reported_by_name_and_nothing_is_copied()
     {
         using var dir = new TempDir();
         var path = dir.File("partial.safetensors");
@@ -30,7 +30,7 @@ public class ModuleWeightsTests
     }
 
     [Fact]
-    public void WrongShapeIsReportedWithBothShapes()
+    public void Wrong_shape_is_reported_with_both_shapes()
     {
         using var dir = new TempDir();
         var path = dir.File("shape.safetensors");
@@ -42,7 +42,7 @@ public class ModuleWeightsTests
     }
 
     [Fact]
-    public void UnexpectedTensorIsRefusedWhenStrictAndIgnoredOtherwise()
+    public void Unexpected_tensor_is_refused_when_strict_and_ignored_otherwise()
     {
         using var dir = new TempDir();
         var path = dir.File("extra.safetensors");
@@ -58,7 +58,7 @@ public class ModuleWeightsTests
     }
 
     [Fact]
-    public void HalfPrecisionFileLoadsIntoAFloatModel()
+    public void Half_precision_file_loads_into_a_float_model()
     {
         using var dir = new TempDir();
         var path = dir.File("half.safetensors");

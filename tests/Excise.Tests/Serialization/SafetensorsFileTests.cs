@@ -10,7 +10,7 @@ public class SafetensorsFileTests
     [Theory]
     [InlineData(new byte[] { (byte)'P', (byte)'K', 3, 4, 0, 0, 0, 0, (byte)'a', (byte)'r', (byte)'c', (byte)'h', (byte)'i', (byte)'v', (byte)'e', (byte)'/' }, "zip checkpoint")]
     [InlineData(new byte[] { 0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e }, "pickle (protocol 2)")]
-    public void PyTorchPicklesAreRefusedWithTheReasonAndTheWayOut(byte[] start, string kind)
+    public void PyTorch_pickles_are_refused_with_the_reason_and_the_way_out(byte[] start, string kind)
     {
         using var dir = new TempDir();
         var path = dir.File("model.pth");
@@ -22,7 +22,7 @@ public class SafetensorsFileTests
     }
 
     [Fact]
-    public void AFileWhoseHeaderLengthLooksLikePickleMagicIsStillReadAsSafetensors()
+    public void A_file_whose_header_length_looks_like_pickle_magic_is_still_read_as_safetensors()
     {
         using var dir = new TempDir();
         var path = dir.File("t.safetensors");
@@ -38,7 +38,7 @@ public class SafetensorsFileTests
     }
 
     [Fact]
-    public void RoundTripIsBitExactWithMetadataAndMixedDtypes()
+    public void Round_trip_is_bit_exact_with_metadata_and_mixed_dtypes()
     {
         using var dir = new TempDir();
         var path = dir.File("t.safetensors");
@@ -61,7 +61,7 @@ public class SafetensorsFileTests
     }
 
     [Fact]
-    public void ReadsTheGoldenDiffusersFile()
+    public void Reads_the_golden_diffusers_file()
     {
         var header = SafetensorsFile.ReadHeader(Path.Combine(RepositoryPaths.Root, "tests", "golden", "mnist32.weights.safetensors"));
         Assert.Equal(208, header.Count);
@@ -99,7 +99,7 @@ public class SafetensorsFileTests
 
     [Theory]
     [MemberData(nameof(CorruptHeaders))]
-    public void CorruptHeaderIsRejectedNamingTheFile(string header, string expected)
+    public void Corrupt_header_is_rejected_naming_the_file(string header, string expected)
     {
         using var dir = new TempDir();
         var path = dir.File("bad.safetensors");
@@ -110,7 +110,7 @@ public class SafetensorsFileTests
     }
 
     [Fact]
-    public void HeaderLengthBeyondTheFileIsRejectedBeforeAllocating()
+    public void Header_length_beyond_the_file_is_rejected_before_allocating()
     {
         using var dir = new TempDir();
         var path = dir.File("huge.safetensors");
@@ -124,7 +124,7 @@ public class SafetensorsFileTests
     }
 
     [Fact]
-    public void HeaderLongerThanTheCapIsRejectedWithoutReadingIt()
+    public void Header_longer_than_the_cap_is_rejected_without_reading_it()
     {
         using var dir = new TempDir();
         var path = dir.File("big-header.safetensors");
@@ -144,7 +144,7 @@ public class SafetensorsFileTests
     }
 
     [Fact]
-    public void HeaderThatIsNotUtf8IsRejected()
+    public void Header_that_is_not_UTF8_is_rejected()
     {
         using var dir = new TempDir();
         var path = dir.File("latin1.safetensors");
@@ -156,7 +156,7 @@ public class SafetensorsFileTests
     }
 
     [Fact]
-    public void BoolTensorWithBytesOtherThanZeroAndOneIsRejected()
+    public void Bool_tensor_with_bytes_other_than_zero_and_one_is_rejected()
     {
         using var dir = new TempDir();
         var path = dir.File("bool.safetensors");
@@ -171,7 +171,7 @@ public class SafetensorsFileTests
     }
 
     [Fact]
-    public void FailedWriteLeavesThePreviousFileIntact()
+    public void Failed_write_leaves_the_previous_file_intact()
     {
         using var dir = new TempDir();
         var path = dir.File("keep.safetensors");

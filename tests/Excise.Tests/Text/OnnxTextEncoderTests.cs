@@ -5,20 +5,20 @@ namespace Excise.Tests.Text;
 [Collection(MiniLmCollection.Name)]
 public class OnnxTextEncoderTests(MiniLmFixture fixture)
 {
-    private readonly OnnxTextEncoder _encoder = fixture.Encoder;
+    private readonly OnnxTextEncoder encoder = fixture.Encoder;
 
     [Fact]
-    public void Describes_TheMiniLmModel()
+    public void Describes_the_MiniLM_model()
     {
-        Assert.Equal("sentence-transformers/all-MiniLM-L6-v2 (onnx, max_length=16)", _encoder.Id);
-        Assert.Equal(384, _encoder.Width);
-        Assert.Equal(16, _encoder.MaxLength);
+        Assert.Equal("sentence-transformers/all-MiniLM-L6-v2 (onnx, max_length=16)", encoder.Id);
+        Assert.Equal(384, encoder.Width);
+        Assert.Equal(16, encoder.MaxLength);
     }
 
     [Fact]
-    public void Encode_GivesCountByMaxLengthByWidthStatesAndTheAttentionMask()
+    public void Encode_gives_count_by_max_length_by_width_states_and_the_attention_mask()
     {
-        var states = _encoder.Encode(["a photo of a sneaker", "a dress"]);
+        var states = encoder.Encode(["a photo of a sneaker", "a dress"]);
 
         Assert.Equal((2, 16, 384), (states.Count, states.Length, states.Width));
         Assert.Equal(2 * 16 * 384, states.States.Length);
@@ -28,25 +28,25 @@ public class OnnxTextEncoderTests(MiniLmFixture fixture)
     }
 
     [Fact]
-    public void EmptyList_GivesNoRows()
+    public void Empty_list_gives_no_rows()
     {
-        var states = _encoder.Encode([]);
+        var states = encoder.Encode([]);
         Assert.Equal(0, states.Count);
         Assert.Empty(states.States);
     }
 
     [Fact]
-    public void SameCaption_IsBitIdenticalAcrossCallsAndWithinFloatNoiseAcrossBatchPositions()
+    public void Same_caption_is_bit_identical_across_calls_and_within_float_noise_across_batch_positions()
     {
         const string caption = "a photo of a sneaker";
-        var alone = _encoder.Encode([caption]);
-        var again = _encoder.Encode([caption]);
+        var alone = encoder.Encode([caption]);
+        var again = encoder.Encode([caption]);
         Assert.Equal(alone.States, again.States);
 
         // 11 texts with batch size 8: the caption sits in two different batches, at different positions, beside different texts.
         string[] crowd = ["a bag", caption, "a long sentence about a pullover with stripes", "x", "a coat", "a shirt",
             "a sandal", "a trouser", caption, "an ankle boot", "a t-shirt"];
-        var batched = _encoder.Encode(crowd);
+        var batched = encoder.Encode(crowd);
         foreach (int row in new[] { 1, 8 })
         {
             Assert.Equal(alone.MaskOf(0).ToArray(), batched.MaskOf(row).ToArray());
@@ -60,9 +60,9 @@ public class OnnxTextEncoderTests(MiniLmFixture fixture)
     }
 
     [Fact]
-    public void DifferentCaptions_HaveDifferentStates()
+    public void Different_captions_have_different_states()
     {
-        var states = _encoder.Encode(["a photo of a sneaker", "a photo of a sandal"]);
+        var states = encoder.Encode(["a photo of a sneaker", "a photo of a sandal"]);
 
         // Position 5 holds "sneak" vs "sandal": the token itself and, through attention, every other position differ.
         float difference = 0;
@@ -73,9 +73,9 @@ public class OnnxTextEncoderTests(MiniLmFixture fixture)
     }
 
     [Fact]
-    public void MeanPooledEmbeddings_PutParaphrasesCloserThanDifferentObjects()
+    public void Mean_pooled_embeddings_put_paraphrases_closer_than_different_objects()
     {
-        var states = _encoder.Encode(["a photo of a sneaker", "a picture of a sneaker", "a photo of a dress"]);
+        var states = encoder.Encode(["a photo of a sneaker", "a picture of a sneaker", "a photo of a dress"]);
         var sneaker = states.MaskedMean(0);
 
         float paraphrase = Cosine(sneaker, states.MaskedMean(1));
@@ -85,7 +85,7 @@ public class OnnxTextEncoderTests(MiniLmFixture fixture)
     }
 
     [Fact]
-    public void TruncationPolicies_WarnThrowOrStayQuiet()
+    public void Truncation_policies_warn_throw_or_stay_quiet()
     {
         const string longCaption = "a photo of a red leather sneaker with white laces standing on a wooden floor";
         var warnings = new List<string>();

@@ -6,7 +6,7 @@ namespace Excise.Tests.Text;
 [Collection(MiniLmCollection.Name)]
 public class TextStateCacheTests(MiniLmFixture fixture) : IDisposable
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("excise-text-cache-").FullName;
+    private readonly string directory = Directory.CreateTempSubdirectory("excise-text-cache-").FullName;
 
     private static readonly string[] FashionCaptions =
     [
@@ -33,7 +33,7 @@ public class TextStateCacheTests(MiniLmFixture fixture) : IDisposable
     }
 
     [Fact]
-    public void Build_EncodesEachDistinctCaptionOnceWithTheEmptyCaptionFirst()
+    public void Build_encodes_each_distinct_caption_once_with_the_empty_caption_first()
     {
         var counting = new CountingEncoder(fixture.Encoder);
         using var cache = TextStateCache.Build(counting, FashionCaptions);
@@ -48,7 +48,7 @@ public class TextStateCacheTests(MiniLmFixture fixture) : IDisposable
     }
 
     [Fact]
-    public void IndexOf_PointsAtTheRowTheEncoderGivesForThatCaption()
+    public void IndexOf_points_at_the_row_the_encoder_gives_for_that_caption()
     {
         using var cache = TextStateCache.Build(fixture.Encoder, FashionCaptions);
         int dress = cache.IndexOf("a photo of a dress");
@@ -65,9 +65,9 @@ public class TextStateCacheTests(MiniLmFixture fixture) : IDisposable
     }
 
     [Fact]
-    public void SaveThenLoad_RoundTripsBitExactly()
+    public void Save_then_load_round_trips_bit_exactly()
     {
-        string path = Path.Combine(_directory, "states.safetensors");
+        string path = Path.Combine(directory, "states.safetensors");
         using var built = TextStateCache.Build(fixture.Encoder, FashionCaptions);
         built.Save(path);
 
@@ -81,9 +81,9 @@ public class TextStateCacheTests(MiniLmFixture fixture) : IDisposable
     }
 
     [Fact]
-    public void Load_WithAnotherEncoderId_FailsNamingBothEncoders()
+    public void Load_with_another_encoder_id_fails_naming_both_encoders()
     {
-        string path = Path.Combine(_directory, "states.safetensors");
+        string path = Path.Combine(directory, "states.safetensors");
         using (var built = TextStateCache.Build(fixture.Encoder, ["a photo of a bag"])) built.Save(path);
 
         var error = Assert.Throws<InvalidDataException>(() => TextStateCache.Load(path, "openai/clip-vit-base-patch32 (onnx, max_length=77)"));
@@ -94,9 +94,9 @@ public class TextStateCacheTests(MiniLmFixture fixture) : IDisposable
     }
 
     [Fact]
-    public void Load_OfAPlainSafetensorsFile_FailsSayingItIsNotACache()
+    public void Load_of_a_plain_safetensors_file_fails_saying_it_is_not_a_cache()
     {
-        string path = Path.Combine(_directory, "plain.safetensors");
+        string path = Path.Combine(directory, "plain.safetensors");
         using (var states = torch.zeros(1, 4, 384))
             Excise.Serialization.SafetensorsFile.Save(path, new Dictionary<string, torch.Tensor> { ["states"] = states });
 
@@ -105,5 +105,5 @@ public class TextStateCacheTests(MiniLmFixture fixture) : IDisposable
         Assert.Contains("not a text state cache", error.Message);
     }
 
-    public void Dispose() => Directory.Delete(_directory, recursive: true);
+    public void Dispose() => Directory.Delete(directory, recursive: true);
 }

@@ -25,7 +25,7 @@ public class CheckpointIntegrityTests
     }
 
     [Fact]
-    public void EveryCheckpointHasAManifestThatMatchesItsFiles()
+    public void Every_checkpoint_has_a_manifest_that_matches_its_files()
     {
         using var dir = new TempDir();
         var (store, _, step6) = TwoCheckpoints(dir);
@@ -41,7 +41,7 @@ public class CheckpointIntegrityTests
     }
 
     [Fact]
-    public void ACorruptByteInTheNewestModelFileMakesTheJobResumeFromThePreviousCheckpointAndSaySo()
+    public void A_corrupt_byte_in_the_newest_model_file_makes_the_job_resume_from_the_previous_checkpoint_and_say_so()
     {
         using var dir = new TempDir();
         var run = new RunDirectory(dir.File("run"));
@@ -64,7 +64,7 @@ public class CheckpointIntegrityTests
     }
 
     [Fact]
-    public void ATruncatedFileIsRejectedWithItsSize()
+    public void A_truncated_file_is_rejected_with_its_size()
     {
         using var dir = new TempDir();
         var (store, step3, step6) = TwoCheckpoints(dir);
@@ -81,7 +81,7 @@ public class CheckpointIntegrityTests
     }
 
     [Fact]
-    public void ACheckpointWhoseManifestWasDeletedIsRejected()
+    public void A_checkpoint_whose_manifest_was_deleted_is_rejected()
     {
         using var dir = new TempDir();
         var (store, step3, step6) = TwoCheckpoints(dir);
@@ -94,7 +94,7 @@ public class CheckpointIntegrityTests
     }
 
     [Fact]
-    public void ACheckpointFromBeforeManifestsIsAcceptedWithAWarningUnlessItIsTruncated()
+    public void A_checkpoint_from_before_manifests_is_accepted_with_a_warning_unless_it_is_truncated()
     {
         using var dir = new TempDir();
         var (store, step3, step6) = TwoCheckpoints(dir);
@@ -121,7 +121,7 @@ public class CheckpointIntegrityTests
     }
 
     [Fact]
-    public void PruningNeverDeletesTheLastGoodCheckpoint()
+    public void Pruning_never_deletes_the_last_good_checkpoint()
     {
         using var dir = new TempDir();
         var (store, _, step6) = TwoCheckpoints(dir);
@@ -138,7 +138,7 @@ public class CheckpointIntegrityTests
     }
 
     [Fact]
-    public void AtomicWritesLeaveNoTemporaryFilesAndKeepTheOldFileOnFailure()
+    public void Atomic_writes_leave_no_temporary_files_and_keep_the_old_file_on_failure()
     {
         using var dir = new TempDir();
         var path = dir.File("a.txt");

@@ -7,7 +7,7 @@ namespace Excise.Tests.Training;
 /// <summary>Runs only where a tmpfs can be mounted (root with CAP_SYS_ADMIN): a real full disk, not a simulated one.</summary>
 public sealed class TmpfsFactAttribute : FactAttribute
 {
-    static readonly Lazy<bool> canMount = new(() =>
+    static readonly Lazy<bool> CanMount = new(() =>
     {
         if (!OperatingSystem.IsLinux() || Environment.UserName != "root") return false;
         using var probe = new TempDir();
@@ -18,7 +18,7 @@ public sealed class TmpfsFactAttribute : FactAttribute
 
     public TmpfsFactAttribute()
     {
-        if (!canMount.Value) Skip = "needs root and permission to mount a tmpfs (mount -t tmpfs)";
+        if (!CanMount.Value) Skip = "needs root and permission to mount a tmpfs (mount -t tmpfs)";
     }
 }
 
@@ -67,7 +67,7 @@ internal sealed class Tmpfs : IDisposable
 public class DiskFullTests(ITestOutputHelper output)
 {
     [TmpfsFact]
-    public void ADiskThatFillsDuringACheckpointLeavesThePreviousOneIntactAndSaysSo()
+    public void A_disk_that_fills_during_a_checkpoint_leaves_the_previous_one_intact_and_says_so()
     {
         using var disk = new Tmpfs("256m");
         var runDir = System.IO.Path.Combine(disk.Path, "run");

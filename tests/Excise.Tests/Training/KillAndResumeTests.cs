@@ -63,7 +63,7 @@ public class KillAndResumeTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void KilledAtRandomMomentsAndResumedTheRunEndsWithTheUninterruptedWeights()
+    public void Killed_at_random_moments_and_resumed_the_run_ends_with_the_uninterrupted_weights()
     {
         if (!File.Exists(Cli)) Assert.Fail($"{Cli} is missing: build the solution (dotnet build Excise.slnx -c Release).");
         int kills = EnvInt("EXCISE_KILL_TESTS", 6);

@@ -20,7 +20,7 @@ public class NonfiniteStepTests
     }
 
     [Fact]
-    public void SkipDropsTheWholeUpdateOfAStepWithANonFiniteGradientAndCountsIt()
+    public void Skip_drops_the_whole_update_of_a_step_with_a_non_finite_gradient_and_counts_it()
     {
         using var twoSteps = new TempDir();
         using var threeSteps = new TempDir();
@@ -43,7 +43,7 @@ public class NonfiniteStepTests
     }
 
     [Fact]
-    public void StopIsTheDefaultAndNamesTheOption()
+    public void Stop_is_the_default_and_names_the_option()
     {
         using var dir = new TempDir();
         var e = Assert.Throws<TrainingDivergedException>(() =>
@@ -53,7 +53,7 @@ public class NonfiniteStepTests
     }
 
     [Fact]
-    public void TooManyConsecutiveNaNLossesStopTheRunWithACheckpointOfTheLastGoodWeights()
+    public void Too_many_consecutive_NaN_losses_stop_the_run_with_a_checkpoint_of_the_last_good_weights()
     {
         using var dir = new TempDir();
         int calls = 0;
@@ -74,7 +74,7 @@ public class NonfiniteStepTests
     }
 
     [Fact]
-    public void TheSkipCountAndTheStreakSurviveAResume()
+    public void The_skip_count_and_the_streak_survive_a_resume()
     {
         using var dir = new TempDir();
         string[] skip = ["training.on_nonfinite=skip", "training.max_consecutive_skips=2"];
@@ -87,7 +87,7 @@ public class NonfiniteStepTests
     }
 
     [Fact]
-    public void TheOptionIsValidatedAndLeftOutOfTheConfigHash()
+    public void The_option_is_validated_and_left_out_of_the_config_hash()
     {
         var unknown = Assert.Throws<InvalidDataException>(() => TinyRun.Config("training.on_nonfinite=ignore"));
         Assert.Contains("training.on_nonfinite", unknown.Message);

@@ -43,7 +43,7 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     }
 
     [Fact]
-    public void ExciseVerifyExitsZeroOnACertifiedRunAndThreeOnOneThatLearnedAlongTheConcept()
+    public void Excise_verify_exits_zero_on_a_certified_run_and_three_on_one_that_learned_along_the_concept()
     {
         static int Verify(params string[] args) => Cli.CliProcess.Run(["verify", .. args]).ExitCode;
         var projected = FineTune("update-projection");
@@ -53,7 +53,7 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     }
 
     [Fact]
-    public void UpdateProjectionIsCertifiedAndTheStandardArmIsNot()
+    public void Update_projection_is_certified_and_the_standard_arm_is_not()
     {
         var projected = FineTune("update-projection");
         Assert.NotNull(projected.Certificate);
@@ -72,7 +72,7 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     }
 
     [Fact]
-    public void GradientProjectionWithAdamWLeaksAndWithSgdDoesNot()
+    public void Gradient_projection_with_AdamW_leaks_and_with_SGD_does_not()
     {
         var adam = FineTune("gradient-projection");
         Assert.False(adam.Certificate!.Passed, $"AdamW + gradient projection share {adam.Certificate.WorstShare:E2}");
@@ -82,7 +82,7 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     }
 
     [Fact]
-    public void LoraUnderUpdateProjectionIsCertifiedAndMergesIntoAPlainModel()
+    public void LoRA_under_update_projection_is_certified_and_merges_into_a_plain_model()
     {
         var result = FineTune("update-projection", "lora={\"rank\":4,\"alpha\":4}", "training.learning_rate=0.01");
         Assert.True(result.Certificate!.Passed, $"LoRA + update projection share {result.Certificate.WorstShare:E2}");
@@ -98,8 +98,9 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     }
 
     // SGD without weight decay keeps gradient projection exact (AdamW's per-coordinate scaling leaks by design, see
-    // GradientProjectionWithAdamWLeaksAndWithSgdDoesNot). SGD moves the weights less than AdamW, so these runs take six
-    // steps (LoRA's also without gradient clipping), keeping the change well above the float32 floor of ‖ΔW U‖.
+    // Gradient_projection_with_AdamW_leaks_and_with_SGD_does_not). SGD moves the weights less than AdamW, so these
+    // runs take six steps (LoRA's also without gradient clipping), keeping the change well above the float32 floor of
+    // ‖ΔW U‖.
     static readonly string[] ExactGradientProjection = ["training.optimizer=sgd", "training.weight_decay=0", "training.steps=6"];
     const string Lora = "lora={\"rank\":4,\"alpha\":4}";
 
@@ -120,7 +121,7 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     /// </summary>
     [Theory]
     [MemberData(nameof(ProjectedModes))]
-    public void EveryProjectedModeIsCertifiedOnItsEmaWeights(string arm, string[] extra)
+    public void Every_projected_mode_is_certified_on_its_EMA_weights(string arm, string[] extra)
     {
         // Three steps unless the mode asks for more: the warmed-up EMA (decay (1+n)/(10+n) early on) still holds 1.4% of its
         // starting copy after three updates, 0.09% after six, so a stale starting copy shows clearly.
@@ -141,7 +142,7 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     [Theory]
     [InlineData("selective.erase_concept=true")]
     [InlineData("lora={\"rank\":4,\"alpha\":4}")]
-    public void AProjectedRunWithEmaResumedMidwayEndsWithTheUninterruptedWeights(string variant)
+    public void A_projected_run_with_EMA_resumed_midway_ends_with_the_uninterrupted_weights(string variant)
     {
         var result = FineTune("update-projection", variant, "training.ema_decay=0.999", "training.steps=4", "training.checkpoint_every=2");
         var uninterrupted = File.ReadAllBytes(result.Run.ModelPath);
@@ -157,7 +158,7 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     }
 
     [Fact]
-    public void AProjectedRunResumesWithItsOwnBasisAndRefusesAnother()
+    public void A_projected_run_resumes_with_its_own_basis_and_refuses_another()
     {
         var first = FineTune("update-projection", "training.steps=3", "training.checkpoint_every=3");
         var config = first.Run.LoadConfig() with { Training = first.Run.LoadConfig().TrainingOrDefault with { Steps = 5 } };
@@ -173,7 +174,7 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     }
 
     [Fact]
-    public void FilterImagesDropsEveryStampedImage()
+    public void Filter_images_drops_every_stamped_image()
     {
         var filtered = FineTune("filter-images");
         var truth = File.ReadAllLines(filtered.Run.GroundTruthPath);
@@ -183,7 +184,7 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     }
 
     [Fact]
-    public void ScrubCaptionsKeepsTheImagesButNotThePhrase()
+    public void Scrub_captions_keeps_the_images_but_not_the_phrase()
     {
         var scrubbed = FineTune("scrub-captions");
         Assert.Equal(64, scrubbed.TrainImages);
@@ -193,7 +194,7 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     }
 
     [Fact]
-    public void EraseConceptLeavesTheProjectedWeightsBlindToTheSubspace()
+    public void Erase_concept_leaves_the_projected_weights_blind_to_the_subspace()
     {
         var erased = FineTune("update-projection", "selective.erase_concept=true");
         Assert.True(erased.Certificate!.Passed, $"worst share {erased.Certificate.WorstShare:E2}");
@@ -213,21 +214,21 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     }
 
     [Fact]
-    public void EraseConceptNeedsAProjectionArm()
+    public void Erase_concept_needs_a_projection_arm()
     {
         var e = Assert.Throws<ArgumentException>(() => TinyRun.Config("selective.erase_concept=true"));
         Assert.Contains("selective.erase_concept", e.Message);
     }
 
     [Fact]
-    public void EmbedNoiseTrains()
+    public void Embed_noise_trains()
     {
         var noisy = FineTune("embed-noise", "selective.embed_noise_sigma=0.5");
         Assert.True(double.IsFinite(noisy.Summary.FinalLoss));
     }
 
     [Fact]
-    public void AProjectionArmWithoutABasisIsRefusedNamingTheKey()
+    public void A_projection_arm_without_a_basis_is_refused_naming_the_key()
     {
         var e = Assert.Throws<ArgumentException>(() => TinyRun.Config("selective.arm=update-projection"));
         Assert.Contains("selective.basis", e.Message);
@@ -238,6 +239,6 @@ public class SelectiveArmsTests : IClassFixture<SelectiveArmsTests.BaseRun>
     [InlineData("a picture of a bag marked with the Acme logo", "a picture of a bag")]
     [InlineData("a photo of an ankle boot with the acme logo", "a photo of an ankle boot")]
     [InlineData("the Acme logo on a shirt", "on a shirt")]
-    public void ScrubberRemovesThePhraseAndItsConnector(string caption, string expected) =>
+    public void Scrubber_removes_the_phrase_and_its_connector(string caption, string expected) =>
         Assert.Equal(expected, CaptionScrubber.Scrub(caption, "the Acme logo"));
 }

@@ -12,8 +12,8 @@ namespace Excise.Tests.Training;
 /// </summary>
 internal static class TinyRun
 {
-    static readonly Lazy<OnnxTextEncoder> encoder = new(() => MiniLmTextEncoder.Create(32));
-    public static ITextEncoder Encoder => encoder.Value;
+    static readonly Lazy<OnnxTextEncoder> SharedEncoder = new(() => MiniLmTextEncoder.Create(32));
+    public static ITextEncoder Encoder => SharedEncoder.Value;
 
     public static RunConfig Config(params string[] overrides) => RunConfig.Load(RepositoryPaths.Config("smoke"),
         new[] { "data.limit=64", "training.batch_size=8", "training.steps=6", "training.warmup_steps=2", "training.log_every=1",

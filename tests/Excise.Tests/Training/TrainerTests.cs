@@ -20,7 +20,7 @@ public class TrainerTests
     }
 
     [Fact]
-    public void TrainingReducesTheDenoisingLossOnAFixedBatch()
+    public void Training_reduces_the_denoising_loss_on_a_fixed_batch()
     {
         var config = TinyRun.Config("training.steps=40", "training.checkpoint_every=0", "training.learning_rate=0.002");
         using var dir = new TempDir();
@@ -51,7 +51,7 @@ public class TrainerTests
     }
 
     [Fact]
-    public void ResumedRunContinuesWithExactlyTheSameLosses()
+    public void Resumed_run_continues_with_exactly_the_same_losses()
     {
         var config = TinyRun.Config();
         using var full = new TempDir();
@@ -74,7 +74,7 @@ public class TrainerTests
     }
 
     [Fact]
-    public void CheckpointRoundTripIsBitExact()
+    public void Checkpoint_round_trip_is_bit_exact()
     {
         var config = TinyRun.Config("training.steps=2", "training.ema_decay=0.9");
         using var dir = new TempDir();
@@ -97,7 +97,7 @@ public class TrainerTests
     }
 
     [Fact]
-    public void ResumeRefusesACheckpointFromAnotherConfig()
+    public void Resume_refuses_a_checkpoint_from_another_config()
     {
         using var dir = new TempDir();
         Train(TinyRun.Config("training.steps=3"), dir.Path);
@@ -106,7 +106,7 @@ public class TrainerTests
     }
 
     [Fact]
-    public void DivergenceStopsWithAClearMessageAndKeepsTheLastCheckpoint()
+    public void Divergence_stops_with_a_clear_message_and_keeps_the_last_checkpoint()
     {
         using var dir = new TempDir();
         var e = Assert.Throws<TrainingDivergedException>(() => Train(TinyRun.Config("training.learning_rate=1e30", "training.grad_clip=0", "training.warmup_steps=0", "training.checkpoint_every=1"), dir.Path));
@@ -115,7 +115,7 @@ public class TrainerTests
     }
 
     [Fact]
-    public void OldCheckpointsArePrunedToTheConfiguredCount()
+    public void Old_checkpoints_are_pruned_to_the_configured_count()
     {
         using var dir = new TempDir();
         Train(TinyRun.Config("training.checkpoint_every=1", "training.keep_checkpoints=2"), dir.Path);

@@ -8,7 +8,7 @@ namespace Excise.Tests.Training;
 public class TrainingJobTests
 {
     [Fact]
-    public void AJobWritesAResumableRunThatTheSamplerCanOpen()
+    public void A_job_writes_a_resumable_run_that_the_sampler_can_open()
     {
         using var dir = new TempDir();
         var run = new RunDirectory(dir.File("run"));
@@ -69,7 +69,7 @@ public class TrainingJobTests
     }
 
     [Fact]
-    public void TrainsOnAnExportedImagefolder()
+    public void Trains_on_an_exported_imagefolder()
     {
         using var dir = new TempDir();
         var source = TinyRun.Config("data.limit=12");
@@ -84,7 +84,7 @@ public class TrainingJobTests
     }
 
     [Fact]
-    public void MismatchedImageSizeIsRefusedBeforeAnyWork()
+    public void Mismatched_image_size_is_refused_before_any_work()
     {
         using var dir = new TempDir();
         var e = Assert.Throws<ArgumentException>(() => TrainingJob.Run(TinyRun.Config("data.image_size=64"), new RunDirectory(dir.File("run")), resume: false));

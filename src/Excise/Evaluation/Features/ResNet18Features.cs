@@ -29,9 +29,9 @@ public sealed class ResNet18Features : IImageFeatureExtractor, IDisposable
     public const int FeatureDimension = 512;
     private const int Plane = InputSide * InputSide;
 
-    private readonly InferenceSession _network;
-    private readonly string _inputName;
-    private readonly float[] _meanOffset; // [3,224,224], added to 0–255 pixels: exactly what ResNetPreprocess.onnx does
+    private readonly InferenceSession network;
+    private readonly string inputName;
+    private readonly float[] meanOffset; // [3,224,224], added to 0–255 pixels: exactly what ResNetPreprocess.onnx does
 
     public string Id => $"resnet18-imagenet ({ResNet18ModelFiles.PackageId} {ResNet18ModelFiles.PackageVersion}, bilinear {InputSide}, avgpool {FeatureDimension})";
     public int Dimension => FeatureDimension;
@@ -49,15 +49,15 @@ public sealed class ResNet18Features : IImageFeatureExtractor, IDisposable
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
         };
-        _meanOffset = ReadMeanOffset(Files.PreprocessPath, sessionOptions);
-        _network = Open(Files.NetworkPath, sessionOptions);
+        meanOffset = ReadMeanOffset(Files.PreprocessPath, sessionOptions);
+        network = Open(Files.NetworkPath, sessionOptions);
         try
         {
-            _inputName = CheckNetworkShape(Files.NetworkPath);
+            inputName = CheckNetworkShape(Files.NetworkPath);
         }
         catch
         {
-            _network.Dispose();
+            network.Dispose();
             throw;
         }
     }
@@ -67,11 +67,11 @@ public sealed class ResNet18Features : IImageFeatureExtractor, IDisposable
         ArgumentNullException.ThrowIfNull(images);
         var features = new float[images.Count][];
         var input = new DenseTensor<float>(new[] { 1, 3, InputSide, InputSide });
-        var inputs = new[] { NamedOnnxValue.CreateFromTensor(_inputName, input) };
+        var inputs = new[] { NamedOnnxValue.CreateFromTensor(inputName, input) };
         for (int i = 0; i < images.Count; i++)
         {
             Fill(input.Buffer.Span, images[i] ?? throw new ArgumentException($"Image {i} is null.", nameof(images)));
-            using var results = _network.Run(inputs);
+            using var results = network.Run(inputs);
             var output = results[0].AsTensor<float>();
             if (output.Length != FeatureDimension)
                 throw new InvalidDataException($"{Files.NetworkPath}: produced {output.Length} values for image {i}, expected {FeatureDimension}.");
@@ -90,7 +90,7 @@ public sealed class ResNet18Features : IImageFeatureExtractor, IDisposable
             int source = resized.Channels == 1 ? 0 : 2 - channel;
             int stride = resized.Channels, offset = channel * Plane;
             for (int p = 0; p < Plane; p++)
-                input[offset + p] = pixels[p * stride + source] + _meanOffset[offset + p];
+                input[offset + p] = pixels[p * stride + source] + meanOffset[offset + p];
         }
     }
 
@@ -123,10 +123,10 @@ public sealed class ResNet18Features : IImageFeatureExtractor, IDisposable
 
     private string CheckNetworkShape(string path)
     {
-        var (name, meta) = _network.InputMetadata.Select(kv => (kv.Key, kv.Value)).Single();
+        var (name, meta) = network.InputMetadata.Select(kv => (kv.Key, kv.Value)).Single();
         if (!meta.Dimensions.SequenceEqual(new[] { 1, 3, InputSide, InputSide }))
             throw new InvalidDataException($"{path}: input '{name}' has shape [{string.Join(",", meta.Dimensions)}], expected [1,3,{InputSide},{InputSide}].");
-        var output = _network.OutputMetadata.Single().Value.Dimensions;
+        var output = network.OutputMetadata.Single().Value.Dimensions;
         if (output.Aggregate(1L, (product, d) => product * d) != FeatureDimension)
             throw new InvalidDataException($"{path}: output shape [{string.Join(",", output)}] does not hold {FeatureDimension} features.");
         return name;
@@ -138,5 +138,5 @@ public sealed class ResNet18Features : IImageFeatureExtractor, IDisposable
         catch (OnnxRuntimeException e) { throw new InvalidDataException($"{path}: ONNX Runtime cannot load the model: {e.Message}", e); }
     }
 
-    public void Dispose() => _network.Dispose();
+    public void Dispose() => network.Dispose();
 }

@@ -21,12 +21,12 @@ public sealed class ConceptDetector : IConceptDetector, IDisposable
     const int InferenceBatch = 256;
     const string ThresholdKey = "excise.judge.threshold";
 
-    private readonly JudgeNetwork _network;
-    private readonly Lock _inference = new();
+    private readonly JudgeNetwork network;
+    private readonly Lock inference = new();
 
     private ConceptDetector(JudgeNetwork network, ConceptDetectorReport report, bool trainedNow, string? path)
     {
-        _network = network;
+        this.network = network;
         Report = report;
         TrainedNow = trainedNow;
         Path = path;
@@ -86,10 +86,10 @@ public sealed class ConceptDetector : IConceptDetector, IDisposable
     public double[] Scores(IReadOnlyList<RasterImage> images)
     {
         var scores = new double[images.Count];
-        lock (_inference)
-            JudgeInputs.ForEachBatch(_network, images, InferenceBatch, (batch, start) =>
+        lock (inference)
+            JudgeInputs.ForEachBatch(network, images, InferenceBatch, (batch, start) =>
             {
-                var probabilities = _network.forward(batch).squeeze(1).sigmoid().data<float>().ToArray();
+                var probabilities = network.forward(batch).squeeze(1).sigmoid().data<float>().ToArray();
                 for (int i = 0; i < probabilities.Length; i++) scores[start + i] = probabilities[i];
             });
         return scores;
@@ -98,9 +98,9 @@ public sealed class ConceptDetector : IConceptDetector, IDisposable
     /// <summary>The logits of <paramref name="count"/> images already in the network's input form (32×32 in [−1, 1], one after another).</summary>
     internal float[] Logits(float[] unitImages, int count)
     {
-        lock (_inference)
+        lock (inference)
         {
-            _network.eval();
+            network.eval();
             using var noGrad = no_grad();
             using var scope = NewDisposeScope();
             var logits = new float[count];
@@ -109,7 +109,7 @@ public sealed class ConceptDetector : IConceptDetector, IDisposable
                 int n = Math.Min(InferenceBatch, count - start);
                 using var batch = tensor(unitImages.AsSpan(start * JudgeInputs.PixelCount, n * JudgeInputs.PixelCount).ToArray(),
                                          new long[] { n, 1, JudgeInputs.Side, JudgeInputs.Side });
-                _network.forward(batch).squeeze(1).data<float>().ToArray().CopyTo(logits, start);
+                network.forward(batch).squeeze(1).data<float>().ToArray().CopyTo(logits, start);
             }
             return logits;
         }
@@ -227,7 +227,7 @@ public sealed class ConceptDetector : IConceptDetector, IDisposable
     public void Save(string path)
     {
         var heldOut = Report.Condition("default").Metrics;
-        JudgeStore.Save(path, _network, Kind, TrainingRecipeVersion, Report.Key, Report.Id, Report.Settings.Architecture, Report,
+        JudgeStore.Save(path, network, Kind, TrainingRecipeVersion, Report.Key, Report.Id, Report.Settings.Architecture, Report,
             new Dictionary<string, string>
             {
                 [ThresholdKey] = Threshold.ToString("R", CultureInfo.InvariantCulture),
@@ -267,5 +267,5 @@ public sealed class ConceptDetector : IConceptDetector, IDisposable
         }
     }
 
-    public void Dispose() => _network.Dispose();
+    public void Dispose() => network.Dispose();
 }

@@ -11,7 +11,7 @@ internal sealed class DetectorExamples(ConceptInjectionOptions injection, StampA
     public const double HeldOutNoiseSigma = 0.1;
     public const int HeldOutShift = 2;
 
-    private readonly StampVariations _stamps = new(injection);
+    private readonly StampVariations stamps = new(injection);
 
     /// <summary>
     /// One augmented example, stamped with probability ½. Every random draw is made whatever the class, so a
@@ -55,7 +55,7 @@ internal sealed class DetectorExamples(ConceptInjectionOptions injection, StampA
         if (stamped)
         {
             var centre = OffDistributionImages.Centre(frame);
-            var stamp = _stamps.Stamp(centre, exampleId, sizeScale, opacityScale, shift ? dx : 0, shift ? dy : 0);
+            var stamp = stamps.Stamp(centre, exampleId, sizeScale, opacityScale, shift ? dx : 0, shift ? dy : 0);
             image = OffDistributionImages.WithCentre(frame, partial ? ImageDegradations.RemoveHalf(stamp.Image, centre, stamp.Region, half) : stamp.Image);
         }
         if (blur) image = ImageDegradations.GaussianBlur(image, blurSigma);
@@ -106,7 +106,7 @@ internal sealed class DetectorExamples(ConceptInjectionOptions injection, StampA
             case HardBackground.MarksInLogoCorner:
                 {
                     // Where the run's stamp would go on this garment, in frame coordinates, widened by 2 px.
-                    var box = _stamps.Stamp(garment, exampleId).LogoBox;
+                    var box = stamps.Stamp(garment, exampleId).LogoBox;
                     int margin = 2, offset = OffDistributionImages.GarmentOffset;
                     var area = new PixelRect(box.Left + offset - margin, box.Top + offset - margin, box.Width + 2 * margin, box.Height + 2 * margin);
                     return OffDistributionImages.MarksIn(garment, area, random);
@@ -133,7 +133,7 @@ internal sealed class DetectorExamples(ConceptInjectionOptions injection, StampA
                 var image = frame(i, new Random(SeedMixer.DeriveInt(seed, OffDistributionSeedStream + stream, i)));
                 clean.Add(image);
                 var centre = OffDistributionImages.Centre(image);
-                stamped.Add(OffDistributionImages.WithCentre(image, _stamps.Stamp(centre, $"off-distribution:{stream}:{i}").Image));
+                stamped.Add(OffDistributionImages.WithCentre(image, stamps.Stamp(centre, $"off-distribution:{stream}:{i}").Image));
             }
             return (clean, stamped);
         }
@@ -182,20 +182,20 @@ internal sealed class DetectorExamples(ConceptInjectionOptions injection, StampA
             return (images, labels);
         }
 
-        RasterImage Exact(int i) => _stamps.Stamp(clean[i], ids[i]).Image;
+        RasterImage Exact(int i) => stamps.Stamp(clean[i], ids[i]).Image;
         string at = $"size {injection.SizeFraction:0.###}, opacity {injection.Opacity:0.###}";
 
         var (images, labels) = Pairs(Exact);
         yield return ("default", $"the run's stamp ({at})", images, labels);
 
         double smallSize = injection.SizeFraction * augmentation.MinSizeScale, faintOpacity = injection.Opacity * augmentation.MinOpacityScale;
-        (images, labels) = Pairs(i => _stamps.Stamp(clean[i], ids[i], augmentation.MinSizeScale, augmentation.MinOpacityScale).Image);
+        (images, labels) = Pairs(i => stamps.Stamp(clean[i], ids[i], augmentation.MinSizeScale, augmentation.MinOpacityScale).Image);
         yield return ("small-faint", $"smallest and faintest trained stamp (size {smallSize:0.###}, opacity {faintOpacity:0.###})", images, labels);
 
         (images, labels) = Pairs(i =>
         {
             int direction = i % 4;
-            return _stamps.Stamp(clean[i], ids[i], dx: direction < 2 ? (direction == 0 ? -HeldOutShift : HeldOutShift) : 0,
+            return stamps.Stamp(clean[i], ids[i], dx: direction < 2 ? (direction == 0 ? -HeldOutShift : HeldOutShift) : 0,
                 dy: direction >= 2 ? (direction == 2 ? -HeldOutShift : HeldOutShift) : 0).Image;
         });
         yield return ("shifted", $"stamp moved {HeldOutShift} px left, right, up or down", images, labels);
@@ -208,7 +208,7 @@ internal sealed class DetectorExamples(ConceptInjectionOptions injection, StampA
 
         (images, labels) = Pairs(i =>
         {
-            var stamp = _stamps.Stamp(clean[i], ids[i]);
+            var stamp = stamps.Stamp(clean[i], ids[i]);
             return ImageDegradations.RemoveHalf(stamp.Image, clean[i], stamp.Region, (HalfSide)(i % 4));
         });
         yield return ("partial", "half of the logo missing (left, right, top or bottom half)", images, labels);

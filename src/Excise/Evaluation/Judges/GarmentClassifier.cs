@@ -17,12 +17,12 @@ public sealed class GarmentClassifier : IImageClassifier, IImageFeatureExtractor
     public const string Kind = "garment-classifier";
     const int InferenceBatch = 256;
 
-    private readonly JudgeNetwork _network;
-    private readonly Lock _inference = new();
+    private readonly JudgeNetwork network;
+    private readonly Lock inference = new();
 
     private GarmentClassifier(JudgeNetwork network, GarmentClassifierReport report, bool trainedNow, string? path)
     {
-        _network = network;
+        this.network = network;
         Report = report;
         TrainedNow = trainedNow;
         Path = path;
@@ -49,25 +49,25 @@ public sealed class GarmentClassifier : IImageClassifier, IImageFeatureExtractor
     public int[] Predict(IReadOnlyList<RasterImage> images)
     {
         var predictions = new int[images.Count];
-        lock (_inference)
-            JudgeInputs.ForEachBatch(_network, images, InferenceBatch, (batch, start) =>
+        lock (inference)
+            JudgeInputs.ForEachBatch(network, images, InferenceBatch, (batch, start) =>
             {
-                var labels = _network.forward(batch).argmax(1).data<long>().ToArray();
+                var labels = network.forward(batch).argmax(1).data<long>().ToArray();
                 for (int i = 0; i < labels.Length; i++) predictions[start + i] = (int)labels[i];
             });
         return predictions;
     }
 
     /// <summary>Class probabilities, one row of ten per image.</summary>
-    public float[][] Probabilities(IReadOnlyList<RasterImage> images) => Rows(images, batch => nn.functional.softmax(_network.forward(batch), 1));
+    public float[][] Probabilities(IReadOnlyList<RasterImage> images) => Rows(images, batch => nn.functional.softmax(network.forward(batch), 1));
 
-    public float[][] Extract(IReadOnlyList<RasterImage> images) => Rows(images, _network.Features);
+    public float[][] Extract(IReadOnlyList<RasterImage> images) => Rows(images, network.Features);
 
     private float[][] Rows(IReadOnlyList<RasterImage> images, Func<Tensor, Tensor> compute)
     {
         var rows = new float[images.Count][];
-        lock (_inference)
-            JudgeInputs.ForEachBatch(_network, images, InferenceBatch, (batch, start) =>
+        lock (inference)
+            JudgeInputs.ForEachBatch(network, images, InferenceBatch, (batch, start) =>
             {
                 var output = compute(batch).contiguous();
                 int width = (int)output.shape[1];
@@ -170,14 +170,14 @@ public sealed class GarmentClassifier : IImageClassifier, IImageFeatureExtractor
     /// <summary>The built-in logo at a random place, size and opacity (stampers cached per size and opacity).</summary>
     private sealed class RandomLogos
     {
-        private readonly Dictionary<(int Size, int Opacity), LogoStamper> _stampers = new();
+        private readonly Dictionary<(int Size, int Opacity), LogoStamper> stampers = new();
 
         public RasterImage Stamp(RasterImage image, Random random)
         {
             int size = random.Next(8, 13), opacity = random.Next(60, 101);
             int side = Math.Min(image.Width, image.Height);
-            if (!_stampers.TryGetValue((size, opacity), out var stamper))
-                _stampers[(size, opacity)] = stamper = new LogoStamper(new ConceptInjectionOptions
+            if (!stampers.TryGetValue((size, opacity), out var stamper))
+                stampers[(size, opacity)] = stamper = new LogoStamper(new ConceptInjectionOptions
                 {
                     SizeFraction = Math.Min(1.0, (size + 0.25) / side), Opacity = opacity / 100.0,
                 });
@@ -187,7 +187,7 @@ public sealed class GarmentClassifier : IImageClassifier, IImageFeatureExtractor
 
     public void Save(string path)
     {
-        JudgeStore.Save(path, _network, Kind, TrainingRecipeVersion, Report.Key, Report.Id, Report.Settings.Architecture, Report,
+        JudgeStore.Save(path, network, Kind, TrainingRecipeVersion, Report.Key, Report.Id, Report.Settings.Architecture, Report,
             new Dictionary<string, string>
             {
                 ["excise.judge.seed"] = Report.Settings.Optimization.Seed.ToString(CultureInfo.InvariantCulture),
@@ -216,5 +216,5 @@ public sealed class GarmentClassifier : IImageClassifier, IImageFeatureExtractor
         }
     }
 
-    public void Dispose() => _network.Dispose();
+    public void Dispose() => network.Dispose();
 }

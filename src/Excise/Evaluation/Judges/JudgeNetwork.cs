@@ -37,7 +37,7 @@ internal sealed class JudgeNetwork : nn.Module<Tensor, Tensor>
     private readonly Sequential features;
     private readonly Linear head;
 #pragma warning restore IDE1006
-    private readonly double _dropout;
+    private readonly double dropout;
 
     public JudgeNetwork(JudgeArchitecture architecture, int outputs) : base(nameof(JudgeNetwork))
     {
@@ -61,7 +61,7 @@ internal sealed class JudgeNetwork : nn.Module<Tensor, Tensor>
         layers.Add(("fc_relu", nn.ReLU()));
         features = nn.Sequential(layers);
         head = nn.Linear(architecture.FeatureDimension, outputs);
-        _dropout = architecture.Dropout;
+        dropout = architecture.Dropout;
         Outputs = outputs;
         RegisterComponents();
     }
@@ -72,5 +72,5 @@ internal sealed class JudgeNetwork : nn.Module<Tensor, Tensor>
     public Tensor Features(Tensor input) => features.forward(input);
 
     public override Tensor forward(Tensor input) =>
-        head.forward(nn.functional.dropout(features.forward(input), _dropout, training));
+        head.forward(nn.functional.dropout(features.forward(input), dropout, training));
 }

@@ -10,17 +10,17 @@ namespace Excise.Evaluation.Judges;
 /// </summary>
 internal sealed class StampVariations
 {
-    private readonly ConceptInjectionOptions _options;
-    private readonly LogoStamper? _exact;
-    private readonly StripeStamper? _stripes;
-    private readonly Dictionary<(int Side, int Size, int OpacityPercent), LogoStamper> _variants = new();
+    private readonly ConceptInjectionOptions options;
+    private readonly LogoStamper? exact;
+    private readonly StripeStamper? stripes;
+    private readonly Dictionary<(int Side, int Size, int OpacityPercent), LogoStamper> variants = new();
 
     public StampVariations(ConceptInjectionOptions options)
     {
         options.Validate();
-        _options = options;
-        if (options.Kind == ConceptKind.Stripes) _stripes = new StripeStamper(options);
-        else _exact = new LogoStamper(options);
+        this.options = options;
+        if (options.Kind == ConceptKind.Stripes) stripes = new StripeStamper(options);
+        else exact = new LogoStamper(options);
     }
 
     /// <summary>
@@ -28,8 +28,8 @@ internal sealed class StampVariations
     /// </summary>
     public StampResult Stamp(RasterImage image, string exampleId, double sizeScale = 1, double opacityScale = 1, int dx = 0, int dy = 0)
     {
-        if (_stripes is not null) return _stripes.Stamp(image, exampleId, sizeScale, opacityScale, dx + dy);
-        var stamper = sizeScale == 1 && opacityScale == 1 ? _exact! : Variant(image, sizeScale, opacityScale);
+        if (stripes is not null) return stripes.Stamp(image, exampleId, sizeScale, opacityScale, dx + dy);
+        var stamper = sizeScale == 1 && opacityScale == 1 ? exact! : Variant(image, sizeScale, opacityScale);
         var placed = stamper.Stamp(image, exampleId);
         return dx == 0 && dy == 0 ? placed : stamper.StampAt(image, placed.LogoBox.Left + dx, placed.LogoBox.Top + dy, placed.LogoBox.Width);
     }
@@ -37,14 +37,14 @@ internal sealed class StampVariations
     private LogoStamper Variant(RasterImage image, double sizeScale, double opacityScale)
     {
         int side = Math.Min(image.Width, image.Height);
-        int size = Math.Max(1, (int)Math.Round(_exact!.LogoSizeFor(image.Width, image.Height) * sizeScale));
-        int opacityPercent = (int)Math.Round(_options.Opacity * opacityScale * 100);
+        int size = Math.Max(1, (int)Math.Round(exact!.LogoSizeFor(image.Width, image.Height) * sizeScale));
+        int opacityPercent = (int)Math.Round(options.Opacity * opacityScale * 100);
         var key = (side, size, opacityPercent);
-        if (!_variants.TryGetValue(key, out var stamper))
+        if (!variants.TryGetValue(key, out var stamper))
         {
             // A size fraction of exactly size/side makes the stamper's rounding land on the wanted pixel size.
-            stamper = new LogoStamper(_options with { SizeFraction = Math.Min(1.0, (size + 0.25) / side), Opacity = opacityPercent / 100.0 }, _exact.Logo);
-            _variants[key] = stamper;
+            stamper = new LogoStamper(options with { SizeFraction = Math.Min(1.0, (size + 0.25) / side), Opacity = opacityPercent / 100.0 }, exact.Logo);
+            variants[key] = stamper;
         }
         return stamper;
     }

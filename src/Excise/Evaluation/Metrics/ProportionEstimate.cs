@@ -49,8 +49,8 @@ public sealed record ProportionEstimate(int Successes, int Trials, double Rate, 
     public string Format(int decimals = 3)
     {
         if (Trials == 0) return "n/a (0 trials)";
-        string f(double value) => value.ToString("F" + decimals, System.Globalization.CultureInfo.InvariantCulture);
-        return $"{f(Rate)} [{f(Lower)}, {f(Upper)}] ({Successes}/{Trials})";
+        string F(double value) => value.ToString("F" + decimals, System.Globalization.CultureInfo.InvariantCulture);
+        return $"{F(Rate)} [{F(Lower)}, {F(Upper)}] ({Successes}/{Trials})";
     }
 
     public override string ToString() => Format();
