@@ -9,6 +9,7 @@ using Excise.Evaluation.Metrics;
 using Excise.Serialization;
 using Excise.Training;
 using Excise.Imaging;
+using Excise.Models;
 
 namespace Excise.Evaluation;
 
@@ -55,6 +56,9 @@ public sealed record RunEvaluation(string Run, string? Arm, string Concept, IRea
     }, new JsonSerializerOptions { WriteIndented = true });
 }
 
+/// <summary>Real test images fitted to one model geometry, with their classifier and (if measured) ResNet18 features.</summary>
+public sealed record ReferenceSet(IReadOnlyList<RasterImage> Images, IReadOnlyList<float[]> Features, IReadOnlyList<float[]>? ResNetFeatures);
+
 /// <summary>
 /// What every evaluation of one concept shares and is costly to build: the judges, the real reference images
 /// and their features. The experiment builds it once and evaluates every arm against it.
@@ -63,19 +67,36 @@ public sealed class EvaluationContext : IDisposable
 {
     public GarmentClassifier Classifier { get; }
     public ConceptDetector Detector { get; }
-    public IReadOnlyList<RasterImage> Reference { get; }
-    public IReadOnlyList<float[]> ReferenceFeatures { get; }
     public ResNet18Features? ResNet { get; }
-    public IReadOnlyList<float[]>? ResNetReference { get; }
 
-    EvaluationContext(GarmentClassifier classifier, ConceptDetector detector, IReadOnlyList<RasterImage> reference,
-                      IReadOnlyList<float[]> referenceFeatures, ResNet18Features? resnet, IReadOnlyList<float[]>? resnetReference)
+    readonly IReadOnlyList<RasterImage> realImages;
+    readonly int resNetImages;
+    readonly Dictionary<(int Size, int Channels), ReferenceSet> references = new();
+
+    EvaluationContext(GarmentClassifier classifier, ConceptDetector detector, IReadOnlyList<RasterImage> realImages, ResNet18Features? resnet, int resNetImages)
     {
-        Classifier = classifier; Detector = detector; Reference = reference; ReferenceFeatures = referenceFeatures;
-        ResNet = resnet; ResNetReference = resnetReference;
+        Classifier = classifier; Detector = detector; ResNet = resnet;
+        this.realImages = realImages;
+        this.resNetImages = resNetImages;
     }
 
-    /// <summary>Loads (or trains) the judges for <paramref name="concept"/>'s stamping and featurises the reference images.</summary>
+    /// <summary>
+    /// The real test images fitted as a model of this size and channel count produces images, with their classifier (and
+    /// ResNet18) features: what FD, KID and FID compare a run's images with. Featurised once per geometry.
+    /// </summary>
+    public ReferenceSet ReferenceAt(int size, int channels)
+    {
+        lock (references)
+        {
+            if (references.TryGetValue((size, channels), out var cached)) return cached;
+            var images = realImages.Select(i => i.FitTo(size, channels)).ToList();
+            var set = new ReferenceSet(images, Classifier.Extract(images), ResNet?.Extract(images.Take(resNetImages).ToList()));
+            references[(size, channels)] = set;
+            return set;
+        }
+    }
+
+    /// <summary>Loads (or trains) the judges for <paramref name="concept"/>'s stamping and reads the reference images.</summary>
     public static EvaluationContext Create(EvaluationSettings settings, ConceptConfig concept, Action<string>? log = null,
                                            IProgress<JudgeTrainingProgress>? judgeProgress = null)
     {
@@ -88,12 +109,9 @@ public sealed class EvaluationContext : IDisposable
         {
             detector = ConceptDetector.LoadOrTrain(settings.JudgeCache, concept.ToInjection(),
                 ConceptDetectorSettings.For(settings.QuickJudges), judgeProgress);
-            log("Featurising the reference images…");
-            var reference = FashionMnist.Load(DatasetSplit.Test, settings.ReferenceImages).Select(i => i.Image.FitTo(32, 1)).ToList();
-            var referenceFeatures = classifier.Extract(reference);
+            var real = FashionMnist.Load(DatasetSplit.Test, settings.ReferenceImages).Select(i => i.Image).ToList();
             resnet = settings.ResNetImages > 0 ? new ResNet18Features() : null;
-            var resnetReference = resnet?.Extract(reference.Take(settings.ResNetImages).ToList());
-            return new EvaluationContext(classifier, detector, reference, referenceFeatures, resnet, resnetReference);
+            return new EvaluationContext(classifier, detector, real, resnet, settings.ResNetImages);
         }
         catch
         {
@@ -147,19 +165,22 @@ public static class RunEvaluator
         Directory.CreateDirectory(outputDirectory);
         var classifier = context.Classifier;
         var detector = context.Detector;
-        var reference = context.Reference;
+        // Real and training images are compared with the run's as its model draws them: at its sample size and channels.
+        var model = UNetConfig.FromDiffusersJson(File.ReadAllText(run.UNetConfigPath));
+        int size = model.SampleSize, channels = model.InChannels;
+        var reference = context.ReferenceAt(size, channels);
         var resnet = context.ResNet;
         detector.EnsureUnseenBy(config, settings.Attacks.Any(AttackKinds.UsesInversion) ? settings.Attack.InversionOrDefault.Images : 0,
             recipe is null ? run.ConfigPath : "the evaluation recipe");
 
         log("Loading the run's training images…");
         var training = TrainingData.ApplyArm(ConceptDatasetBuilder.Build(config.DataOrDefault.ToRecipe()), config).Train
-            .Select(e => e.Image.FitTo(32, 1)).ToList();
+            .Select(e => e.Image.FitTo(size, channels)).ToList();
         if (settings.MemorisationTrainImages > 0) training = training.Take(settings.MemorisationTrainImages).ToList();
         var trainingFeatures = classifier.Extract(training);
-        var pixels = new PixelFeatures(32, 32, 1);
+        var pixels = new PixelFeatures(size, size, channels);
         var trainingPixels = pixels.Extract(training);
-        int resnetImages = Math.Min(settings.ResNetImages, context.ResNetReference?.Count ?? 0);
+        int resnetImages = Math.Min(settings.ResNetImages, reference.ResNetFeatures?.Count ?? 0);
 
         var results = new List<AttackEvaluation>();
         foreach (var kind in settings.Attacks)
@@ -179,10 +200,10 @@ public static class RunEvaluator
                 Fidelity = labelled.Count > 0
                     ? SemanticFidelity.Measure(classifier, labelled.Select(i => i.Image).ToList(), labelled.Select(i => i.ClassLabel!.Value).ToList())
                     : null,
-                Distribution = DistributionMetrics.FromFeatures(classifier.Id, context.ReferenceFeatures, generatedFeatures, new KidOptions(SubsetSize: Math.Min(1000, Math.Min(reference.Count, images.Count)))),
+                Distribution = DistributionMetrics.FromFeatures(classifier.Id, reference.Features, generatedFeatures, new KidOptions(SubsetSize: Math.Min(1000, Math.Min(reference.Images.Count, images.Count)))),
                 ResNetDistribution = resnet is null ? null
-                    : DistributionMetrics.FromFeatures(resnet.Id, context.ResNetReference!.Take(resnetImages).ToList(), resnet.Extract(images.Take(resnetImages).ToList()), null),
-                PixelMemorisation = Memorisation.Analyse("pixels", pixels.Extract(images), trainingPixels, MemorisationOptions.ForPixels(32 * 32)),
+                    : DistributionMetrics.FromFeatures(resnet.Id, reference.ResNetFeatures!.Take(resnetImages).ToList(), resnet.Extract(images.Take(resnetImages).ToList()), null),
+                PixelMemorisation = Memorisation.Analyse("pixels", pixels.Extract(images), trainingPixels, MemorisationOptions.ForPixels(size * size * channels)),
                 FeatureMemorisation = Memorisation.Analyse(classifier.Id, generatedFeatures, trainingFeatures, MemorisationOptions.ForFeatures()),
                 Settings = new Dictionary<string, string>
                 {
@@ -191,7 +212,7 @@ public static class RunEvaluator
                     ["guidance"] = settings.Attack.GuidanceScale.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     ["sampler"] = settings.Attack.Sampler.ToName(),
                     ["sampling_steps"] = settings.Attack.SamplingSteps.ToString(),
-                    ["reference_images"] = reference.Count.ToString(),
+                    ["reference_images"] = reference.Images.Count.ToString(),
                     ["memorisation_train_images"] = training.Count.ToString(),
                     ["resnet_images"] = resnetImages.ToString(),
                 },

@@ -17,6 +17,9 @@ namespace Excise.Training;
 /// </summary>
 public sealed class Trainer : IDisposable
 {
+    /// <summary>Seed stream (SeedMixer) of step s's noise and timesteps; TrainingBatches' order is stream 1. Runs resume bit-exactly because both are functions of (seed, step).</summary>
+    const long NoiseStream = 2;
+
     readonly RunConfig config;
     readonly OptimizationConfig opt;
     readonly nn.Module model;
@@ -166,7 +169,7 @@ public sealed class Trainer : IDisposable
     /// <summary>One step; false when its loss or gradient norm was not finite and training.on_nonfinite = skip dropped the update.</summary>
     bool TrainStep(int step, double lr, out double value, out double gradNorm)
     {
-        var generator = new Generator(SeedMixer.Derive(config.Seed, 2, step), device);
+        var generator = new Generator(SeedMixer.Derive(config.Seed, NoiseStream, step), device);
         var indices = data.BatchIndices(config.Seed, step, opt.BatchSize);
         var x0 = data.ImagesAt(indices, device);
         int batch = indices.Length;

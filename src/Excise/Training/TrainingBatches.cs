@@ -11,6 +11,9 @@ namespace Excise.Training;
 /// </summary>
 public sealed class TrainingBatches : IDisposable
 {
+    /// <summary>Seed stream (SeedMixer) of each epoch's example order; the trainer's noise is stream 2.</summary>
+    const long OrderStream = 1;
+
     public Tensor Images { get; }
     public long[] CaptionIndex { get; }
     public Tensor TextStates { get; }
@@ -65,7 +68,7 @@ public sealed class TrainingBatches : IDisposable
     {
         if (cachedPermutation is not null && cachedEpoch == epoch && cachedSeed == seed) return cachedPermutation;
         var perm = Enumerable.Range(0, Count).ToArray();
-        var rng = new Random(Excise.Torch.SeedMixer.DeriveInt(seed, 1, epoch));
+        var rng = new Random(Excise.Torch.SeedMixer.DeriveInt(seed, OrderStream, epoch));
         rng.Shuffle(perm);
         (cachedPermutation, cachedEpoch, cachedSeed) = (perm, epoch, seed);
         return perm;

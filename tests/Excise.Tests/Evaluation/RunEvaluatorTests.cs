@@ -43,7 +43,7 @@ public sealed class RunEvaluatorTests(AttackVictim victim)
                 var predicted = judges.Classifier.Predict(images);
                 Assert.Equal((written.Where((w, i) => predicted[i] == w.Class).Count(), 20), (m.Fidelity!.Overall.Successes, m.Fidelity.Overall.Trials));
                 Assert.Equal(100, m.Distribution!.ReferenceCount);
-                double fid = FrechetDistance.Compute(judges.ReferenceFeatures, judges.Classifier.Extract(images));
+                double fid = FrechetDistance.Compute(judges.ReferenceAt(images[0].Width, images[0].Channels).Features, judges.Classifier.Extract(images));
                 Assert.Equal(fid, m.Distribution.Fid, 1e-9 * fid);
                 Assert.Equal(4, m.ResNetDistribution!.GeneratedCount);
                 Assert.Equal(20, m.PixelMemorisation!.GeneratedCount);

@@ -17,6 +17,10 @@ namespace Excise.Evaluation.Judges;
 /// </summary>
 public sealed class ConceptDetector : IConceptDetector, IDisposable
 {
+    // Seed streams (SeedMixer): the training augmentation's stream of epoch e is AugmentationStream + e, the validation
+    // set's is ValidationStream. Their values are what every cached detector was trained with.
+    const long AugmentationStream = 400, ValidationStream = 900;
+
     public const string Kind = "concept-detector";
     const int InferenceBatch = 256;
     const string ThresholdKey = "excise.judge.threshold";
@@ -169,7 +173,7 @@ public sealed class ConceptDetector : IConceptDetector, IDisposable
                     {
                         var item = train[indices[i]];
                         var id = item.Id(DatasetSplit.Train) + (randomPlacement ? $"#epoch{epoch}" : "");
-                        var (image, stamped) = examples.Augmented(item.Image, id, new Random(SeedMixer.DeriveInt(seed, 400 + epoch, item.Index)));
+                        var (image, stamped) = examples.Augmented(item.Image, id, new Random(SeedMixer.DeriveInt(seed, AugmentationStream + epoch, item.Index)));
                         JudgeInputs.WriteUnit(image, buffer, i * JudgeInputs.PixelCount);
                         targets[i] = stamped ? 1f : 0f;
                     }
@@ -186,7 +190,7 @@ public sealed class ConceptDetector : IConceptDetector, IDisposable
 
             progress?.Report(new JudgeTrainingProgress(Kind, "choosing threshold", 0, 0, loss));
             var validationSet = validation
-                .Select(item => examples.Augmented(item.Image, item.Id(DatasetSplit.Train), new Random(SeedMixer.DeriveInt(seed, 900, item.Index))))
+                .Select(item => examples.Augmented(item.Image, item.Id(DatasetSplit.Train), new Random(SeedMixer.DeriveInt(seed, ValidationStream, item.Index))))
                 .ToList();
             var validationLabels = validationSet.Select(v => v.Stamped).ToList();
             var validationScores = detector.Scores(validationSet.Select(v => v.Image).ToList());

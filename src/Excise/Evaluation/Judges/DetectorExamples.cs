@@ -153,8 +153,8 @@ internal sealed class DetectorExamples(ConceptInjectionOptions injection, StampA
         yield return ("flat-fields", "flat grey fields, each level 0..255 once", clean, stamped);
     }
 
-    /// <summary>Seed stream of the held-out off-distribution images (training uses 400 + epoch, validation 900).</summary>
-    const int OffDistributionSeedStream = 7000;
+    /// <summary>Seed stream of the held-out off-distribution images (training uses 400 + epoch, validation 900, the noisy held-out set 77).</summary>
+    const int OffDistributionSeedStream = 7000, HeldOutNoiseStream = 77;
 
     /// <summary>
     /// Held-out conditions: each test image once clean and once stamped, under the run's exact stamp and under each
@@ -203,7 +203,7 @@ internal sealed class DetectorExamples(ConceptInjectionOptions injection, StampA
         (images, labels) = Pairs(Exact, (image, _) => ImageDegradations.GaussianBlur(image, HeldOutBlurSigma));
         yield return ("blur", $"both classes blurred (Gaussian sigma {HeldOutBlurSigma} px)", images, labels);
 
-        (images, labels) = Pairs(Exact, (image, k) => ImageDegradations.AddNoise(image, HeldOutNoiseSigma, new Random(SeedMixer.DeriveInt(seed, 77, k))));
+        (images, labels) = Pairs(Exact, (image, k) => ImageDegradations.AddNoise(image, HeldOutNoiseSigma, new Random(SeedMixer.DeriveInt(seed, HeldOutNoiseStream, k))));
         yield return ("noise", $"both classes with Gaussian noise (sigma {HeldOutNoiseSigma} in [-1, 1] units)", images, labels);
 
         (images, labels) = Pairs(i =>

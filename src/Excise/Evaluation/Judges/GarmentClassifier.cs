@@ -14,6 +14,9 @@ namespace Excise.Evaluation.Judges;
 /// </summary>
 public sealed class GarmentClassifier : IImageClassifier, IImageFeatureExtractor, IDisposable
 {
+    /// <summary>Seed stream (SeedMixer) of epoch e's augmentation is AugmentationStream + e; the cached classifiers were trained with it.</summary>
+    const long AugmentationStream = 300;
+
     public const string Kind = "garment-classifier";
     const int InferenceBatch = 256;
 
@@ -153,7 +156,7 @@ public sealed class GarmentClassifier : IImageClassifier, IImageFeatureExtractor
         {
             int index = indices[i];
             var image = images[index];
-            var random = new Random(SeedMixer.DeriveInt(settings.Optimization.Seed, 300 + epoch, index));
+            var random = new Random(SeedMixer.DeriveInt(settings.Optimization.Seed, AugmentationStream + epoch, index));
             if (random.NextDouble() < settings.LogoProbability) image = logos.Stamp(image, random);
             image = JudgeInputs.Fit(image);
             if (settings.MaxShift > 0)

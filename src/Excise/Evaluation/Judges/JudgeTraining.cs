@@ -28,6 +28,9 @@ public sealed record JudgeOptimization(int Epochs, int BatchSize, double Learnin
 /// </summary>
 internal static class JudgeTraining
 {
+    /// <summary>Seed stream (SeedMixer) of each epoch's example order; the cached judges were trained with it.</summary>
+    const long ShuffleStream = 101;
+
     public delegate (Tensor Input, Tensor Target) BatchBuilder(int[] indices, int epoch);
 
     public static double Train(JudgeNetwork network, int exampleCount, JudgeOptimization optimization, BatchBuilder buildBatch,
@@ -43,7 +46,7 @@ internal static class JudgeTraining
         for (int epoch = 0; epoch < optimization.Epochs; epoch++)
         {
             var order = Enumerable.Range(0, exampleCount).ToArray();
-            new Random(SeedMixer.DeriveInt(optimization.Seed, 101, epoch)).Shuffle(order);
+            new Random(SeedMixer.DeriveInt(optimization.Seed, ShuffleStream, epoch)).Shuffle(order);
             for (int start = 0; start < exampleCount; start += optimization.BatchSize, step++)
             {
                 using var scope = NewDisposeScope();
