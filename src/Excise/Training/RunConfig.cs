@@ -69,12 +69,10 @@ public sealed record RunConfig(
         if (node["selective"] is System.Text.Json.Nodes.JsonObject selective)
         {
             // Where a basis or a mask folder lies says nothing about what it holds; a mask folder's content hash stays in.
-            // (An unset basis stays in as null, and unset mask keys and an unset scrubbed_context are dropped: the hashes of
-            // existing runs do not move.)
+            // (An unset basis stays in as null, and unset mask keys are dropped: the hashes of existing runs do not move.)
             if (selective["basis"] is not null) selective.Remove("basis");
             selective.Remove("mask_folder");
             if (selective["mask_folder_sha256"] is null) selective.Remove("mask_folder_sha256");
-            if (!SelectiveOrDefault.ScrubbedContext) selective.Remove("scrubbed_context");
         }
         // A logo (the default kind, named or not) leaves the kind out, so runs made before stripes existed keep their hashes.
         if (node["data"]?["concept"] is System.Text.Json.Nodes.JsonObject concept && DataOrDefault.Concept?.KindValue == ConceptKind.Logo) concept.Remove("kind");
@@ -215,10 +213,6 @@ public enum TrainingArm
 /// they replace the data's own masks for the masked loss. Required by <see cref="TrainingArm.DetectorMaskedLoss"/>.</param>
 /// <param name="MaskFolderSha256">The mask folder's content hash (<see cref="ConceptMaskFolder.ContentHash"/>). Training fills it
 /// in, so a run records which masks it learned around; given, a folder whose masks changed is refused.</param>
-/// <param name="ScrubbedContext">Any arm, with data.concept: the other words of a caption that names the concept are encoded
-/// from the caption with the concept scrubbed (<see cref="CaptionScrubber"/>), aligned by token (<see cref="Text.SharedTokenStates"/>),
-/// so only the concept's own tokens carry it. Aimed at the route by which the contextual encoder lets a projection arm's
-/// model learn the concept from the words around it, whose states lie outside the concept basis (docs/selective-learning.md).</param>
 /// <param name="EraseConcept">Projection arms: before training, also remove the projected weights' existing response to the
 /// concept subspace (W ← W(I − UUᵀ)), so no layer can learn to read what the base model's K/V already make of the concept's
 /// states. The model then cannot see those directions at all — the text-side end of the method.</param>
@@ -232,8 +226,7 @@ public sealed record SelectiveConfig(
     bool LossMask = false,
     int MaskMargin = 2,
     string? MaskFolder = null,
-    string? MaskFolderSha256 = null,
-    bool ScrubbedContext = false)
+    string? MaskFolderSha256 = null)
 {
     /// <summary>A typo guard: a margin this wide masks most of a 32-pixel image.</summary>
     public const int MaxMaskMargin = 16;
@@ -256,10 +249,6 @@ public sealed record SelectiveConfig(
             throw new ArgumentException($"selective.basis is only used by the projection arms (gradient-projection, update-projection, masked-update-projection); the {arm} arm would ignore it. Drop --basis or choose a projection arm.");
         if (!Projects && Parameters is not null)
             throw new ArgumentException($"selective.parameters names the weights a projection arm constrains; the {arm} arm projects nothing.");
-        if (ScrubbedContext && data.Concept is null)
-            throw new ArgumentException("selective.scrubbed_context needs data.concept (the phrase whose effect on the other words to remove).");
-        if (ScrubbedContext && Arm is TrainingArm.ScrubCaptions)
-            throw new ArgumentException("selective.scrubbed_context re-states the words around the concept; the scrub-captions arm removes the concept's words themselves, leaving nothing to re-state.");
         if (Arm is TrainingArm.ScrubCaptions && data.Concept is null)
             throw new ArgumentException("selective.arm 'scrub-captions' needs data.concept (the phrase to scrub).");
         if (Arm is TrainingArm.FilterImages && data.Concept is null && data.Source == "fashion-mnist")

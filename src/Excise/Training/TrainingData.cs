@@ -42,9 +42,6 @@ public static class TrainingData
             dataset = dataset with { Train = ConceptMaskFolder.Apply(ConceptMaskFolder.Read(maskFolder), dataset.Train, $"selective.mask_folder {maskFolder}") };
         int size = config.DataOrDefault.ImageSize;
         var text = TextStateCache.Build(encoder, dataset.Train.Select(e => e.Caption));
-        if (config.SelectiveOrDefault.ScrubbedContext && config.DataOrDefault.Concept?.Phrase is { } phrase)
-            SharedTokenStates.ReplaceWithContext(text, encoder, text.Captions.Where(c => CaptionScrubber.Mentions(c, phrase))
-                .ToDictionary(c => c, c => CaptionScrubber.Scrub(c, phrase)));
         var images = ImageTensors.ToUint8Batch(dataset.Train.Select(e => e.Image.FitTo(size, modelChannels)).ToList());
         var captionIndex = dataset.Train.Select(e => (long)text.IndexOf(e.Caption)).ToArray();
         var selective = config.SelectiveOrDefault;

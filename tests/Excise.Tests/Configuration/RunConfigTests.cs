@@ -242,19 +242,6 @@ public class RunConfigTests
     }
 
     [Fact]
-    public void Scrubbed_context_needs_a_concept_and_enters_the_hash_only_when_set()
-    {
-        string[] concept = ["data.concept={\"phrase\":\"the Acme logo\"}"];
-        var plain = RunConfig.Load(RepositoryPaths.Config("smoke"), [.. concept, "selective.arm=standard"]);
-        var off = RunConfig.Load(RepositoryPaths.Config("smoke"), [.. concept, "selective.scrubbed_context=false"]);
-        var on = RunConfig.Load(RepositoryPaths.Config("smoke"), [.. concept, "selective.scrubbed_context=true"]);
-        Assert.Equal(plain.Hash(), off.Hash()); // runs made before the option keep their hashes
-        Assert.NotEqual(plain.Hash(), on.Hash());
-        var e = Assert.Throws<ArgumentException>(() => RunConfig.Load(RepositoryPaths.Config("smoke"), ["selective.scrubbed_context=true"]));
-        Assert.Contains("data.concept", e.Message);
-    }
-
-    [Fact]
     public void Hash_keeps_the_cached_base_and_ignores_where_the_basis_lies()
     {
         // The key of every user's cached base model (runs/cache/base-…) and the recipe the shipped base must match: a
