@@ -42,6 +42,9 @@ static class CliOptions
         return option;
     }
 
+    /// <summary>libtorch's intra-op threads for a command that runs the model; 0 lets libtorch take one per core.</summary>
+    public static Option<int> Threads() => Int("--threads", "libtorch threads (0 = one per core).", 0, min: 0);
+
     public static Option<long> Long(string name, string description, long defaultValue, long min = long.MinValue)
     {
         var option = new Option<long>(name) { Description = description, DefaultValueFactory = _ => defaultValue, HelpName = "N" };

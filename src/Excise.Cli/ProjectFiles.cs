@@ -14,6 +14,9 @@ static class ProjectFiles
     public static string Root => FoundRoot.Value;
     public static string RunsRoot => Environment.GetEnvironmentVariable("EXCISE_RUNS") ?? Path.Combine(Root, "runs");
 
+    /// <summary>Where the judges are cached unless a command is told otherwise: shared by demo, eval, judges and masks.</summary>
+    public static string JudgeCache => Path.Combine(RunsRoot, "judges");
+
     public static string Config(string name)
     {
         var path = Path.Combine(Root, "configs", name + ".json");

@@ -22,7 +22,7 @@ static class BenchCommand
         var steps = CliOptions.Int("--steps", "Timed steps per measurement.", defaults.Steps, min: 1);
         var warmup = CliOptions.Int("--warmup", "Untimed steps first.", defaults.WarmupSteps, min: 0);
         var batch = CliOptions.OptionalInt("--batch", "Batch size (default: each config's).", min: 1);
-        var threads = CliOptions.Int("--threads", "libtorch threads (0 = one per core).", 0, min: 0);
+        var threads = CliOptions.Threads();
         var trainerSteps = CliOptions.Int("--trainer-steps", "Steps of the real training loop.", defaults.TrainerSteps, min: 1);
         var trainerImages = CliOptions.Int("--trainer-images", "Images the training loop draws from.", defaults.TrainerImages, min: 1);
         var samplingSteps = CliOptions.Int("--sampling-steps", "Steps per sampling call.", defaults.SamplingSteps, min: 1);

@@ -95,7 +95,7 @@ static class DemoCommand
             var outDir = Path.GetFullPath(r.GetValue(output) ?? Path.Combine(ProjectFiles.RunsRoot, "demo"));
             var paths = new ExperimentPaths(outDir,
                 Path.GetFullPath(r.GetValue(cache) ?? Path.Combine(ProjectFiles.RunsRoot, "cache")),
-                Path.GetFullPath(r.GetValue(judges) ?? Path.Combine(ProjectFiles.RunsRoot, "judges")));
+                Path.GetFullPath(r.GetValue(judges) ?? ProjectFiles.JudgeCache));
             var commandLine = "excise demo " + string.Join(' ', r.Tokens.Select(t => Quote(t.Value)).Skip(1));
             return Run(plan, paths, r.GetValue(shares), commandLine.Trim());
         });

@@ -17,7 +17,7 @@ static class EvalCommand
         var run = CliOptions.Text("--run", "A trained run directory.", required: true, helpName: "RUN_DIR");
         var attacks = CliOptions.ChoiceList<AttackKind>("--attacks", $"The attacks to run (default: {string.Join(",", DefaultAttacks.Select(Configuration.EnumNames.ToName))}).");
         var attack = new AttackOptions();
-        var threads = CliOptions.Int("--threads", "libtorch threads (0 = one per core).", 0, min: 0);
+        var threads = CliOptions.Threads();
         var judges = CliOptions.Text("--judges", "The judges' cache (default: runs/judges).", helpName: "DIR");
         var reference = CliOptions.Int("--reference", "Real test images the FD and KID compare with.", defaults.ReferenceImages, min: 2);
         var resnetImages = CliOptions.Int("--resnet-images", "Images per side for the ResNet18 FID (0 = skip it).", defaults.ResNetImages, min: 0);
@@ -35,7 +35,7 @@ static class EvalCommand
         command.SetAction(r =>
         {
             var settings = new EvaluationSettings(r.GetValue(attacks) ?? DefaultAttacks, attack.Read(r, AttackKind.Prompt),
-                r.GetValue(judges) ?? Path.Combine(ProjectFiles.RunsRoot, "judges"), r.GetValue(reference), r.GetValue(resnetImages), r.GetValue(memorisation), r.GetValue(quickJudges));
+                r.GetValue(judges) ?? ProjectFiles.JudgeCache, r.GetValue(reference), r.GetValue(resnetImages), r.GetValue(memorisation), r.GetValue(quickJudges));
             return Run(new RunDirectory(r.GetValue(run)!), settings, r.GetValue(threads), r.GetValue(output), r.GetValue(recipe));
         });
         return command;

@@ -19,12 +19,12 @@ static class JudgesCommand
         var conceptConfig = CliOptions.Text("--concept-config", "The run config whose data.concept stamping the detector learns (default: configs/finetune.json).", helpName: "RUN_CONFIG.json");
         var cache = CliOptions.Text("--cache", "The judges' cache (default: runs/judges).", helpName: "DIR");
         var quick = CliOptions.Flag("--quick", "Smoke-test judges trained in seconds (for trying the command, not for figures).");
-        var threads = CliOptions.Int("--threads", "libtorch threads (0 = one per core).", 0, min: 0);
+        var threads = CliOptions.Threads();
         var train = new Command("train", "Train (or load from the cache) the garment classifier and the concept detector; prints their held-out figures.")
         {
             conceptConfig, cache, quick, threads,
         }.WithExamples("excise judges train", "excise judges train --concept-config my-stripes.json --cache runs/judges");
-        train.SetAction(r => Train(r.GetValue(conceptConfig) ?? ProjectFiles.Config("finetune"), r.GetValue(cache) ?? Path.Combine(ProjectFiles.RunsRoot, "judges"),
+        train.SetAction(r => Train(r.GetValue(conceptConfig) ?? ProjectFiles.Config("finetune"), r.GetValue(cache) ?? ProjectFiles.JudgeCache,
             r.GetValue(quick), r.GetValue(threads)));
         return new Command("judges", "The judges every run is measured by.") { train };
     }

@@ -25,7 +25,7 @@ static class MasksCommand
         var patch = CliOptions.Int("--patch", "The occluding square's side in pixels.", defaults.Patch, min: 1);
         var stride = CliOptions.Int("--stride", "The occluding square's step in pixels.", defaults.Stride, min: 1);
         var threshold = CliOptions.Double("--threshold", "Mask the pixels whose occlusion drop is at least this share of the image's peak.", defaults.Threshold, min: 0, max: 1);
-        var threads = CliOptions.Int("--threads", "libtorch threads (0 = one per core).", 0, min: 0);
+        var threads = CliOptions.Threads();
         var overrides = CliOptions.Repeated("--set", "Override a config field; repeat for more.", helpName: "KEY=VALUE");
         var command = new Command("masks", "Concept masks from a detector alone (it flags the images, occlusion finds where) for the masked loss: selective.mask_folder.")
         {
@@ -46,7 +46,7 @@ static class MasksCommand
             throw new UsageException("--detector names the detector to use; --cache and --quick choose a cached one instead. Give one or the other.");
         if (File.Exists(ConceptMaskFolder.IndexPath(outDir)))
             throw new UsageException($"{outDir} already holds a mask folder; choose another --out (a run pins the masks it trained with).");
-        var cache = cacheOption ?? Path.Combine(ProjectFiles.RunsRoot, "judges");
+        var cache = cacheOption ?? ProjectFiles.JudgeCache;
 
         // Only the data matters here: a fine-tuning config needs no init to say which images it trains on.
         var config = ConfigLoader.LoadFile<RunConfig>(configPath, overrides);
