@@ -50,11 +50,13 @@ static class DemoCommand
         var projectionOverrides = CliOptions.Repeated("--projection-set", "Override a config field for the projection arms only.", helpName: "KEY=VALUE");
         var cache = CliOptions.Text("--cache", "Where trained bases are cached (default: runs/cache).", helpName: "DIR");
         var judges = CliOptions.Text("--judges", "The judges' cache (default: runs/judges).", helpName: "DIR");
+        var maskThreshold = CliOptions.OptionalDouble("--mask-threshold",
+            "detector-masked-loss: the share of the occlusion peak at which a pixel is masked (default 0.3; higher gives smaller, worse masks).", min: 0, max: 1);
         var shares = CliOptions.NumberList("--shares", "Run the experiment at each share of stamped images and chart extraction against share.", "0.01,0.03,0.1,0.3");
         var command = new Command("demo", "The whole experiment: every arm fine-tuned from the base, attacked and judged; writes report.html, results.json, results.md.")
         {
             preset, output, concept, logo, conceptKind, dataset, arms, seeds, attacks, steps, count, sampler, samplingSteps, subspaceMode, energy, rank,
-            threads, armWorkers, overrides, trainBase, baseOverrides, projectionOverrides, cache, judges, shares,
+            threads, armWorkers, overrides, trainBase, baseOverrides, projectionOverrides, cache, judges, maskThreshold, shares,
         }.WithExamples(
             "excise demo",
             "excise demo --preset full --out runs/full",
@@ -91,6 +93,7 @@ static class DemoCommand
                 ArmWorkers = r.GetValue(armWorkers) ?? plan.ArmWorkers,
                 ProjectionOverrides = r.GetValue(projectionOverrides) ?? [],
                 ShippedBase = r.GetValue(trainBase) ? null : plan.ShippedBase,
+                DetectorMasks = r.GetValue(maskThreshold) is { } cut ? (plan.DetectorMasks ?? new()) with { Threshold = cut } : plan.DetectorMasks,
             };
             var outDir = Path.GetFullPath(r.GetValue(output) ?? Path.Combine(ProjectFiles.RunsRoot, "demo"));
             var paths = new ExperimentPaths(outDir,

@@ -24,6 +24,10 @@ namespace Excise.Experiment;
 /// fine-tune from it instead of a base trained here, as users of diffusion fine-tuning start from a released checkpoint.
 /// Its recipe must be <see cref="BaseConfig"/>'s. Null (or <c>--train-base</c>): train the base into the cache.
 /// </param>
+/// <param name="DetectorMasks">
+/// How the detector-masked-loss arm's masks are cut from the detector's occlusion saliency (null: the defaults, chosen by
+/// mask quality on held-out images). A higher threshold gives worse masks on purpose: what extraction does as they degrade.
+/// </param>
 public sealed record ExperimentPlan(
     string Preset,
     string BaseConfig,
@@ -43,7 +47,8 @@ public sealed record ExperimentPlan(
     int Threads = 0,
     IReadOnlyList<string>? ProjectionOverrides = null,
     int ArmWorkers = 1,
-    string? ShippedBase = null)
+    string? ShippedBase = null,
+    Evaluation.Judges.LocaliserSettings? DetectorMasks = null)
 {
     public static IReadOnlyList<TrainingArm> AllArms { get; } = Enum.GetValues<TrainingArm>();
 
@@ -65,6 +70,7 @@ public sealed record ExperimentPlan(
         if (Threads < 0) throw new ArgumentException($"threads must be ≥ 0 (got {Threads}).");
         if (ArmWorkers < 1) throw new ArgumentException($"arm workers must be ≥ 1 (got {ArmWorkers}).");
         Subspace.Validate(Text.MiniLmTextEncoder.Width);
+        DetectorMasks?.Validate();
         foreach (var kind in Attacks) (Attack with { Kind = kind }).Validate();
     }
 

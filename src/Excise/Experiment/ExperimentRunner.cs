@@ -222,7 +222,7 @@ public static class ExperimentRunner
         budget.Status("detector masks: localising the concept");
         var folder = paths.DetectorMaskFolder;
         if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
-        var report = Evaluation.Judges.ConceptLocaliser.WriteFolder(probe, detector, new Evaluation.Judges.LocaliserSettings(), folder);
+        var report = Evaluation.Judges.ConceptLocaliser.WriteFolder(probe, detector, plan.DetectorMasks ?? new Evaluation.Judges.LocaliserSettings(), folder);
         var q = report.Quality;
         log($"Detector masks: {report.Masks} of the training images flagged and masked in {report.Seconds:F0} s" + (q is null ? "." :
             $"; {q.DetectionRecall.Rate:P1} of the {q.Carrying} stamped images flagged (precision {q.DetectionPrecision.Rate:P1}), mean IoU {q.MeanIoU:F2}, " +

@@ -64,8 +64,11 @@ public sealed record RunConfig(
     {
         var node = ConfigLoader.ToNode(this);
         foreach (var key in new[] { "name", "device", "threads", "preview" }) node.Remove(key);
-        // Unset, it adds nothing the init path does not say, and leaving it out keeps the hashes of runs made before it existed.
+        // Pinned, the base's content says which base it is and its path does not: a fine-tune keeps its hash (and can be
+        // resumed or reused by the experiment) when the repository or the cache moves. Unset, it adds nothing the init path
+        // does not say, and leaving it out keeps the hashes of runs made before it existed.
         if (node["init_sha256"] is null) node.Remove("init_sha256");
+        else node.Remove("init");
         if (node["selective"] is System.Text.Json.Nodes.JsonObject selective)
         {
             // Where a basis or a mask folder lies says nothing about what it holds; a mask folder's content hash stays in.

@@ -260,6 +260,19 @@ public class RunConfigTests
     }
 
     [Fact]
+    public void Hash_follows_a_pinned_base_by_content_not_by_where_it_lies()
+    {
+        var smoke = RunConfig.Load(RepositoryPaths.Config("smoke"));
+        var here = smoke with { Init = "/work/clone-a/models/base", InitSha256 = new string('a', 64) };
+        var moved = here with { Init = "/elsewhere/models/base" };
+        var otherBase = here with { InitSha256 = new string('b', 64) };
+        Assert.Equal(here.Hash(), moved.Hash());
+        Assert.NotEqual(here.Hash(), otherBase.Hash());
+        // Unpinned, the path is all that names the base.
+        Assert.NotEqual((here with { InitSha256 = null }).Hash(), (moved with { InitSha256 = null }).Hash());
+    }
+
+    [Fact]
     public void Resolved_config_round_trips()
     {
         var a = RunConfig.Load(RepositoryPaths.Config("base"));
