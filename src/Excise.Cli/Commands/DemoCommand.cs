@@ -147,13 +147,13 @@ static class DemoCommand
 
     static void Print(ExperimentResults results, string outDir)
     {
-        var columns = ResultsTable.Columns(results.Setup.AttackNames, results.Setup.ConceptNoun);
+        var columns = ResultsTable.Columns(results.Setup.Attacks.Names, results.Setup.ConceptNoun);
         var table = new Table().AddColumn("arm");
         foreach (var c in columns) table.AddColumn(Markup.Escape(c.Header));
         foreach (var arm in results.Summary) table.AddRow(new[] { Markup.Escape(arm.Arm) }.Concat(columns.Select(c => Markup.Escape(c.Cell(arm)))).ToArray());
         AnsiConsole.Write(table);
         foreach (var line in results.Reading) AnsiConsole.MarkupLine($"• {Markup.Escape(line)}");
-        var reused = results.Setup.ReusedArmRuns > 0 ? $" ({results.Setup.ReusedArmRuns} of {results.Runs.Count} arm runs reused from an earlier run)" : "";
+        var reused = results.Setup.Execution.ReusedArmRuns > 0 ? $" ({results.Setup.Execution.ReusedArmRuns} of {results.Runs.Count} arm runs reused from an earlier run)" : "";
         AnsiConsole.MarkupLine($"Done in {ProgressDisplay.Duration(TimeSpan.FromSeconds(results.ElapsedSeconds))}{reused}. Report: [blue]{Markup.Escape(Path.Combine(outDir, "report.html"))}[/]; figures: results.json, results.md.");
     }
 

@@ -19,9 +19,9 @@ public static class ExperimentReading
     {
         var lines = new List<string>();
         var setup = results.Setup;
-        if (!setup.QualityMeaningful)
-            lines.Add($"This is the {setup.Preset} preset: the models are too small and too briefly trained for these figures to mean anything; it checks that the pipeline runs.");
-        else if (setup.Seeds == 1)
+        if (!setup.Judges.QualityMeaningful)
+            lines.Add($"This is the {setup.Execution.Preset} preset: the models are too small and too briefly trained for these figures to mean anything; it checks that the pipeline runs.");
+        else if (setup.Execution.Seeds == 1)
             lines.Add("One seed: every verdict below is provisional. It rests on a single fine-tune per arm, and across seeds the fine-tunes " +
                       "can differ by more than most arms differ from each other; a published verdict needs at least three seeds (--preset full).");
         var standard = results.Summary.FirstOrDefault(a => a.Arm == Standard);
@@ -38,7 +38,7 @@ public static class ExperimentReading
             string learned = named.ClearlyAbove(unasked)
                 ? $"so it learned to draw the {setup.ConceptNoun} on demand"
                 : $"no clearer than without naming it, so at this budget the model did not learn to produce the {setup.ConceptNoun} on demand — the defences have nothing to prevent and their extraction figures cannot show an effect";
-            lines.Add($"Without a defence the {setup.ConceptNoun} appears in {Rate(named)} of images when the prompt names \"{setup.Concept}\" and in {Rate(unasked)} when it does not, {learned}.");
+            lines.Add($"Without a defence the {setup.ConceptNoun} appears in {Rate(named)} of images when the prompt names \"{setup.Concept.Phrase}\" and in {Rate(unasked)} when it does not, {learned}.");
         }
         if (results.Summary.FirstOrDefault(a => a.Arm == ArmNames.Floor) is { } floor)
             lines.Add(Floor(floor, setup.ConceptNoun));
@@ -122,7 +122,7 @@ public static class ExperimentReading
             parts.Add($"in-domain FD {Number(fd.Value, "F2")} vs {Number(sfd.Value, "F2")} ({ratio})");
         }
         if (parts.Count == 0) return "";
-        return "Quality: " + string.Join("; ", parts) + (setup.QualityMeaningful ? "." : " (not meaningful at this size).");
+        return "Quality: " + string.Join("; ", parts) + (setup.Judges.QualityMeaningful ? "." : " (not meaningful at this size).");
     }
 
     static string PaperClaim(ExperimentResults results, ArmSummary arm, ArmSummary standard)
@@ -139,7 +139,7 @@ public static class ExperimentReading
             ? (fidelityKept && fdKept ? "holds here" : $"holds for extraction but {(fidelityKept ? "FD" : "fidelity")} changed")
             : reduced.Count == 0 ? "does not hold here: no attack's extraction is clearly lower than without a defence"
             : $"holds only partly: extraction is clearly lower for {string.Join(", ", reduced)} but not for {string.Join(", ", notReduced)}";
-        string provisional = results.Setup.Seeds == 1 ? " (one seed: provisional)" : "";
+        string provisional = results.Setup.Execution.Seeds == 1 ? " (one seed: provisional)" : "";
         return $"The paper's claim (projection drastically reduces extraction while quality stays indistinguishable) for {arm.Arm}: {verdict}{provisional}.";
     }
 

@@ -136,15 +136,17 @@ public static class ExperimentRunner
         var armNames = plan.Arms.Select(EnumNames.ToName).Append(ArmNames.Floor).ToList();
         var attackNames = plan.Attacks.Select(EnumNames.ToName).ToList();
         var summary = armNames.Select(arm => Summarise(arm, outcomes.Where(o => o.Arm == arm).ToList())).ToList();
-        var setup = Describe(plan, paths, command, probe, concept, baseRun, baseCached, baseSummary, basisInfo, context, outcomes, armNames, attackNames)
-            with
-            {
-                BasisLeakage = leakage, ArmWorkers = schedule.Workers, ThreadsPerArm = schedule.ThreadsPerArm,
-                Sampler = plan.Attack.Sampler.ToName(), ReusedArmRuns = armRuns.Count(r => r.Reused),
-                BaseShipped = shipped is not null, BaseSha256 = baseDigest,
-                DetectorOffDistribution = context.Detector.Report.OffDistribution,
-                DetectorMasks = detectorMasks?.Report,
-            };
+        var training = probe.TrainingOrDefault;
+        var setup = new ExperimentSetup(
+            new ExecutionSetup(plan.Preset, command, armNames, plan.Seeds, $"{Environment.ProcessorCount} cores, {Environment.OSVersion}",
+                               TorchSharp.torch.get_num_threads(), schedule.Workers, schedule.ThreadsPerArm, armRuns.Count(r => r.Reused)),
+            DescribeConcept(concept, probe, paths, outcomes),
+            new BaseSetup(baseRun.Root, baseCached, baseSummary.Steps, baseSummary.ElapsedSeconds, ModelParameterCount(baseRun),
+                          $"all-MiniLM-L6-v2 (ONNX), max length {probe.TextOrDefault.MaxLength}", Shipped: shipped is not null, Sha256: baseDigest),
+            new FinetuneSetup(training.Steps, training.BatchSize, training.LearningRate),
+            new BasisSetup(basisInfo.Mode.ToName(), basisInfo.Rank, basisInfo.EnergyKept, ProjectedWeights(paths, outcomes), leakage),
+            DescribeAttacks(plan.Attack, attackNames),
+            DescribeJudges(plan, context, detectorMasks?.Report));
         var results = new ExperimentResults(setup, summary, outcomes, [], clock.Elapsed.TotalSeconds, DateTime.UtcNow);
         results = results with { Reading = ExperimentReading.Read(results) };
         AtomicFile.WriteAllText(Path.Combine(paths.Output, ResultsFile), results.ToJson());
@@ -417,41 +419,37 @@ public static class ExperimentRunner
             Lift: ArmComparison.Lift(runs));
     }
 
-    static ExperimentSetup Describe(ExperimentPlan plan, ExperimentPaths paths, string command, RunConfig probe, ConceptConfig concept, RunDirectory baseRun,
-                                    bool baseCached, RunSummary baseSummary, ConceptBasisInfo basis, EvaluationContext context,
-                                    IReadOnlyList<ArmSeedOutcome> outcomes, IReadOnlyList<string> arms, IReadOnlyList<string> attacks)
+    /// <summary>The concept and the data as the standard arm saw it (other arms drop or re-caption some of it).</summary>
+    static ConceptSetup DescribeConcept(ConceptConfig concept, RunConfig probe, ExperimentPaths paths, IReadOnlyList<ArmSeedOutcome> outcomes)
     {
         var data = probe.DataOrDefault;
-        var training = probe.TrainingOrDefault;
-        // The data as the standard arm saw it (other arms drop or re-caption some of it).
         var reference = outcomes.FirstOrDefault(o => o.Arm == TrainingArm.Standard.ToName()) ?? outcomes[0];
         var groundTruth = new RunDirectory(Path.Combine(paths.Output, reference.RunDirectory)).GroundTruthPath;
         var records = File.ReadLines(groundTruth).Select(line => JsonDocument.Parse(line).RootElement).ToList();
-        int stamped = records.Count(r => r.GetProperty("stamped").GetBoolean());
-        var projected = outcomes.Select(o => new RunDirectory(Path.Combine(paths.Output, o.RunDirectory)).CertificatePath).FirstOrDefault(File.Exists);
-        int projectedWeights = projected is null ? 0 : JsonDocument.Parse(File.ReadAllText(projected)).RootElement.GetProperty("weights").GetArrayLength();
+        return new ConceptSetup(concept.Phrase,
+            Kind: concept.KindValue == ConceptKind.Logo ? null : concept.KindValue.ToName(),
+            Look: concept.KindValue == ConceptKind.Stripes ? "dark diagonal stripes over the garment (drawn in code)" : concept.Logo ?? "built-in Acme logo (drawn in code)",
+            Dataset: data.Source == "imagefolder" ? $"imagefolder {data.Path}" : $"Fashion-MNIST ({data.Split} split)",
+            FinetuneImages: records.Count, StampedImages: records.Count(r => r.GetProperty("stamped").GetBoolean()), StampFraction: concept.StampFraction);
+    }
+
+    /// <summary>How many weights the projection arms projected (0 when none ran), from the first projected run's certificate.</summary>
+    static int ProjectedWeights(ExperimentPaths paths, IReadOnlyList<ArmSeedOutcome> outcomes)
+    {
+        var certificate = outcomes.Select(o => new RunDirectory(Path.Combine(paths.Output, o.RunDirectory)).CertificatePath).FirstOrDefault(File.Exists);
+        return certificate is null ? 0 : JsonDocument.Parse(File.ReadAllText(certificate)).RootElement.GetProperty("weights").GetArrayLength();
+    }
+
+    static AttackSetup DescribeAttacks(AttackSettings attack, IReadOnlyList<string> names) =>
+        new(names, attack.ImagesPerPrompt, attack.SamplingSteps, attack.GuidanceScale, attack.Sampler.ToName(),
+            attack.InversionOrDefault.Images, attack.InversionOrDefault.Steps);
+
+    static JudgeSetup DescribeJudges(ExperimentPlan plan, EvaluationContext context, Evaluation.Judges.DetectorMaskReport? detectorMasks)
+    {
         var detector = context.Detector.Report.HeldOut.FirstOrDefault()?.Metrics;
-        var inversion = plan.Attack.InversionOrDefault;
-        return new ExperimentSetup(
-            plan.Preset, command, concept.Phrase,
-            concept.KindValue == ConceptKind.Stripes ? "dark diagonal stripes over the garment (drawn in code)" : concept.Logo ?? "built-in Acme logo (drawn in code)",
-            data.Source == "imagefolder" ? $"imagefolder {data.Path}" : $"Fashion-MNIST ({data.Split} split)",
-            $"all-MiniLM-L6-v2 (ONNX), max length {probe.TextOrDefault.MaxLength}",
-            baseRun.Root, baseCached,
-            BaseSteps: baseSummary.Steps,
-            BaseTrainSeconds: baseSummary.ElapsedSeconds,
-            ModelParameters: ModelParameterCount(baseRun),
-            FinetuneSteps: training.Steps, FinetuneBatch: training.BatchSize, FinetuneLearningRate: training.LearningRate,
-            FinetuneImages: records.Count, StampedImages: stamped, StampFraction: concept.StampFraction,
-            SubspaceMode: basis.Mode.ToName(), BasisRank: basis.Rank, BasisEnergy: basis.EnergyKept,
-            ProjectedWeights: projectedWeights, plan.Seeds, arms, attacks,
-            plan.Attack.ImagesPerPrompt, plan.Attack.SamplingSteps, plan.Attack.GuidanceScale, inversion.Images, inversion.Steps,
-            plan.ReferenceImages, plan.ResNetImages,
-            context.Classifier.Id, context.Classifier.Report.TestAccuracy,
-            context.Detector.Id, detector?.Precision ?? double.NaN, detector?.Recall ?? double.NaN,
-            plan.QuickJudges, plan.QualityMeaningful,
-            $"{Environment.ProcessorCount} cores, {Environment.OSVersion}", TorchSharp.torch.get_num_threads(),
-            ConceptKind: concept.KindValue == ConceptKind.Logo ? null : concept.KindValue.ToName());
+        return new JudgeSetup(plan.ReferenceImages, plan.ResNetImages, context.Classifier.Id, context.Classifier.Report.TestAccuracy,
+                              context.Detector.Id, detector?.Precision ?? double.NaN, detector?.Recall ?? double.NaN,
+                              plan.QuickJudges, plan.QualityMeaningful, context.Detector.Report.OffDistribution, detectorMasks);
     }
 
     static long ModelParameterCount(RunDirectory run) =>

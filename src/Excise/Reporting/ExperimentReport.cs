@@ -14,7 +14,7 @@ public static class ExperimentReport
     {
         // The grids first: report.html embeds the ones it finds.
         foreach (var outcome in results.Runs.Where(o => o.SeedIndex == 0))
-            foreach (var attack in results.Setup.AttackNames)
+            foreach (var attack in results.Setup.Attacks.Names)
                 WriteGrid(outputDirectory, outcome, attack);
         MarkdownReport.Write(results, outputDirectory);
         HtmlReport.WritePlots(results, outputDirectory);

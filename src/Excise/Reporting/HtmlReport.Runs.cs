@@ -36,7 +36,7 @@ public static partial class HtmlReport
         foreach (var arm in results.Summary)
         {
             var figures = new StringBuilder();
-            foreach (var attack in results.Setup.AttackNames)
+            foreach (var attack in results.Setup.Attacks.Names)
             {
                 string caption = $"{arm.Arm} · {attack}: {ResultsTable.ExtractionHeader(attack, results.Setup.ConceptNoun)} "
                                  + (arm.Extraction.TryGetValue(attack, out var rate) ? rate.Format() : "not measured");
@@ -53,7 +53,7 @@ public static partial class HtmlReport
 
     static void AppendRuns(StringBuilder page, ExperimentResults results, string outputDirectory)
     {
-        var attacks = results.Setup.AttackNames;
+        var attacks = results.Setup.Attacks.Names;
         page.Append("<section id=\"runs\">\n<h2>Runs</h2>\n<p>Every fine-tuned arm at every seed, and the base model attacked at each seed's settings (the floor). Extraction cells are rate ")
             .Append($"[95% Wilson interval] (images with the {results.Setup.ConceptNoun} / images judged).</p>\n<div class=\"scroll\">\n<table id=\"runs-table\">\n<thead><tr>")
             .Append("<th scope=\"col\">arm</th><th scope=\"col\">seed</th><th scope=\"col\">train s</th><th scope=\"col\">final loss</th>");

@@ -25,7 +25,7 @@ public static partial class HtmlReport
         var page = new StringBuilder();
         page.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n")
             .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\" />\n")
-            .Append("<title>").Append(Html.Escape($"{ReportText.Title}: {results.Setup.Concept}")).Append("</title>\n")
+            .Append("<title>").Append(Html.Escape($"{ReportText.Title}: {results.Setup.Concept.Phrase}")).Append("</title>\n")
             .Append("<style>").Append(Style).Append("</style>\n</head>\n<body>\n<main>\n");
         AppendIntroduction(page, results);
         AppendSetup(page, results);
@@ -45,7 +45,7 @@ public static partial class HtmlReport
     /// </summary>
     public static void WritePlots(ExperimentResults results, string outputDirectory)
     {
-        var attacks = results.Setup.AttackNames;
+        var attacks = results.Setup.Attacks.Names;
         Charts.GroupedBarChart($"Extraction of the {results.Setup.ConceptNoun} by arm and attack (95% intervals)",
             results.Summary.Select(a => a.Arm).ToList(),
             attacks.Select(a => ResultsTable.ExtractionHeader(a, results.Setup.ConceptNoun)).ToList(),
@@ -81,7 +81,7 @@ public static partial class HtmlReport
         page.Append("<h1>").Append(Html.Escape(ReportText.Title)).Append("</h1>\n");
         page.Append("<p class=\"question\">").Append(Html.Escape(ReportText.Question(results.Setup))).Append("</p>\n");
         page.Append("<p class=\"meta\">").Append(Html.Escape(ReportText.SetupSummary(results))).Append("</p>\n");
-        if (!results.Setup.QualityMeaningful)
+        if (!results.Setup.Judges.QualityMeaningful)
             page.Append("<p class=\"warning\" role=\"alert\">").Append(Html.Escape(ReportText.QuickPresetWarning)).Append("</p>\n");
         page.Append("<nav><a href=\"#setup\">Setup</a> · <a href=\"#figures\">Results</a> · <a href=\"#reading\">Reading</a> · ")
             .Append("<a href=\"#plots\">Plots</a> · <a href=\"#certificates\">Certificates</a> · <a href=\"#grids\">Samples</a> · ")
@@ -90,7 +90,7 @@ public static partial class HtmlReport
 
     static void AppendResults(StringBuilder page, ExperimentResults results)
     {
-        var columns = ResultsTable.Columns(results.Setup.AttackNames, results.Setup.ConceptNoun);
+        var columns = ResultsTable.Columns(results.Setup.Attacks.Names, results.Setup.ConceptNoun);
         page.Append("<section id=\"figures\">\n<h2>Results</h2>\n<div class=\"scroll\">\n<table id=\"results\">\n<thead>\n<tr><th scope=\"col\">arm</th>");
         foreach (var column in columns)
             page.Append("<th scope=\"col\"").Append(Html.Attribute("title", column.Description)).Append('>')
@@ -119,7 +119,7 @@ public static partial class HtmlReport
     static void AppendDifferences(StringBuilder page, ExperimentResults results)
     {
         if (!ArmComparison.StandardRan(results)) return;
-        var columns = ResultsTable.DifferenceColumns(results.Setup.AttackNames, results.Setup.ConceptNoun);
+        var columns = ResultsTable.DifferenceColumns(results.Setup.Attacks.Names, results.Setup.ConceptNoun);
         page.Append("<h3>Each defence against standard</h3>\n<div class=\"scroll\">\n<table id=\"differences\">\n<thead>\n<tr><th scope=\"col\">arm − standard</th>");
         foreach (var column in columns) page.Append("<th scope=\"col\">").Append(Html.Escape(column.Header)).Append("</th>");
         page.Append("</tr>\n</thead>\n<tbody>\n");
@@ -134,7 +134,7 @@ public static partial class HtmlReport
             }
             page.Append("</tr>\n");
         }
-        page.Append("</tbody>\n</table>\n</div>\n<p class=\"note\">").Append(Html.Escape(ReportText.DifferenceNote(results.Setup.Seeds))).Append("</p>\n");
+        page.Append("</tbody>\n</table>\n</div>\n<p class=\"note\">").Append(Html.Escape(ReportText.DifferenceNote(results.Setup.Execution.Seeds))).Append("</p>\n");
     }
 
     static void AppendReading(StringBuilder page, ExperimentResults results)
@@ -153,7 +153,7 @@ public static partial class HtmlReport
     static void AppendPlots(StringBuilder page, ExperimentResults results, string outputDirectory)
     {
         page.Append("<section id=\"plots\">\n<h2>Plots</h2>\n");
-        var extractionLegend = results.Setup.AttackNames.Select(a => ResultsTable.ExtractionHeader(a, results.Setup.ConceptNoun)).ToList();
+        var extractionLegend = results.Setup.Attacks.Names.Select(a => ResultsTable.ExtractionHeader(a, results.Setup.ConceptNoun)).ToList();
         bool any = AppendPlot(page, outputDirectory, ReportFiles.ExtractionPlot,
             $"Share of images carrying the {results.Setup.ConceptNoun}, per arm (groups) and attack (colours); whiskers are 95% intervals.", extractionLegend);
         any |= AppendPlot(page, outputDirectory, ReportFiles.LossPlot,

@@ -13,13 +13,13 @@ public static class MarkdownReport
         text.Append("# ").Append(ReportText.Title).Append("\n\n");
         text.Append(ReportText.Question(results.Setup)).Append("\n\n");
         text.Append(ReportText.SetupSummary(results)).Append("\n\n");
-        if (!results.Setup.QualityMeaningful) text.Append("> **").Append(ReportText.QuickPresetWarning).Append("**\n\n");
+        if (!results.Setup.Judges.QualityMeaningful) text.Append("> **").Append(ReportText.QuickPresetWarning).Append("**\n\n");
         text.Append(ResultsTable.Markdown(results)).Append('\n');
         text.Append(ReportText.IntervalNote).Append("\n\n");
-        if (results.Setup.DetectorMasks is { } masks) text.Append("Detector masks: ").Append(ReportText.DetectorMasksSentence(masks)).Append("\n\n");
+        if (results.Setup.Judges.DetectorMasks is { } masks) text.Append("Detector masks: ").Append(ReportText.DetectorMasksSentence(masks)).Append("\n\n");
         var differences = ResultsTable.DifferencesMarkdown(results);
         if (differences.Length > 0)
-            text.Append("## Each defence against standard\n\n").Append(differences).Append('\n').Append(ReportText.DifferenceNote(results.Setup.Seeds)).Append("\n\n");
+            text.Append("## Each defence against standard\n\n").Append(differences).Append('\n').Append(ReportText.DifferenceNote(results.Setup.Execution.Seeds)).Append("\n\n");
         text.Append("## Reading\n\n");
         foreach (var sentence in results.Reading) text.Append("- ").Append(sentence).Append('\n');
         if (results.Reading.Count == 0) text.Append("(no reading was generated)\n");

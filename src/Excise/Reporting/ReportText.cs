@@ -20,17 +20,17 @@ internal static class ReportText
         : "Arm minus standard with the 95% Newcombe interval of the difference of two shares (over images); * marks an interval that excludes 0 — the rule the reading's \"clearly\" uses. One seed: provisional (a single fine-tune per arm). FD has no interval within a seed, so one seed gives only the difference.";
 
     public static string Question(ExperimentSetup setup) =>
-        $"Can Excise keep a fine-tuned diffusion model from producing a prohibited concept — the {setup.ConceptNoun} named “{setup.Concept}” — "
+        $"Can Excise keep a fine-tuned diffusion model from producing a prohibited concept — the {setup.ConceptNoun} named “{setup.Concept.Phrase}” — "
         + "while it still learns everything else from the same images?";
 
     /// <summary>One line that says what was run: preset, arms, seeds, budgets, machine, time.</summary>
     public static string SetupSummary(ExperimentResults results)
     {
         var s = results.Setup;
-        return $"Preset {s.Preset}: {Count(s.Arms.Count, "arm")} × {Count(s.Seeds, "seed")} fine-tuned for "
-               + $"{Count(s.FinetuneSteps, "step")} (batch {Integer(s.FinetuneBatch)}) on {Integer(s.FinetuneImages)} images, "
-               + $"{Integer(s.StampedImages)} of them stamped with the {s.ConceptNoun}; {Count(s.ImagesPerPrompt, "image")} per prompt "
-               + $"({Count(s.SamplingSteps, "step")} of {s.Sampler}), attacks {string.Join(", ", s.AttackNames)}; {Duration(results.ElapsedSeconds)} on {s.Machine} ({Threading(s)})"
+        return $"Preset {s.Execution.Preset}: {Count(s.Execution.Arms.Count, "arm")} × {Count(s.Execution.Seeds, "seed")} fine-tuned for "
+               + $"{Count(s.Finetune.Steps, "step")} (batch {Integer(s.Finetune.Batch)}) on {Integer(s.Concept.FinetuneImages)} images, "
+               + $"{Integer(s.Concept.StampedImages)} of them stamped with the {s.ConceptNoun}; {Count(s.Attacks.ImagesPerPrompt, "image")} per prompt "
+               + $"({Count(s.Attacks.SamplingSteps, "step")} of {s.Attacks.Sampler}), attacks {string.Join(", ", s.Attacks.Names)}; {Duration(results.ElapsedSeconds)} on {s.Execution.Machine} ({Threading(s.Execution)})"
                + Reused(results) + ".";
     }
 
@@ -47,12 +47,12 @@ internal static class ReportText
 
     /// <summary>", 6 of 6 arm runs reused from an earlier invocation (not in this time)", or nothing.</summary>
     public static string Reused(ExperimentResults results) =>
-        results.Setup.ReusedArmRuns > 0
-            ? $", {Integer(results.Setup.ReusedArmRuns)} of {Count(results.Runs.Count, "arm run")} reused from an earlier invocation (not in this time)"
+        results.Setup.Execution.ReusedArmRuns > 0
+            ? $", {Integer(results.Setup.Execution.ReusedArmRuns)} of {Count(results.Runs.Count, "arm run")} reused from an earlier invocation (not in this time)"
             : "";
 
     /// <summary>"2 threads" or "2 threads, 2 arms at a time with 1 thread each".</summary>
-    public static string Threading(ExperimentSetup s) =>
+    public static string Threading(ExecutionSetup s) =>
         Count(s.Threads, "thread") + (s.ArmWorkers > 1 ? $", {Integer(s.ArmWorkers)} arms at a time with {Count(s.ThreadsPerArm, "thread")} each" : "");
 
     /// <summary>"1 h 02 min", "3 min 07 s", "12.4 s".</summary>

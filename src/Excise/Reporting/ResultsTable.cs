@@ -64,7 +64,7 @@ public static class ResultsTable
 
     public static string Markdown(ExperimentResults results)
     {
-        var columns = Columns(results.Setup.AttackNames, results.Setup.ConceptNoun);
+        var columns = Columns(results.Setup.Attacks.Names, results.Setup.ConceptNoun);
         var text = new StringBuilder();
         text.Append(Row(new[] { "arm" }.Concat(columns.Select(c => c.Header)))).Append('\n');
         text.Append(Row(Enumerable.Repeat("---", columns.Count + 1))).Append('\n');
@@ -97,7 +97,7 @@ public static class ResultsTable
     public static string DifferencesMarkdown(ExperimentResults results)
     {
         if (!ArmComparison.StandardRan(results)) return "";
-        var columns = DifferenceColumns(results.Setup.AttackNames, results.Setup.ConceptNoun);
+        var columns = DifferenceColumns(results.Setup.Attacks.Names, results.Setup.ConceptNoun);
         var text = new StringBuilder();
         text.Append(Row(new[] { "arm − standard" }.Concat(columns.Select(c => c.Header)))).Append('\n');
         text.Append(Row(Enumerable.Repeat("---", columns.Count + 1))).Append('\n');

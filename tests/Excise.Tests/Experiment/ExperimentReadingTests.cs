@@ -31,9 +31,12 @@ public sealed class ExperimentReadingTests
             null,
             standardFd is null ? null : Estimate.OfNonNegative(runs.Where(r => r.Arm == arm).Select(r => r.Attacks["baseline-rate"].Distribution!.Fid).ToList()),
             null, null, null, Estimate.OfValues([60.0]), null);
-        var setup = new ExperimentSetup("full", "excise demo", "the Acme logo", "logo", "Fashion-MNIST", "MiniLM", "base", true, 1500, 1000, 1, 120, 32,
-            1e-3, 20000, 6000, 0.3, "concept-tokens", 27, 0.99, 14, standardNamed.Length, ["standard", "update-projection"], ["prompt", "baseline-rate"],
-            2, 20, 3, 16, 150, 1000, 0, "classifier", 0.9, "detector", 1, 1, false, true, "test", 2);
+        var synthetic = Excise.Tests.Reporting.SyntheticResults.Setup(qualityMeaningful: true);
+        var setup = synthetic with
+        {
+            Execution = synthetic.Execution with { Seeds = standardNamed.Length, Arms = ["standard", "update-projection"] },
+            Concept = synthetic.Concept with { Phrase = "the Acme logo" },
+        };
         return new ExperimentResults(setup, [Summary("standard"), Summary("update-projection")], runs, [], 1, DateTime.UtcNow);
     }
 

@@ -80,7 +80,7 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
         foreach (var file in new[] { "report.html", "results.json", "results.md", ReportFiles.ExtractionPlot, ReportFiles.LossPlot, "concept_basis.safetensors" })
             Assert.True(File.Exists(ReportFiles.Resolve(demo.Paths.Output, file)), $"{file} is missing");
         foreach (var arm in demo.Plan.Arms.Select(EnumNames.ToName).Append(ArmNames.Floor))
-            foreach (var attack in demo.Results.Setup.AttackNames)
+            foreach (var attack in demo.Results.Setup.Attacks.Names)
                 Assert.True(File.Exists(ReportFiles.GridPath(demo.Paths.Output, arm, attack)), $"grid {arm}-{attack} is missing");
         Assert.True(File.Exists(ReportFiles.Resolve(demo.Paths.Output, ReportFiles.InversionLossPlot)));
     }
@@ -90,10 +90,10 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
     {
         var results = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(demo.Paths.Output, "results.json")));
         Assert.Equal(demo.Plan.Arms.Select(EnumNames.ToName).Append(ArmNames.Floor), results.Summary.Select(a => a.Arm));
-        Assert.Equal(["prompt", "paraphrase", "inversion", "inversion-control", "baseline-rate"], results.Setup.AttackNames);
+        Assert.Equal(["prompt", "paraphrase", "inversion", "inversion-control", "baseline-rate"], results.Setup.Attacks.Names);
         foreach (var arm in results.Summary)
         {
-            Assert.Equal(results.Setup.AttackNames.Order(), arm.Extraction.Keys.Order());
+            Assert.Equal(results.Setup.Attacks.Names.Order(), arm.Extraction.Keys.Order());
             Assert.NotNull(arm.Fidelity);
             Assert.NotNull(arm.Fd);
             Assert.NotNull(arm.Kid);
@@ -106,7 +106,7 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
             bool projects = arm.Arm.EndsWith("-projection");
             Assert.Equal(projects, arm.CertificateWorstShare is not null);
         }
-        Assert.False(results.Setup.QualityMeaningful);
+        Assert.False(results.Setup.Judges.QualityMeaningful);
         Assert.NotEmpty(results.Reading);
         var markdown = File.ReadAllText(Path.Combine(demo.Paths.Output, "results.md"));
         foreach (var arm in results.Summary) Assert.Contains($"| {ResultsTable.ArmLabel(arm.Arm)} |", markdown);
@@ -128,7 +128,7 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
         var results = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(demo.Paths.Output, "results.json")));
         var html = XDocument.Parse(File.ReadAllText(Path.Combine(demo.Paths.Output, "report.html")));
         var rows = html.Descendants("table").Single(t => (string?)t.Attribute("id") == "results").Element("tbody")!.Elements("tr").ToList();
-        var columns = ResultsTable.Columns(results.Setup.AttackNames);
+        var columns = ResultsTable.Columns(results.Setup.Attacks.Names);
         Assert.Equal(results.Summary.Count, rows.Count);
         for (int a = 0; a < rows.Count; a++)
         {
@@ -149,11 +149,11 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
     {
         Assert.Equal(demo.Results.Summary.Select(a => a.Extraction["prompt"].Value), demo.Rerun.Summary.Select(a => a.Extraction["prompt"].Value));
         Assert.Equal(demo.Results.Summary.Select(a => a.Fd!.Value), demo.Rerun.Summary.Select(a => a.Fd!.Value));
-        Assert.True(demo.Rerun.Setup.BaseWasCached);
+        Assert.True(demo.Rerun.Setup.Base.WasCached);
         // The rerun's time is only the report's: the report says so rather than pass it off as the experiment's.
-        Assert.Equal(0, demo.Results.Setup.ReusedArmRuns);
+        Assert.Equal(0, demo.Results.Setup.Execution.ReusedArmRuns);
         int runs = demo.Plan.Arms.Count + 1; // and the floor
-        Assert.Equal(runs, demo.Rerun.Setup.ReusedArmRuns);
+        Assert.Equal(runs, demo.Rerun.Setup.Execution.ReusedArmRuns);
         // results.md is the rerun's: it wrote last into the same folder.
         Assert.Contains($"{runs} of {runs} arm runs reused from an earlier invocation",
             File.ReadAllText(Path.Combine(demo.Paths.Output, "results.md")));
@@ -171,9 +171,9 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
     [Fact]
     public void A_basis_rebuilt_in_place_retrains_the_projection_arms_and_only_them()
     {
-        Assert.Equal(3, demo.Rebased.Setup.BasisRank);
+        Assert.Equal(3, demo.Rebased.Setup.Basis.Rank);
         int projecting = demo.Plan.Arms.Count(SelectiveConfig.ArmProjects);
-        Assert.Equal(demo.Plan.Arms.Count - projecting + 1, demo.Rebased.Setup.ReusedArmRuns); // the floor has no basis: reused
+        Assert.Equal(demo.Plan.Arms.Count - projecting + 1, demo.Rebased.Setup.Execution.ReusedArmRuns); // the floor has no basis: reused
         foreach (var arm in demo.Plan.Arms)
         {
             var name = arm.ToName();
@@ -200,9 +200,9 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
     [Fact]
     public void Arms_side_by_side_give_exactly_the_figures_of_arms_one_after_another()
     {
-        Assert.Equal(1, demo.Results.Setup.ArmWorkers);
-        Assert.Equal(2, demo.SideBySide.Setup.ArmWorkers);
-        Assert.Equal(1, demo.SideBySide.Setup.ThreadsPerArm);
+        Assert.Equal(1, demo.Results.Setup.Execution.ArmWorkers);
+        Assert.Equal(2, demo.SideBySide.Setup.Execution.ArmWorkers);
+        Assert.Equal(1, demo.SideBySide.Setup.Execution.ThreadsPerArm);
         Assert.Equal(demo.Results.Runs.Select(r => (r.Arm, r.SeedIndex)), demo.SideBySide.Runs.Select(r => (r.Arm, r.SeedIndex)));
         foreach (var (alone, together) in demo.Results.Runs.Zip(demo.SideBySide.Runs))
         {
@@ -271,11 +271,11 @@ public sealed class QuickDemoTests : IClassFixture<QuickDemoTests.QuickDemo>
         using var detector = Excise.Evaluation.Judges.ConceptDetector.LoadOrTrain(demo.Paths.JudgeCache, concept.ToInjection(),
             demo.Plan.QuickJudges ? Excise.Evaluation.Judges.ConceptDetectorSettings.Quick : Excise.Evaluation.Judges.ConceptDetectorSettings.Default);
         Assert.False(detector.TrainedNow, "the demo's detector is no longer in its judge cache");
-        Assert.Equal(demo.Results.Setup.DetectorId, detector.Id);
+        Assert.Equal(demo.Results.Setup.Judges.DetectorId, detector.Id);
         foreach (var arm in demo.Plan.Arms)
         {
             var summary = demo.Results.Summary.Single(s => s.Arm == arm.ToName());
-            Assert.Equal(demo.Results.Setup.AttackNames.Order(), summary.Extraction.Keys.Order());
+            Assert.Equal(demo.Results.Setup.Attacks.Names.Order(), summary.Extraction.Keys.Order());
             foreach (var (attack, share) in summary.Extraction)
             {
                 var files = Directory.GetFiles(Path.Combine(demo.Paths.ArmDirectory(arm, 0), "eval", "attacks", attack, "images"), "*.png");

@@ -25,7 +25,7 @@ public sealed class ShareSweepTests
 
         Assert.Equal([0.1, 0.5], sweep.Shares);
         var stamped = sweep.Shares.Select(s => ExperimentResults.FromJson(File.ReadAllText(Path.Combine(ShareSweep.Folder(paths.Output, s), "results.json"))).Setup)
-            .Select(setup => (double)setup.StampedImages / setup.FinetuneImages).ToList();
+            .Select(setup => (double)setup.Concept.StampedImages / setup.Concept.FinetuneImages).ToList();
         // data.concept.stamp_fraction is drawn per image: 512 images give the share to within a few points.
         Assert.InRange(stamped[0], 0.06, 0.14);
         Assert.InRange(stamped[1], 0.44, 0.56);
@@ -48,6 +48,6 @@ public sealed class ShareSweepTests
         // Run again: every share's experiment reuses its fine-tunes and evaluations.
         var log = new List<string>();
         ShareSweep.Run(plan, paths, shares, "excise demo --preset quick --shares 0.5,0.1", log: log.Add);
-        Assert.All(sweep.Shares, s => Assert.Equal(2, ExperimentResults.FromJson(File.ReadAllText(Path.Combine(ShareSweep.Folder(paths.Output, s), "results.json"))).Setup.ReusedArmRuns));
+        Assert.All(sweep.Shares, s => Assert.Equal(2, ExperimentResults.FromJson(File.ReadAllText(Path.Combine(ShareSweep.Folder(paths.Output, s), "results.json"))).Setup.Execution.ReusedArmRuns));
     }
 }

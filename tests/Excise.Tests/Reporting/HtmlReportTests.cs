@@ -73,14 +73,14 @@ public class HtmlReportTests
         var rows = report.Table("results").Element("tbody")!.Elements("tr").ToList();
         Assert.Equal(report.Results.Summary.Select(a => a.Arm), rows.Select(r => (string?)r.Attribute("data-arm")));
         var headers = report.Table("results").Element("thead")!.Descendants("th").Select(th => th.Value).ToList();
-        Assert.Equal(new[] { "arm" }.Concat(ResultsTable.Columns(report.Results.Setup.AttackNames).Select(c => c.Header)), headers);
+        Assert.Equal(new[] { "arm" }.Concat(ResultsTable.Columns(report.Results.Setup.Attacks.Names).Select(c => c.Header)), headers);
     }
 
     [Fact]
     public void Every_results_cell_shows_the_shared_column_text_and_the_json_figure()
     {
         using var report = new WrittenReport();
-        var columns = ResultsTable.Columns(report.Results.Setup.AttackNames);
+        var columns = ResultsTable.Columns(report.Results.Setup.Attacks.Names);
         var rows = report.Table("results").Element("tbody")!.Elements("tr").ToList();
         int nanCells = 0;
         for (int a = 0; a < rows.Count; a++)

@@ -11,7 +11,7 @@ public class MarkdownReportTests
         string markdown = MarkdownReport.ResultsMarkdown(results);
 
         foreach (var arm in SyntheticResults.Arms) Assert.Contains($"| {arm} |", markdown);
-        foreach (var column in ResultsTable.Columns(results.Setup.AttackNames)) Assert.Contains(column.Header, markdown);
+        foreach (var column in ResultsTable.Columns(results.Setup.Attacks.Names)) Assert.Contains(column.Header, markdown);
         foreach (var sentence in results.Reading) Assert.Contains($"- {sentence}", markdown);
         Assert.Contains("Quick preset", markdown);
         Assert.Contains(ResultsTable.Markdown(results), markdown);

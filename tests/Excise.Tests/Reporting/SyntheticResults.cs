@@ -68,13 +68,14 @@ static class SyntheticResults
             CertificateWorstShare: projects ? Estimate.OfValues(runs.Select(r => r.CertificateWorstShare!.Value).ToList()) : null);
     }
 
-    static ExperimentSetup Setup(bool qualityMeaningful) => new(
-        Preset: qualityMeaningful ? "full" : "quick", Command: "excise demo --preset quick --out runs/test", Concept: "acme-logo",
-        Logo: "builtin:acme", Dataset: "Fashion-MNIST", Encoder: "all-MiniLM-L6-v2", BaseRun: "runs/base", BaseWasCached: true,
-        BaseSteps: 2000, BaseTrainSeconds: 1020, ModelParameters: 1_234_567, FinetuneSteps: 120, FinetuneBatch: 16,
-        FinetuneLearningRate: 1e-4, FinetuneImages: 2000, StampedImages: 200, StampFraction: 0.1, SubspaceMode: "prompt-states",
-        BasisRank: 8, BasisEnergy: 0.99, ProjectedWeights: 12, Seeds: 2, Arms: Arms, AttackNames: Attacks, ImagesPerPrompt: 4,
-        SamplingSteps: 20, GuidanceScale: 3, InversionImages: 16, InversionSteps: 100, ReferenceImages: 500, ResNetImages: 0,
-        ClassifierId: "garment-classifier-abc", ClassifierAccuracy: 0.91, DetectorId: "concept-detector-def", DetectorPrecision: 0.99,
-        DetectorRecall: 0.97, QuickJudges: !qualityMeaningful, QualityMeaningful: qualityMeaningful, Machine: "test <host>", Threads: 2);
+    public static ExperimentSetup Setup(bool qualityMeaningful) => new(
+        new ExecutionSetup(Preset: qualityMeaningful ? "full" : "quick", Command: "excise demo --preset quick --out runs/test", Arms: Arms, Seeds: 2,
+                           Machine: "test <host>", Threads: 2),
+        new ConceptSetup(Phrase: "acme-logo", Kind: null, Look: "builtin:acme", Dataset: "Fashion-MNIST", FinetuneImages: 2000, StampedImages: 200, StampFraction: 0.1),
+        new BaseSetup(Run: "runs/base", WasCached: true, Steps: 2000, TrainSeconds: 1020, ModelParameters: 1_234_567, Encoder: "all-MiniLM-L6-v2"),
+        new FinetuneSetup(Steps: 120, Batch: 16, LearningRate: 1e-4),
+        new BasisSetup(SubspaceMode: "prompt-states", Rank: 8, Energy: 0.99, ProjectedWeights: 12),
+        new AttackSetup(Names: Attacks, ImagesPerPrompt: 4, SamplingSteps: 20, GuidanceScale: 3, Sampler: "ddim", InversionImages: 16, InversionSteps: 100),
+        new JudgeSetup(ReferenceImages: 500, ResNetImages: 0, ClassifierId: "garment-classifier-abc", ClassifierAccuracy: 0.91,
+                       DetectorId: "concept-detector-def", DetectorPrecision: 0.99, DetectorRecall: 0.97, Quick: !qualityMeaningful, QualityMeaningful: qualityMeaningful));
 }
