@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using System.Numerics;
 using Excise.Configuration;
 
 namespace Excise.Cli;
@@ -136,9 +137,9 @@ static class CliOptions
 
     static string OptionName(ArgumentResult result) => (result.Parent as OptionResult)?.Option.Name ?? "option";
 
-    static void InRange<T>(OptionResult result, T value, T min, T max) where T : IComparable<T>
+    static void InRange<T>(OptionResult result, T value, T min, T max) where T : INumber<T>, IMinMaxValue<T>
     {
-        if (value.CompareTo(min) < 0 || value.CompareTo(max) > 0)
+        if (value < min || value > max)
             result.AddError($"{result.Option.Name} must be {Range(min, max)}, got {value}.");
     }
 
@@ -148,15 +149,9 @@ static class CliOptions
         else if (value < min || value > max) result.AddError($"{result.Option.Name} must be {Range(min, max)}, got {value.ToString(CultureInfo.InvariantCulture)}.");
     }
 
-    static string Range<T>(T min, T max) where T : IComparable<T>
-    {
-        bool noMin = min.Equals(MinOf<T>()), noMax = max.Equals(MaxOf<T>());
-        return noMin ? $"at most {max}" : noMax ? $"at least {min}" : $"within [{min}, {max}]";
-    }
-
-    // Boxed as T's own type (a conditional of int, long and double literals would make them all doubles).
-    static object MinOf<T>() => typeof(T) == typeof(int) ? (object)int.MinValue : typeof(T) == typeof(long) ? (object)long.MinValue : (object)double.MinValue;
-    static object MaxOf<T>() => typeof(T) == typeof(int) ? (object)int.MaxValue : typeof(T) == typeof(long) ? (object)long.MaxValue : (object)double.MaxValue;
+    /// <summary>"at least 1", "at most 9" or "within [0, 1]": a bound at the type's extreme is no bound.</summary>
+    static string Range<T>(T min, T max) where T : INumber<T>, IMinMaxValue<T> =>
+        min == T.MinValue ? $"at most {max}" : max == T.MaxValue ? $"at least {min}" : $"within [{min}, {max}]";
 
     /// <summary>"--out" → "OUT", "--inversion-steps" → "INVERSION_STEPS": what help shows in place of the value.</summary>
     static string Placeholder(string name) => name.TrimStart('-').Replace('-', '_').ToUpperInvariant();

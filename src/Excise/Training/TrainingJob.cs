@@ -57,7 +57,7 @@ public static class TrainingJob
         if (adapters is not null) SaveMergedLora(model, adapters, run);
 
         var preview = WritePreview(config, run, model, encoder, data.Dataset, device, log);
-        var certificate = basis is null ? null : Certify(config, run, basis, log);
+        var certificate = basis is null ? null : Certify(run, log);
         var result = new TrainingJobResult(run, summary, data.Batches.Count, data.Text.Count, data.Text.EncodeTime, preview,
             certificate, projector?.Elapsed ?? TimeSpan.Zero);
         WriteSummary(run, config, result);
@@ -128,7 +128,7 @@ public static class TrainingJob
         var model = new UNet2DConditionModel(unetConfig);
         try
         {
-            if (InitWeightsPath(config) is { } initWeights)
+            if (config.InitWeightsPath() is { } initWeights)
             {
                 ModuleWeights.Load(model, initWeights);
                 log($"Fine-tuning from {initWeights}.");
@@ -163,7 +163,7 @@ public static class TrainingJob
             projector.ProjectValues(projector.Targets.Select(t => t.Param));
             log("Erased the projected weights' response to the concept subspace before training.");
         }
-        if (InitWeightsPath(config) is null || selective.EraseConcept) ModuleWeights.Save(model, run.InitialWeightsPath);
+        if (config.InitWeightsPath() is null || selective.EraseConcept) ModuleWeights.Save(model, run.InitialWeightsPath);
         return projector;
     }
 
@@ -202,26 +202,23 @@ public static class TrainingJob
     }
 
     /// <summary>The projection certificate of the sampling weights against the weights training started from, written into the run.</summary>
-    static ProjectionCertificate Certify(RunConfig config, RunDirectory run, ConceptBasis basis, Action<string> log)
+    /// <summary>The run's certificate as <c>excise verify</c> computes it (its own basis copy, reference weights and tolerance), saved beside the weights.</summary>
+    static ProjectionCertificate Certify(RunDirectory run, Action<string> log)
     {
-        var selective = config.SelectiveOrDefault;
-        var certificate = ProjectionCertificate.Compute(run.ModelPath, CertificateReference(config, run), basis.U,
-            ProjectionCertificate.MergedWeightPatterns(ProjectedPatterns(config)), selective.CertificateTolerance);
+        var result = RunCertificate.Compute(run, new RunCertificateRequest());
+        var certificate = result.Certificate;
         AtomicFile.WriteAllText(run.CertificatePath, certificate.ToJson());
         log($"Certificate: worst share of the learned change inside the concept subspace {certificate.WorstShare:E2} " +
-            $"(tolerance {selective.CertificateTolerance:E0}) — {(certificate.Passed ? "passed" : "NOT passed")}.");
+            $"(tolerance {result.Tolerance:E0}) — {(certificate.Passed ? "passed" : "NOT passed")}.");
         return certificate;
     }
-
-    /// <summary>The weights a fine-tune starts from: a run directory's sampling weights, or a safetensors file.</summary>
-    public static string? InitWeightsPath(RunConfig config) => config.InitWeightsPath();
 
     /// <summary>
     /// What a projected run's certificate compares the trained weights with: the weights training started from —
     /// the init run's, or the run's own initial weights when it started from scratch or erased the concept first.
     /// </summary>
     public static string CertificateReference(RunConfig config, RunDirectory run) =>
-        config.SelectiveOrDefault.EraseConcept || config.Init is null ? run.InitialWeightsPath : InitWeightsPath(config)!;
+        config.SelectiveOrDefault.EraseConcept || config.Init is null ? run.InitialWeightsPath : config.InitWeightsPath()!;
 
     /// <summary>The weights a projection arm constrains; with LoRA, the adapters' A factors of those weights.</summary>
     public static IReadOnlyList<string> ProjectedPatterns(RunConfig config) =>
@@ -261,7 +258,7 @@ public static class TrainingJob
         var s = r.Summary;
         new RunSummary(config.Name, config.Hash(), s.Steps, s.ResumedFrom, s.SkippedSteps, s.FinalLoss, s.MeanLossLast100,
             s.Elapsed.TotalSeconds, s.MedianSecondsPerStep, s.ImagesPerSecond, s.PeakRssBytes / (1024.0 * 1024.0),
-            r.TrainImages, r.DistinctCaptions, r.TextEncodeTime.TotalSeconds, config.SelectiveOrDefault.Arm.ToName(), InitWeightsPath(config),
+            r.TrainImages, r.DistinctCaptions, r.TextEncodeTime.TotalSeconds, config.SelectiveOrDefault.Arm.ToName(), config.InitWeightsPath(),
             r.ProjectionTime.TotalSeconds, s.Elapsed.TotalSeconds > 0 ? r.ProjectionTime.TotalSeconds / s.Elapsed.TotalSeconds : 0,
             r.Certificate?.Passed, r.Certificate?.WorstShare, get_num_threads(), $"{Environment.ProcessorCount} cores, {Environment.OSVersion}")
             .Save(run);
