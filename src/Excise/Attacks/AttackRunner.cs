@@ -21,9 +21,6 @@ public static class AttackRunner
             $"{run.ConfigPath} has no data.concept.phrase: name the concept to attack (--concept \"...\")."), settings, outputDirectory, progress, cancel);
     }
 
-    public static AttackResult Run(AttackKind kind, Victim victim, string concept, AttackSettings settings, string? outputDirectory,
-        IProgress<AttackProgress>? progress = null, CancellationToken cancel = default) =>
-        Run(victim, concept, settings with { Kind = kind }, outputDirectory, progress, cancel);
 
     public static AttackResult Run(Victim victim, string concept, AttackSettings settings, string? outputDirectory,
         IProgress<AttackProgress>? progress = null, CancellationToken cancel = default)

@@ -57,9 +57,6 @@ public sealed class Victim : IDisposable
     /// <summary>The concept phrase the victim's data carried (data.concept.phrase), if its config says.</summary>
     public string? ConceptPhrase => Config?.DataOrDefault.Concept?.Phrase;
 
-    /// <summary>A pipeline over the same parts (it does not own them).</summary>
-    public TextToImagePipeline Pipeline() => new(Model, Encoder, Schedule, Device);
-
     public void Dispose()
     {
         if (!ownsParts) return;

@@ -89,13 +89,6 @@ public static class FashionMnist
         return items;
     }
 
-    /// <summary>Reads every byte of both files of a split and throws if anything is inconsistent.</summary>
-    public static void Verify(DatasetSplit split, string? directory = null)
-    {
-        var all = Load(split, directory: directory);
-        if (all.Count == 0) throw new InvalidDataException($"{ImagesFile(split, directory)}: holds no images.");
-    }
-
     private static string FindFile(string directory, string stem)
     {
         if (!Directory.Exists(directory))

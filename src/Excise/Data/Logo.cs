@@ -62,9 +62,6 @@ public sealed partial class Logo
         return new Logo(name, pathData, SKRect.Create(viewBoxLeft, viewBoxTop, viewBoxWidth, viewBoxHeight), SKPathFillType.Winding);
     }
 
-    /// <summary>A mask from an image: its alpha channel if it has transparency, otherwise its luminance (bright = logo).</summary>
-    public static Logo FromMaskImage(RasterImage mask, string name = "mask image") => new(name, mask.ToGrey());
-
     /// <summary>Loads a .png (mask) or a .svg / path-data file (any other extension is sniffed).</summary>
     public static Logo FromFile(string path)
     {

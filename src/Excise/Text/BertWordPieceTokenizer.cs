@@ -16,7 +16,6 @@ public sealed class BertWordPieceTokenizer : ITokenizer
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> idsBySpan;
 
     public string Id { get; }
-    public int VocabularySize => tokensById.Length;
     public int ClassificationId { get; }
     public int SeparatorId { get; }
     public int PaddingId { get; }
@@ -56,14 +55,6 @@ public sealed class BertWordPieceTokenizer : ITokenizer
         if (tokens.Count == 0) throw new InvalidDataException($"{source}: vocabulary is empty.");
         return new BertWordPieceTokenizer(tokens.ToArray(), source, hash);
     }
-
-    public static BertWordPieceTokenizer FromVocabularyFile(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return FromVocabulary(stream, path);
-    }
-
-    public string TokenOf(int id) => tokensById[id];
 
     public TokenizedText Tokenize(string text, int maxLength)
     {

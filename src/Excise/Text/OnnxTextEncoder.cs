@@ -62,9 +62,6 @@ public sealed class OnnxTextEncoder : ITextEncoder
         }
     }
 
-    public static OnnxTextEncoder FromFile(string id, ITokenizer tokenizer, string onnxPath,
-        OnnxTextModelSpec? spec = null, TextEncoderOptions? options = null) =>
-        new(id, tokenizer, File.ReadAllBytes(onnxPath), onnxPath, spec, options);
 
     private Dictionary<string, TensorElementType> ValidateInputs(string modelSource)
     {

@@ -79,7 +79,6 @@ public sealed class TextStateCache : IDisposable
             ? index
             : throw new KeyNotFoundException($"Caption \"{caption}\" is not in the text state cache ({Count} captions, encoder {EncoderId}).");
 
-    public bool Contains(string caption) => indexByCaption.ContainsKey(caption);
 
     /// <summary>Row indices of the given captions as an int64 tensor, ready for index_select on States/Mask.</summary>
     public torch.Tensor IndicesOf(IReadOnlyList<string> captions)

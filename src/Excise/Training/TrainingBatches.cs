@@ -22,7 +22,6 @@ public sealed class TrainingBatches : IDisposable
     /// <summary>uint8 [N,1,H,W]: 1 where the denoising loss counts a pixel, 0 where it must not (the masked loss); null: every pixel counts.</summary>
     public Tensor? LossWeights { get; }
     public int Count => CaptionIndex.Length;
-    public long[] ImageShape => Images.shape[1..];
 
     public TrainingBatches(Tensor imagesUint8, long[] captionIndex, Tensor textStates, Tensor textMask, int emptyCaptionIndex, Tensor? lossWeights = null)
     {

@@ -227,11 +227,4 @@ public sealed record DetectorMaskReport(string DetectorId, LocaliserSettings Set
     };
 
     public void Save(string folder) => Serialization.AtomicFile.WriteAllText(Path.Combine(folder, FileName), System.Text.Json.JsonSerializer.Serialize(this, Json));
-
-    public static DetectorMaskReport Load(string folder)
-    {
-        var path = Path.Combine(folder, FileName);
-        try { return System.Text.Json.JsonSerializer.Deserialize<DetectorMaskReport>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path}: empty."); }
-        catch (System.Text.Json.JsonException e) { throw new InvalidDataException($"{path}: not a mask report ({e.Message}).", e); }
-    }
 }

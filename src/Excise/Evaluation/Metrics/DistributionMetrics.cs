@@ -13,13 +13,6 @@ public sealed record DistributionMetrics(string ExtractorId, int ReferenceCount,
     /// <summary>A set no larger than the dimension has a singular covariance; FID is then strongly biased upward.</summary>
     public bool FidIsRankDeficient => Math.Min(ReferenceCount, GeneratedCount) <= Dimension;
 
-    public static DistributionMetrics Measure(IImageFeatureExtractor extractor, IReadOnlyList<RasterImage> reference,
-        IReadOnlyList<RasterImage> generated, KidOptions? kid = null)
-    {
-        ArgumentNullException.ThrowIfNull(extractor);
-        return FromFeatures(extractor.Id, extractor.Extract(reference), extractor.Extract(generated), kid);
-    }
-
     /// <param name="kid">KID settings; null skips KID.</param>
     public static DistributionMetrics FromFeatures(string extractorId, IReadOnlyList<float[]> reference, IReadOnlyList<float[]> generated, KidOptions? kid = null)
     {

@@ -57,7 +57,6 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public bool IsMerged { get; private set; }
 
     public Parameter BaseWeight => weight;
-    public Parameter? BaseBias => bias;
     /// <summary>A [r, in], the factor that reads the input.</summary>
     public Parameter A => lora_A.weight;
     /// <summary>B [out, r].</summary>
