@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Excise.Serialization;
 
 namespace Excise.Benchmarking;
 
@@ -17,16 +18,7 @@ public sealed record BenchmarkReport(
     IReadOnlyList<ProjectionOverhead> Projection, TextEncodingResult? TextEncoding, TrainingLoopComparison? TrainingLoop,
     SamplingBenchmarkResult? Sampling, SolverAccuracyResult? Solvers = null, MetricsCostResult? Metrics = null)
 {
-    static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
+    public string ToJson() => JsonSerializer.Serialize(this, RecordJson.Options);
 
-    public string ToJson() => JsonSerializer.Serialize(this, Json);
-
-    public static BenchmarkReport FromJson(string json) =>
-        JsonSerializer.Deserialize<BenchmarkReport>(json, Json) ?? throw new InvalidDataException("The benchmark report is empty.");
+    public static BenchmarkReport FromJson(string json, string source = "benchmark report") => RecordJson.Read<BenchmarkReport>(json, source, "a benchmark report");
 }

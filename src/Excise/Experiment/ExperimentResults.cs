@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Excise.Evaluation.Metrics;
+using Excise.Serialization;
 
 namespace Excise.Experiment;
 
@@ -152,7 +153,7 @@ public sealed record ExperimentResults(
     double ElapsedSeconds,
     DateTime CreatedUtc)
 {
-    public string ToJson() => JsonSerializer.Serialize(this, MetricsReport.JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(this, RecordJson.Options);
 
     /// <summary>Reads results.json, including those written before the setup was grouped (a flat "setup", up to 2026-12-06).</summary>
     public static ExperimentResults FromJson(string json, string source = "results.json")
@@ -162,7 +163,7 @@ public sealed record ExperimentResults(
             var node = JsonNode.Parse(json) ?? throw new InvalidDataException($"{source}: the JSON is null.");
             if (node["setup"] is JsonObject setup && setup["execution"] is null && setup["preset"] is not null)
                 node["setup"] = GroupFlatSetup(setup);
-            return node.Deserialize<ExperimentResults>(MetricsReport.JsonOptions)
+            return node.Deserialize<ExperimentResults>(RecordJson.Options)
                 ?? throw new InvalidDataException($"{source}: the JSON is null.");
         }
         catch (JsonException e)

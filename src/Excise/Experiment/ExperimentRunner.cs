@@ -285,7 +285,7 @@ public static class ExperimentRunner
             CertificateWorstShare: summary.CertificateWorstShare,
             CertificatePassed: summary.CertificatePassed,
             reports, attackSeconds, fingerprint, inversionLosses);
-        AtomicFile.WriteAllText(outcomePath, JsonSerializer.Serialize(outcome, MetricsReport.JsonOptions));
+        AtomicFile.WriteAllText(outcomePath, JsonSerializer.Serialize(outcome, RecordJson.Options));
         GC.Collect();
         return (outcome, false);
     }
@@ -319,7 +319,7 @@ public static class ExperimentRunner
         var outcome = new ArmSeedOutcome(ArmNames.Floor, seedIndex, baseConfig.Seed, Relative(paths.Output, baseRun.Root), Relative(paths.Output, evalDir),
             TrainSeconds: 0, FinalLoss: baseFinalLoss, Losses: [], ProjectionShare: 0,
             CertificateWorstShare: null, CertificatePassed: null, reports, attackSeconds, fingerprint, inversionLosses);
-        AtomicFile.WriteAllText(outcomePath, JsonSerializer.Serialize(outcome, MetricsReport.JsonOptions));
+        AtomicFile.WriteAllText(outcomePath, JsonSerializer.Serialize(outcome, RecordJson.Options));
         GC.Collect();
         return (outcome, false);
     }
@@ -375,7 +375,7 @@ public static class ExperimentRunner
         if (!File.Exists(path)) return null;
         try
         {
-            var outcome = JsonSerializer.Deserialize<ArmSeedOutcome>(File.ReadAllText(path), MetricsReport.JsonOptions);
+            var outcome = JsonSerializer.Deserialize<ArmSeedOutcome>(File.ReadAllText(path), RecordJson.Options);
             return outcome?.Fingerprint == fingerprint ? outcome : null;
         }
         catch (JsonException)
@@ -437,7 +437,7 @@ public static class ExperimentRunner
     static int ProjectedWeights(ExperimentPaths paths, IReadOnlyList<ArmSeedOutcome> outcomes)
     {
         var certificate = outcomes.Select(o => new RunDirectory(Path.Combine(paths.Output, o.RunDirectory)).CertificatePath).FirstOrDefault(File.Exists);
-        return certificate is null ? 0 : JsonDocument.Parse(File.ReadAllText(certificate)).RootElement.GetProperty("weights").GetArrayLength();
+        return certificate is null ? 0 : ProjectionCertificate.Load(certificate).Weights.Count;
     }
 
     static AttackSetup DescribeAttacks(AttackSettings attack, IReadOnlyList<string> names) =>

@@ -17,12 +17,12 @@ public sealed record ShareSweepResults(IReadOnlyList<double> Shares, IReadOnlyLi
 {
     public const string FileName = "sweep.json";
 
-    public string ToJson() => JsonSerializer.Serialize(this, MetricsReport.JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(this, RecordJson.Options);
 
     public static ShareSweepResults Load(string output)
     {
         var path = Path.Combine(output, FileName);
-        try { return JsonSerializer.Deserialize<ShareSweepResults>(File.ReadAllText(path), MetricsReport.JsonOptions) ?? throw new InvalidDataException($"{path}: empty."); }
+        try { return JsonSerializer.Deserialize<ShareSweepResults>(File.ReadAllText(path), RecordJson.Options) ?? throw new InvalidDataException($"{path}: empty."); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not a share sweep ({e.Message}).", e); }
     }
 }

@@ -44,18 +44,8 @@ public static class PngIO
 
     public static RasterImage Decode(byte[] encoded, string sourceName, int? channels = null)
     {
-        using var data = SKData.CreateCopy(encoded);
-        using var codec = SKCodec.Create(data)
-            ?? throw new InvalidDataException($"{sourceName}: not a decodable image ({encoded.Length} bytes; PNG signature {(HasPngSignature(encoded) ? "present" : "absent")}).");
-        var info = codec.Info;
-        RequireDecodableSize(info, sourceName);
-        bool isGrey = info.ColorType == SKColorType.Gray8;
-        var decodeInfo = new SKImageInfo(info.Width, info.Height, isGrey ? SKColorType.Gray8 : SKColorType.Rgba8888,
-            isGrey ? SKAlphaType.Opaque : SKAlphaType.Premul);
-        using var bitmap = new SKBitmap(decodeInfo);
-        var result = codec.GetPixels(decodeInfo, bitmap.GetPixels());
-        if (result != SKCodecResult.Success)
-            throw new InvalidDataException($"{sourceName}: image decoding failed ({result}).");
+        // Colour is decoded premultiplied: an image's transparent pixels carry no colour of their own.
+        using var bitmap = DecodeBitmap(encoded, sourceName, SKAlphaType.Premul);
         var image = FromBitmap(bitmap);
         return channels is { } wanted ? image.ToChannels(wanted) : image;
     }
@@ -63,20 +53,28 @@ public static class PngIO
     /// <summary>Raw RGBA/grey view for callers that need alpha (logo masks). Returns (width, height, channelsInBuffer, bytes) with 1 or 4 channels.</summary>
     internal static (int Width, int Height, int Channels, byte[] Bytes) DecodeWithAlpha(byte[] encoded, string sourceName)
     {
+        // Unpremultiplied: the alpha channel is read as it is stored.
+        using var bitmap = DecodeBitmap(encoded, sourceName, SKAlphaType.Unpremul);
+        int channels = bitmap.ColorType == SKColorType.Gray8 ? 1 : 4;
+        return (bitmap.Width, bitmap.Height, channels, CopyTight(bitmap, channels));
+    }
+
+    /// <summary>Grey images as one channel, anything else as RGBA with <paramref name="colourAlpha"/>; size-checked before any pixel is decoded.</summary>
+    static SKBitmap DecodeBitmap(byte[] encoded, string sourceName, SKAlphaType colourAlpha)
+    {
         using var data = SKData.CreateCopy(encoded);
         using var codec = SKCodec.Create(data)
-            ?? throw new InvalidDataException($"{sourceName}: not a decodable image.");
+            ?? throw new InvalidDataException($"{sourceName}: not a decodable image ({encoded.Length} bytes; PNG signature {(HasPngSignature(encoded) ? "present" : "absent")}).");
         var info = codec.Info;
         RequireDecodableSize(info, sourceName);
         bool isGrey = info.ColorType == SKColorType.Gray8;
         var decodeInfo = new SKImageInfo(info.Width, info.Height, isGrey ? SKColorType.Gray8 : SKColorType.Rgba8888,
-            isGrey ? SKAlphaType.Opaque : SKAlphaType.Unpremul);
-        using var bitmap = new SKBitmap(decodeInfo);
+            isGrey ? SKAlphaType.Opaque : colourAlpha);
+        var bitmap = new SKBitmap(decodeInfo);
         var result = codec.GetPixels(decodeInfo, bitmap.GetPixels());
-        if (result != SKCodecResult.Success)
-            throw new InvalidDataException($"{sourceName}: image decoding failed ({result}).");
-        int channels = isGrey ? 1 : 4;
-        return (info.Width, info.Height, channels, CopyTight(bitmap, channels));
+        if (result == SKCodecResult.Success) return bitmap;
+        bitmap.Dispose();
+        throw new InvalidDataException($"{sourceName}: image decoding failed ({result}).");
     }
 
     static void RequireDecodableSize(SKImageInfo info, string sourceName)

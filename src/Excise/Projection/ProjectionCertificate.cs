@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Excise.Serialization;
 using TorchSharp;
@@ -19,29 +20,15 @@ public sealed record ProjectionCertificate(string WeightsPath, string BasePath, 
                                            IReadOnlyList<WeightCertificate> Weights)
 {
     public bool Passed => Weights.Count > 0 && Weights.All(w => w.Passed);
+    [JsonPropertyName("worst_share_of_change_in_concept")]
     public double WorstShare => Weights.Count == 0 ? double.NaN : Weights.Max(w => w.ShareOfChangeInConcept);
+    [JsonPropertyName("worst_concept_response_shift")]
     public double WorstShift => Weights.Count == 0 ? double.NaN : Weights.Max(w => w.ConceptResponseShift);
 
-    public string ToJson() => JsonSerializer.Serialize(new
-    {
-        passed = Passed,
-        tolerance = Tolerance,
-        weights_path = WeightsPath,
-        base_path = BasePath,
-        basis_rank = BasisRank,
-        worst_share_of_change_in_concept = WorstShare,
-        worst_concept_response_shift = WorstShift,
-        weights = Weights.Select(w => new
-        {
-            name = w.Name,
-            change_norm = w.ChangeNorm,
-            concept_change_norm = w.ConceptChangeNorm,
-            base_concept_norm = w.BaseConceptNorm,
-            share_of_change_in_concept = w.ShareOfChangeInConcept,
-            concept_response_shift = w.ConceptResponseShift,
-            passed = w.Passed,
-        }),
-    }, new JsonSerializerOptions { WriteIndented = true });
+    /// <summary>certificate.json: the record, with its verdict and worst figures beside the per-weight ones (read back they are recomputed).</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, RecordJson.Options);
+
+    public static ProjectionCertificate Load(string path) => RecordJson.Read<ProjectionCertificate>(File.ReadAllText(path), path, "a projection certificate");
 
     /// <summary>
     /// Checks every weight matching <paramref name="patterns"/> (computed in float64). A weight passes when both

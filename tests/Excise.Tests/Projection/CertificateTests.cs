@@ -22,6 +22,18 @@ public class CertificateTests
         // A random change puts about sqrt(k/d) of its norm into a k-dimensional subspace.
         Assert.InRange(bad.WorstShare, 0.05, 0.2);
         Assert.Contains("\"passed\": false", bad.ToJson());
+        Assert.Contains("\"worst_share_of_change_in_concept\"", bad.ToJson());
+
+        // certificate.json reads back as the record it was, verdict included (recomputed from the weights).
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("certificate.json"), bad.ToJson());
+        var back = ProjectionCertificate.Load(dir.File("certificate.json"));
+        Assert.Equal(bad.Weights, back.Weights);
+        Assert.Equal(bad.WorstShare, back.WorstShare);
+        Assert.False(back.Passed);
+        File.WriteAllText(dir.File("other.json"), "[1]");
+        var error = Assert.Throws<InvalidDataException>(() => ProjectionCertificate.Load(dir.File("other.json")));
+        Assert.Contains("other.json: not a projection certificate", error.Message);
     }
 
     [Fact]

@@ -140,4 +140,12 @@ public sealed record ConceptDetectorReport(
 
     public DetectorOffDistributionCondition OffDistributionCondition(string name) => OffDistribution.FirstOrDefault(c => c.Name == name)
         ?? throw new KeyNotFoundException($"Detector report has no off-distribution condition '{name}' (has: {string.Join(", ", OffDistribution.Select(c => c.Name))}).");
+
+    /// <summary>
+    /// The highest false-positive rate over the off-distribution conditions: the floor of garbage counted as the logo.
+    /// Part of the report every cached detector carries in its metadata (which is read strictly), so it stays even
+    /// though no code here reads it.
+    /// </summary>
+    public DetectorOffDistributionCondition WorstOffDistribution => OffDistribution.MaxBy(c => c.FalsePositiveRate.Rate)
+        ?? throw new InvalidOperationException("Detector report has no off-distribution conditions.");
 }

@@ -220,11 +220,5 @@ public sealed record DetectorMaskReport(string DetectorId, LocaliserSettings Set
 {
     public const string FileName = "quality.json";
 
-    static readonly System.Text.Json.JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower, WriteIndented = true,
-        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
-
-    public void Save(string folder) => Serialization.AtomicFile.WriteAllText(Path.Combine(folder, FileName), System.Text.Json.JsonSerializer.Serialize(this, Json));
+    public void Save(string folder) => Serialization.AtomicFile.WriteAllText(Path.Combine(folder, FileName), System.Text.Json.JsonSerializer.Serialize(this, Serialization.RecordJson.Options));
 }

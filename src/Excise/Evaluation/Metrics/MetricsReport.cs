@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Excise.Serialization;
 
 namespace Excise.Evaluation.Metrics;
 
@@ -25,29 +26,9 @@ public sealed record MetricsReport(string Name, int GeneratedCount)
     /// <summary>Free-form settings worth keeping beside the numbers (seed, sampler steps, guidance, checkpoint).</summary>
     public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
 
-    public static readonly JsonSerializerOptions JsonOptions = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        // A rate over 0 trials is NaN; JSON has no NaN, so it is written as the string "NaN" rather than failing.
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
+    public string ToJson() => JsonSerializer.Serialize(this, RecordJson.Options);
 
-    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
-
-    public static MetricsReport FromJson(string json, string source = "metrics report")
-    {
-        try
-        {
-            return JsonSerializer.Deserialize<MetricsReport>(json, JsonOptions)
-                ?? throw new InvalidDataException($"{source}: the JSON is null.");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{source}: not a metrics report: {e.Message}", e);
-        }
-    }
+    public static MetricsReport FromJson(string json, string source = "metrics report") => RecordJson.Read<MetricsReport>(json, source, "a metrics report");
 
     /// <summary>One summary-table column: a header and how a report fills its cell ("–" when not measured).</summary>
     public sealed record Column(string Header, Func<MetricsReport, string?> Cell);
