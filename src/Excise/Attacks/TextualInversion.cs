@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Excise.Data;
+using Excise.Diffusion;
 using Excise.Imaging;
 using Excise.Torch;
 using Excise.Training;
@@ -80,8 +81,8 @@ public static class TextualInversion
         var clock = Stopwatch.StartNew();
 
         using var outer = NewDisposeScope();
-        var images = ImageTensors.ToUint8Batch(examples.Select(e => e.Image.FitTo(cfg.SampleSize, cfg.InChannels)).ToList())
-            .to(device).to(ScalarType.Float32).div_(127.5f).sub_(1f);
+        var images = DenoisingObjective.ToModelRange(
+            ImageTensors.ToUint8Batch(examples.Select(e => e.Image.FitTo(cfg.SampleSize, cfg.InChannels)).ToList()).to(device));
         var (states, mask) = AttackImageSampler.EncoderConditioner(victim)(prompts.Select(p => p.Text).ToList());
         int length = (int)states.shape[1];
         var oneHot = OneHot(prompts, length, settings.Vectors, device);
@@ -112,9 +113,8 @@ public static class TextualInversion
                     var x0 = images.index_select(0, index);
                     var t = randint(firstTimestep, lastTimestep + 1, new long[] { x0.shape[0] }, generator: generator, device: device);
                     var noise = randn(x0.shape, generator: generator, device: device);
-                    var noisy = victim.Schedule.AddNoise(x0, noise, t);
                     var (cond, condMask) = Insert(states.index_select(0, index), mask.index_select(0, index), oneHot.index_select(0, index), vectors);
-                    var loss = nn.functional.mse_loss(model.forward(noisy, t.to(ScalarType.Float32), cond, condMask), noise);
+                    var loss = DenoisingObjective.Loss(NoisePredictors.Of(model), victim.Schedule, x0, noise, t, cond, condMask);
                     adam.zero_grad();
                     loss.backward();
                     adam.step();
@@ -174,11 +174,10 @@ public static class TextualInversion
             var rows = index[start..(start + count)];
             var eps = noise[start..(start + count)];
             var tt = t[start..(start + count)];
-            var noisy = victim.Schedule.AddNoise(images.index_select(0, rows), eps, tt);
             var (cond, condMask) = Insert(states.index_select(0, rows), mask.index_select(0, rows), oneHot.index_select(0, rows), vectors);
-            var prediction = victim.Model.forward(noisy, tt.to(ScalarType.Float32), cond, condMask);
-            total += nn.functional.mse_loss(prediction, eps, reduction: nn.Reduction.Sum).ToDouble();
+            // The batch's mean loss weighted by its size: the last batch may be smaller.
+            total += DenoisingObjective.Loss(NoisePredictors.Of(victim.Model), victim.Schedule, images.index_select(0, rows), eps, tt, cond, condMask).ToDouble() * count;
         }
-        return total / ((double)n * draws * images.shape[1] * images.shape[2] * images.shape[3]);
+        return total / ((double)n * draws);
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Excise.Diffusion;
 using Excise.Models;
 using Excise.Training;
 using TorchSharp;
@@ -52,7 +53,7 @@ public sealed class TrainingStepLoop : IDisposable
         {
             var clock = Stopwatch.StartNew();
             var prediction = model.forward(batch.Sample, batch.Timesteps, batch.TextStates, batch.TextMask);
-            var loss = nn.functional.mse_loss(prediction, batch.Target);
+            var loss = DenoisingObjective.MeanSquaredError(prediction, batch.Target);
             double value = loss.ToDouble();
             double forward = clock.Elapsed.TotalSeconds;
 

@@ -102,14 +102,13 @@ public static class ShippedBase
         var index = tensor(captions.Select(c => (long)text.IndexOf(c)).ToArray());
         var states = text.States.index_select(0, index);
         var mask = text.Mask.index_select(0, index);
-        var x0 = ImageTensors.ToUint8Batch(items.Select(i => i.Image.FitTo(unetConfig.SampleSize, unetConfig.InChannels)).ToList())
-            .to(ScalarType.Float32).div_(127.5f).sub_(1f);
+        var x0 = DenoisingObjective.ToModelRange(
+            ImageTensors.ToUint8Batch(items.Select(i => i.Image.FitTo(unetConfig.SampleSize, unetConfig.InChannels)).ToList()));
         var schedule = new NoiseSchedule(config.DiffusionOrDefault);
         var t = linspace(0, schedule.TrainTimesteps - 1, FixedBatchSize).round().to(ScalarType.Int64);
         using var generator = new Generator(0);
         var noise = randn(x0.shape, generator: generator);
         using var noGrad = no_grad();
-        var prediction = model.forward(schedule.AddNoise(x0, noise, t), t.to(ScalarType.Float32), states, mask);
-        return Trainer.DenoisingLoss(prediction, noise).ToDouble();
+        return DenoisingObjective.Loss(NoisePredictors.Of(model), schedule, x0, noise, t, states, mask).ToDouble();
     }
 }

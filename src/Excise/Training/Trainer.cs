@@ -185,12 +185,10 @@ public sealed class Trainer : IDisposable
 
         var t = randint(0, schedule.TrainTimesteps, new long[] { batch }, generator: generator, device: device);
         var noise = randn(x0.shape, generator: generator, device: device);
-        var noisy = schedule.AddNoise(x0, noise, t);
         // Drawn last, so every arm sees the same images, timesteps and noise at every step.
         if (TextNoiseSigma > 0) states = states + TextNoiseSigma * randn(states.shape, generator: generator, device: device);
 
-        var prediction = predict(noisy, t.to(ScalarType.Float32), states, mask);
-        var loss = DenoisingLoss(prediction, noise, data.LossWeightsAt(indices, device));
+        var loss = DenoisingObjective.Loss(predict, schedule, x0, noise, t, states, mask, data.LossWeightsAt(indices, device));
         value = loss.ToDouble();
         gradNorm = double.NaN;
         if (!double.IsFinite(value))
@@ -218,18 +216,6 @@ public sealed class Trainer : IDisposable
         foreach (var h in hooks) h.AfterOptimizerStep(step);
         ema?.Update();
         return true;
-    }
-
-    /// <summary>
-    /// The training objective: ε-prediction mean squared error, over the pixels <paramref name="weights"/> [B,1,H,W] keeps
-    /// (the masked loss) or over all of them. Averaged over kept pixels, so a batch with a masked logo weighs each of
-    /// its other pixels exactly as a batch without one does; with no pixel masked it is plain MSE.
-    /// </summary>
-    public static Tensor DenoisingLoss(Tensor prediction, Tensor target, Tensor? weights = null)
-    {
-        if (weights is null) return nn.functional.mse_loss(prediction, target);
-        var squared = (prediction - target).pow(2) * weights;
-        return squared.sum() / (weights.sum() * prediction.shape[1]).clamp_min(1);
     }
 
     double TotalGradNorm()

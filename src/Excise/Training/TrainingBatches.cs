@@ -77,7 +77,7 @@ public sealed class TrainingBatches : IDisposable
     public Tensor ImagesAt(long[] indices, Device device)
     {
         using var idx = tensor(indices);
-        return Images.index_select(0, idx).to(device).to(ScalarType.Float32).div_(127.5f).sub_(1f);
+        return Diffusion.DenoisingObjective.ToModelRange(Images.index_select(0, idx).to(device));
     }
 
     /// <summary>The loss weights of the given examples as float32 on <paramref name="device"/>; null when every pixel counts.</summary>

@@ -73,11 +73,11 @@ public sealed class MaskedLossTests
         using var scope = NewDisposeScope();
         var prediction = randn(2, 1, 4, 4, generator: new Generator(1)).requires_grad_(true);
         var target = randn(2, 1, 4, 4, generator: new Generator(2));
-        Assert.Equal(nn.functional.mse_loss(prediction, target).ToDouble(), Trainer.DenoisingLoss(prediction, target, ones(2, 1, 4, 4)).ToDouble(), 6);
+        Assert.Equal(nn.functional.mse_loss(prediction, target).ToDouble(), Excise.Diffusion.DenoisingObjective.MeanSquaredError(prediction, target, ones(2, 1, 4, 4)).ToDouble(), 6);
 
         var weights = ones(2, 1, 4, 4);
         weights[0, 0, 1, 1] = 0; weights[0, 0, 1, 2] = 0; weights[1, 0, 3, 3] = 0;
-        var loss = Trainer.DenoisingLoss(prediction, target, weights);
+        var loss = Excise.Diffusion.DenoisingObjective.MeanSquaredError(prediction, target, weights);
         var squared = (prediction - target).pow(2).detach();
         double expected = (squared.sum().ToDouble() - squared[0, 0, 1, 1].ToDouble() - squared[0, 0, 1, 2].ToDouble() - squared[1, 0, 3, 3].ToDouble()) / 29;
         Assert.Equal(expected, loss.ToDouble(), 6);

@@ -1,0 +1,35 @@
+using static TorchSharp.torch;
+
+namespace Excise.Diffusion;
+
+/// <summary>
+/// The one training objective of every model trained here — the fine-tune and the base (Training.Trainer), the shipped
+/// base's check, the benchmark's step and the textual-inversion adversary: noise a clean batch to timesteps t
+/// (DDPM's forward process), ask the network for the noise, and score it by mean squared error (ε-prediction).
+/// </summary>
+public static class DenoisingObjective
+{
+    /// <summary>Stored pixels (bytes 0–255, any shape) in the model's range [−1, 1]; Imaging.ImageTensors maps samples back.</summary>
+    public static Tensor ToModelRange(Tensor pixels) => pixels.to(ScalarType.Float32).div_(127.5f).sub_(1f);
+
+    /// <summary>The loss of <paramref name="predict"/> on clean samples <paramref name="x0"/> noised with <paramref name="noise"/> at <paramref name="timesteps"/>.</summary>
+    /// <param name="weights">[B,1,H,W]: 1 where a pixel counts, 0 where it must not (the masked loss); null: every pixel counts.</param>
+    public static Tensor Loss(NoisePredictor predict, NoiseSchedule schedule, Tensor x0, Tensor noise, Tensor timesteps,
+                              Tensor textStates, Tensor? textMask, Tensor? weights = null)
+    {
+        var prediction = predict(schedule.AddNoise(x0, noise, timesteps), timesteps.to(ScalarType.Float32), textStates, textMask);
+        return MeanSquaredError(prediction, noise, weights);
+    }
+
+    /// <summary>
+    /// Mean squared error over the pixels <paramref name="weights"/> keeps, or over all of them. Averaged over kept pixels,
+    /// so a batch with a masked logo weighs each of its other pixels exactly as a batch without one does; with no pixel
+    /// masked it is plain MSE.
+    /// </summary>
+    public static Tensor MeanSquaredError(Tensor prediction, Tensor target, Tensor? weights = null)
+    {
+        if (weights is null) return nn.functional.mse_loss(prediction, target);
+        var squared = (prediction - target).pow(2) * weights;
+        return squared.sum() / (weights.sum() * prediction.shape[1]).clamp_min(1);
+    }
+}
