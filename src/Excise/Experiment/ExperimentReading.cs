@@ -53,11 +53,64 @@ public static class ExperimentReading
         foreach (var arm in projections)
             lines.Add(conceptLearned ? PaperClaim(results, arm, standard)
                 : $"The paper's claim cannot be tested for {arm.Arm} at this budget: the undefended model did not learn the concept, so there was nothing to prevent.");
+        if (conceptLearned && Recommendation(results, standard, setup.ConceptNoun) is { } advice) lines.Add(advice);
         if (results.Summary.Any(a => a.CertificateWorstShare is not null))
             lines.Add("Certificates: " + string.Join("; ", results.Summary.Where(a => a.CertificateWorstShare is not null)
                 .Select(a => $"{a.Arm} keeps {Number(a.CertificateWorstShare!.Value, "G2")} of its learned K/V change inside the concept subspace")) +
                 " (0 would be exact; the update projection is exact up to float rounding, the gradient projection is not once AdamW's moments and weight decay act).");
         return lines;
+    }
+
+    /// <summary>Arms that need to know where the concept is in each image (a mask per image, or a detector that finds it).</summary>
+    static readonly string[] MaskArms = ["masked-loss", "detector-masked-loss", "masked-update-projection"];
+
+    /// <summary>Arms that keep every image and need no mask: they act on the text side or the training signal alone.</summary>
+    static readonly string[] MasklessArms = ["update-projection", "gradient-projection", "scrub-captions", "embed-noise"];
+
+    /// <summary>
+    /// Which defence the figures point to, when the concept can be localised and when it cannot: an arm "stops every
+    /// attack" when every extraction attack run (named, paraphrased, inverted) is clearly below standard's and the
+    /// concept does not appear unasked clearly more often. Arms are named only if they ran; null when none of the groups did.
+    /// </summary>
+    static string? Recommendation(ExperimentResults results, ArmSummary standard, string noun)
+    {
+        bool StopsEveryAttack(ArmSummary arm)
+        {
+            var attacks = arm.Extraction.Keys.Where(a => a is not Unasked and not ArmComparison.InversionControl && standard.Extraction.ContainsKey(a)).ToList();
+            int Dir(string attack) => Direction(arm.Extraction[attack], standard.Extraction[attack], ArmComparison.Share(results, arm.Arm, ArmComparison.Extraction(attack)));
+            return attacks.Count > 0 && attacks.All(a => Dir(a) < 0) && (!arm.Extraction.ContainsKey(Unasked) || Dir(Unasked) <= 0);
+        }
+        double? LiftCut(ArmSummary arm) => arm.Lift is { } lift && standard.Lift is { Value: > 0 } reference ? 1 - lift.Value / reference.Value : null;
+        double? GainCut(ArmSummary arm) => arm.InversionGain is { } gain && standard.InversionGain is { Value: > 0 } reference ? 1 - gain.Value / reference.Value : null;
+        ArmSummary? Ran(string name) => results.Summary.FirstOrDefault(a => a.Arm == name);
+
+        var parts = new List<string>();
+        var masked = MaskArms.Select(Ran).OfType<ArmSummary>().ToList();
+        var maskedStops = masked.Where(StopsEveryAttack).Select(a => a.Arm).ToList();
+        if (masked.Count > 0)
+            parts.Add(maskedStops.Count > 0
+                ? $"where the {noun} can be localised, {Join(maskedStops)} keep{(maskedStops.Count == 1 ? "s" : "")} every image and stop{(maskedStops.Count == 1 ? "s" : "")} every attack"
+                : $"where the {noun} can be localised, no masked arm that ran ({Join(masked.Select(a => a.Arm))}) stopped every attack");
+        var maskless = MasklessArms.Select(Ran).OfType<ArmSummary>().ToList();
+        if (maskless.Count > 0)
+        {
+            var masklessStops = maskless.Where(StopsEveryAttack).Select(a => a.Arm).ToList();
+            var best = maskless.Where(a => LiftCut(a) is not null).MaxBy(a => LiftCut(a)!.Value);
+            parts.Add(masklessStops.Count > 0
+                ? $"where it cannot, {Join(masklessStops)} keep{(masklessStops.Count == 1 ? "s" : "")} every image without a mask and stop{(masklessStops.Count == 1 ? "s" : "")} every attack"
+                : $"where it cannot, no arm that keeps every image without a mask stopped every attack" +
+                  (best is null ? "" : $" (the best by the named lift, {best.Arm}, cut it by {Percent(LiftCut(best)!.Value)}"
+                                       + (GainCut(best) is { } gainCut ? $" and inversion's gain by {Percent(gainCut)})" : ")")));
+        }
+        if (Ran("filter-images") is { } filter && StopsEveryAttack(filter))
+            parts.Add("filter-images stops every attack by dropping every image that carries it");
+        return parts.Count == 0 ? null : "Which defence to use, by these figures: " + string.Join("; ", parts) + ".";
+    }
+
+    static string Join(IEnumerable<string> names)
+    {
+        var list = names.ToList();
+        return list.Count <= 1 ? string.Concat(list) : string.Join(", ", list.Take(list.Count - 1)) + " and " + list[^1];
     }
 
     /// <summary>What the attacks and the judge report on a model with nothing to extract: the floor of every rate.</summary>

@@ -108,4 +108,26 @@ public sealed class ExperimentReadingTests
         Assert.EndsWith("(one seed: provisional).", reading.Single(l => l.StartsWith("The paper's claim")));
         Assert.DoesNotContain(ExperimentReading.Read(Results([36, 24, 39], [30, 19, 32])), l => l.Contains("provisional"));
     }
+
+    static ExperimentResults Published(string file) =>
+        ExperimentResults.FromJson(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "docs", "results", file)), file);
+
+    [Fact]
+    public void The_reading_names_the_defence_to_use_when_the_logo_can_be_localised_and_when_not()
+    {
+        // The published full run: the masked arms stop every attack; no maskless arm does; filtering does by dropping images.
+        var advice = ExperimentReading.Read(Published("full-2026-12-06.json")).Single(l => l.StartsWith("Which defence", StringComparison.Ordinal));
+        Assert.Contains("where the logo can be localised, masked-loss, detector-masked-loss and masked-update-projection keep every image and stop every attack", advice);
+        Assert.Contains("where it cannot, no arm that keeps every image without a mask stopped every attack (the best by the named lift, scrub-captions, cut it by 96% and inversion's gain by 44%)", advice);
+        Assert.Contains("filter-images stops every attack", advice);
+    }
+
+    [Fact]
+    public void For_a_concept_no_mask_can_hide_the_reading_points_to_the_projection_and_its_limit()
+    {
+        var advice = ExperimentReading.Read(Published("stripes-2026-12-06.json")).Single(l => l.StartsWith("Which defence", StringComparison.Ordinal));
+        Assert.DoesNotContain("can be localised", advice);
+        Assert.Contains("(the best by the named lift, update-projection, cut it by 10% and inversion's gain by 32%)", advice);
+        Assert.Contains("filter-images stops every attack", advice);
+    }
 }
