@@ -42,7 +42,7 @@ public sealed class LayerTests
     {
         var folders = Dependencies(LibraryPath).Keys.Select(k => k.From).Distinct();
         var known = Layers.SelectMany(l => l).ToHashSet();
-        Assert.Empty(folders.Where(f => !known.Contains(f)));
+        Assert.DoesNotContain(folders, f => !known.Contains(f));
     }
 
     [Fact]
