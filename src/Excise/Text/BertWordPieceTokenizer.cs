@@ -59,37 +59,8 @@ public sealed class BertWordPieceTokenizer : ITokenizer
     public TokenizedText Tokenize(string text, int maxLength)
     {
         ArgumentNullException.ThrowIfNull(text);
-        if (maxLength < 2)
-            throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, "Needs room for at least [CLS] and [SEP].");
-
-        var pieces = WordPieces(text);
-        int kept = Math.Min(pieces.Count, maxLength - 2);
-        int realLength = kept + 2;
-
-        var inputIds = new long[maxLength];
-        var attentionMask = new long[maxLength];
-        var tokens = new string[maxLength];
-        var offsets = new (int Start, int End)[maxLength];
-
-        inputIds[0] = ClassificationId;
-        for (int i = 0; i < kept; i++)
-        {
-            inputIds[i + 1] = pieces[i].Id;
-            offsets[i + 1] = (pieces[i].Start, pieces[i].End);
-        }
-        inputIds[kept + 1] = SeparatorId;
-        for (int i = realLength; i < maxLength; i++) inputIds[i] = PaddingId;
-        for (int i = 0; i < maxLength; i++)
-        {
-            attentionMask[i] = i < realLength ? 1 : 0;
-            tokens[i] = tokensById[inputIds[i]];
-        }
-
-        return new TokenizedText(inputIds, attentionMask, new long[maxLength], tokens, offsets)
-        {
-            RealLength = realLength,
-            UntruncatedLength = pieces.Count + 2,
-        };
+        return TokenizedText.Frame(WordPieces(text).Select(p => (p.Id, tokensById[p.Id], p.Start, p.End)).ToList(), maxLength,
+                                   ClassificationId, SeparatorId, PaddingId, id => tokensById[id]);
     }
 
     private readonly record struct Piece(int Id, int Start, int End);

@@ -159,37 +159,8 @@ public sealed class ClipTokenizer : ITokenizer
     public TokenizedText Tokenize(string text, int maxLength)
     {
         ArgumentNullException.ThrowIfNull(text);
-        if (maxLength < 2)
-            throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, "Needs room for at least the start and end tokens.");
-
-        var content = Encode(text);
-        int kept = Math.Min(content.Count, maxLength - 2);
-        int realLength = kept + 2;
-
-        var inputIds = new long[maxLength];
-        var attentionMask = new long[maxLength];
-        var tokens = new string[maxLength];
-        var offsets = new (int Start, int End)[maxLength];
-
-        inputIds[0] = StartId;
-        for (int i = 0; i < kept; i++)
-        {
-            inputIds[i + 1] = content[i].Id;
-            offsets[i + 1] = (content[i].Start, content[i].End);
-        }
-        inputIds[kept + 1] = EndId;
-        for (int i = realLength; i < maxLength; i++) inputIds[i] = PaddingId;
-        for (int i = 0; i < maxLength; i++)
-        {
-            attentionMask[i] = i < realLength ? 1 : 0;
-            tokens[i] = i > 0 && i <= kept ? content[i - 1].Token : tokensById[(int)inputIds[i]];
-        }
-
-        return new TokenizedText(inputIds, attentionMask, new long[maxLength], tokens, offsets)
-        {
-            RealLength = realLength,
-            UntruncatedLength = content.Count + 2,
-        };
+        return TokenizedText.Frame(Encode(text).Select(t => (t.Id, t.Token, t.Start, t.End)).ToList(), maxLength,
+                                   StartId, EndId, PaddingId, id => tokensById[id]);
     }
 
     /// <summary>The content tokens of a text (no start or end token), neither truncated nor padded.</summary>
