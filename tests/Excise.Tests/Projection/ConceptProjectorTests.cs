@@ -43,6 +43,31 @@ public class ConceptProjectorTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void The_projector_never_forms_a_d_by_d_matrix_so_a_very_wide_weight_projects_in_both_modes()
+    {
+        // d = 200,000: a d×d projector would need 160 GB and the allocation would fail; U Uᵀ applied as two thin
+        // products needs a few megabytes. This holds the memory rule without a clock.
+        const int d = 200_000;
+        using var u = RandomBasis(d, 4, 7);
+        using var gradientTarget = new Parameter(randn(4, d));
+        using (var projector = new ConceptProjector(u, [("w", gradientTarget)], ProjectionMode.Gradient))
+        {
+            gradientTarget.matmul(randn(d, 3)).pow(2).sum().backward();
+            projector.ProjectGradients();
+            Assert.True(gradientTarget.grad!.matmul(u).abs().max().ToDouble() < 1e-4 * gradientTarget.grad!.abs().max().ToDouble());
+        }
+        using var updateTarget = new Parameter(randn(4, d));
+        using var before = updateTarget.detach().clone();
+        using (var projector = new ConceptProjector(u, [("w", updateTarget)], ProjectionMode.Update))
+        {
+            projector.RememberWeights();
+            using (no_grad()) updateTarget.add_(randn(4, d));
+            projector.ProjectUpdate();
+        }
+        Assert.True(ShareInConcept(updateTarget.detach() - before, u) < 1e-5);
+    }
+
+    [Fact]
     public void Gradient_mode_projects_the_gradient_after_backward()
     {
         using var u = RandomBasis(384, 4, 2);
