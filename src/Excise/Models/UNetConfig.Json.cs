@@ -46,18 +46,12 @@ public sealed partial record UNetConfig
     /// are refused with <see cref="NotSupportedException"/> naming the key; malformed values give
     /// <see cref="InvalidDataException"/>. The result is validated.
     /// </summary>
-    public static UNetConfig FromDiffusersJson(string json)
+    public static UNetConfig FromDiffusersJson(string text)
     {
-        JsonDocument document;
-        try { document = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }); }
-        catch (JsonException e) { throw new InvalidDataException($"UNet config is not valid JSON: {e.Message}", e); }
-
-        using (document)
+        using (var json = new HuggingFaceConfigJson(text, "UNet config"))
         {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException("UNet config must be a JSON object.");
-            if (root.TryGetProperty("config", out var wrapped) && wrapped.ValueKind == JsonValueKind.Object) root = wrapped;
-            if (document.RootElement.TryGetProperty("_class_name", out var className)
+            var root = json.Root;
+            if (json.File.TryGetProperty("_class_name", out var className)
                 && className.ValueKind == JsonValueKind.String && className.GetString() != DiffusersClassName)
                 throw new NotSupportedException($"UNet config '_class_name': '{className.GetString()}' is not supported (only {DiffusersClassName}).");
 
@@ -68,26 +62,26 @@ public sealed partial record UNetConfig
             var defaults = new UNetConfig();
             var config = new UNetConfig
             {
-                SampleSize = ReadInt(root, "sample_size") ?? defaults.SampleSize,
-                InChannels = ReadInt(root, "in_channels") ?? defaults.InChannels,
-                OutChannels = ReadInt(root, "out_channels") ?? defaults.OutChannels,
-                BlockOutChannels = ReadIntList(root, "block_out_channels") ?? defaults.BlockOutChannels,
-                LayersPerBlock = ReadInt(root, "layers_per_block") ?? defaults.LayersPerBlock,
-                DownBlockTypes = ReadStringList(root, "down_block_types") ?? defaults.DownBlockTypes,
-                MidBlockType = ReadString(root, "mid_block_type") ?? RefuseExplicitNull(root, "mid_block_type", defaults.MidBlockType),
-                UpBlockTypes = ReadStringList(root, "up_block_types") ?? defaults.UpBlockTypes,
-                CrossAttentionDim = ReadInt(root, "cross_attention_dim") ?? defaults.CrossAttentionDim,
-                AttentionHeadDim = ReadIntOrList(root, "attention_head_dim") ?? defaults.AttentionHeadDim,
-                NumAttentionHeads = ReadIntOrList(root, "num_attention_heads"),
-                TransformerLayersPerBlock = ReadIntOrList(root, "transformer_layers_per_block") ?? defaults.TransformerLayersPerBlock,
-                NormNumGroups = ReadInt(root, "norm_num_groups") ?? RefuseExplicitNull(root, "norm_num_groups", defaults.NormNumGroups),
-                NormEps = ReadDouble(root, "norm_eps") ?? defaults.NormEps,
-                FlipSinToCos = ReadBool(root, "flip_sin_to_cos") ?? defaults.FlipSinToCos,
-                FreqShift = ReadInt(root, "freq_shift") ?? defaults.FreqShift,
-                DownsamplePadding = ReadInt(root, "downsample_padding") ?? defaults.DownsamplePadding,
-                ActFn = ReadString(root, "act_fn") ?? defaults.ActFn,
-                UseLinearProjection = ReadBool(root, "use_linear_projection") ?? defaults.UseLinearProjection,
-                TimeEmbeddingDim = ReadInt(root, "time_embedding_dim"),
+                SampleSize = json.ReadInt("sample_size") ?? defaults.SampleSize,
+                InChannels = json.ReadInt("in_channels") ?? defaults.InChannels,
+                OutChannels = json.ReadInt("out_channels") ?? defaults.OutChannels,
+                BlockOutChannels = json.ReadIntList("block_out_channels") ?? defaults.BlockOutChannels,
+                LayersPerBlock = json.ReadInt("layers_per_block") ?? defaults.LayersPerBlock,
+                DownBlockTypes = json.ReadStringList("down_block_types") ?? defaults.DownBlockTypes,
+                MidBlockType = json.ReadString("mid_block_type") ?? RefuseExplicitNull(root, "mid_block_type", defaults.MidBlockType),
+                UpBlockTypes = json.ReadStringList("up_block_types") ?? defaults.UpBlockTypes,
+                CrossAttentionDim = json.ReadInt("cross_attention_dim") ?? defaults.CrossAttentionDim,
+                AttentionHeadDim = json.ReadIntOrList("attention_head_dim") ?? defaults.AttentionHeadDim,
+                NumAttentionHeads = json.ReadIntOrList("num_attention_heads"),
+                TransformerLayersPerBlock = json.ReadIntOrList("transformer_layers_per_block") ?? defaults.TransformerLayersPerBlock,
+                NormNumGroups = json.ReadInt("norm_num_groups") ?? RefuseExplicitNull(root, "norm_num_groups", defaults.NormNumGroups),
+                NormEps = json.ReadDouble("norm_eps") ?? defaults.NormEps,
+                FlipSinToCos = json.ReadBool("flip_sin_to_cos") ?? defaults.FlipSinToCos,
+                FreqShift = json.ReadInt("freq_shift") ?? defaults.FreqShift,
+                DownsamplePadding = json.ReadInt("downsample_padding") ?? defaults.DownsamplePadding,
+                ActFn = json.ReadString("act_fn") ?? defaults.ActFn,
+                UseLinearProjection = json.ReadBool("use_linear_projection") ?? defaults.UseLinearProjection,
+                TimeEmbeddingDim = json.ReadInt("time_embedding_dim"),
             };
 
             try { return config.Validate(); }
@@ -171,58 +165,4 @@ public sealed partial record UNetConfig
     private static bool IsFalseOrNull(JsonElement e) => e.ValueKind is JsonValueKind.False or JsonValueKind.Null;
     private static bool IsNumber(JsonElement e, double expected) => e.ValueKind == JsonValueKind.Number && e.GetDouble() == expected;
     private static bool IsString(JsonElement e, string expected) => e.ValueKind == JsonValueKind.String && e.GetString() == expected;
-
-    private static bool TryGetNonNull(JsonElement root, string key, out JsonElement value) =>
-        root.TryGetProperty(key, out value) && value.ValueKind != JsonValueKind.Null;
-
-    private static int? ReadInt(JsonElement root, string key)
-    {
-        if (!TryGetNonNull(root, key, out var value)) return null;
-        if (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var number)) return number;
-        throw new InvalidDataException($"UNet config '{key}': expected an integer, got {value.GetRawText()}.");
-    }
-
-    private static double? ReadDouble(JsonElement root, string key)
-    {
-        if (!TryGetNonNull(root, key, out var value)) return null;
-        if (value.ValueKind == JsonValueKind.Number) return value.GetDouble();
-        throw new InvalidDataException($"UNet config '{key}': expected a number, got {value.GetRawText()}.");
-    }
-
-    private static bool? ReadBool(JsonElement root, string key)
-    {
-        if (!TryGetNonNull(root, key, out var value)) return null;
-        if (value.ValueKind is JsonValueKind.True or JsonValueKind.False) return value.GetBoolean();
-        throw new InvalidDataException($"UNet config '{key}': expected true or false, got {value.GetRawText()}.");
-    }
-
-    private static string? ReadString(JsonElement root, string key)
-    {
-        if (!TryGetNonNull(root, key, out var value)) return null;
-        if (value.ValueKind == JsonValueKind.String) return value.GetString();
-        throw new InvalidDataException($"UNet config '{key}': expected a string, got {value.GetRawText()}.");
-    }
-
-    private static IReadOnlyList<int>? ReadIntList(JsonElement root, string key)
-    {
-        if (!TryGetNonNull(root, key, out var value)) return null;
-        if (value.ValueKind == JsonValueKind.Array && value.EnumerateArray().All(v => v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out _)))
-            return value.EnumerateArray().Select(v => v.GetInt32()).ToArray();
-        throw new InvalidDataException($"UNet config '{key}': expected a list of integers, got {value.GetRawText()}.");
-    }
-
-    private static IReadOnlyList<int>? ReadIntOrList(JsonElement root, string key)
-    {
-        if (!TryGetNonNull(root, key, out var value)) return null;
-        if (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var single)) return [single];
-        return ReadIntList(root, key);
-    }
-
-    private static IReadOnlyList<string>? ReadStringList(JsonElement root, string key)
-    {
-        if (!TryGetNonNull(root, key, out var value)) return null;
-        if (value.ValueKind == JsonValueKind.Array && value.EnumerateArray().All(v => v.ValueKind == JsonValueKind.String))
-            return value.EnumerateArray().Select(v => v.GetString()!).ToArray();
-        throw new InvalidDataException($"UNet config '{key}': expected a list of strings, got {value.GetRawText()}.");
-    }
 }

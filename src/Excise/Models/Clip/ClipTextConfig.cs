@@ -65,18 +65,11 @@ public sealed record ClipTextConfig
     /// are ignored; a <c>model_type</c> other than <c>clip_text_model</c> or a <c>hidden_act</c> this class does not build
     /// is refused with <see cref="NotSupportedException"/> naming the key; malformed values give <see cref="InvalidDataException"/>.
     /// </summary>
-    public static ClipTextConfig FromTransformersJson(string json)
+    public static ClipTextConfig FromTransformersJson(string text)
     {
-        JsonDocument document;
-        try { document = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }); }
-        catch (JsonException e) { throw new InvalidDataException($"CLIP text config is not valid JSON: {e.Message}", e); }
-
-        using (document)
+        using (var json = new HuggingFaceConfigJson(text, "CLIP text config"))
         {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException("CLIP text config must be a JSON object.");
-            if (root.TryGetProperty("config", out var wrapped) && wrapped.ValueKind == JsonValueKind.Object) root = wrapped;
-
+            var root = json.Root;
             if (root.TryGetProperty("model_type", out var modelType)
                 && (modelType.ValueKind != JsonValueKind.String || modelType.GetString() != ModelType))
                 throw new NotSupportedException(
@@ -93,34 +86,18 @@ public sealed record ClipTextConfig
             var defaults = new ClipTextConfig();
             var config = new ClipTextConfig
             {
-                VocabSize = ReadInt(root, "vocab_size") ?? defaults.VocabSize,
-                HiddenSize = ReadInt(root, "hidden_size") ?? defaults.HiddenSize,
-                IntermediateSize = ReadInt(root, "intermediate_size") ?? defaults.IntermediateSize,
-                NumHiddenLayers = ReadInt(root, "num_hidden_layers") ?? defaults.NumHiddenLayers,
-                NumAttentionHeads = ReadInt(root, "num_attention_heads") ?? defaults.NumAttentionHeads,
-                MaxPositionEmbeddings = ReadInt(root, "max_position_embeddings") ?? defaults.MaxPositionEmbeddings,
-                LayerNormEps = ReadDouble(root, "layer_norm_eps") ?? defaults.LayerNormEps,
+                VocabSize = json.ReadInt("vocab_size") ?? defaults.VocabSize,
+                HiddenSize = json.ReadInt("hidden_size") ?? defaults.HiddenSize,
+                IntermediateSize = json.ReadInt("intermediate_size") ?? defaults.IntermediateSize,
+                NumHiddenLayers = json.ReadInt("num_hidden_layers") ?? defaults.NumHiddenLayers,
+                NumAttentionHeads = json.ReadInt("num_attention_heads") ?? defaults.NumAttentionHeads,
+                MaxPositionEmbeddings = json.ReadInt("max_position_embeddings") ?? defaults.MaxPositionEmbeddings,
+                LayerNormEps = json.ReadDouble("layer_norm_eps") ?? defaults.LayerNormEps,
                 HiddenAct = activation,
-                EosTokenId = ReadInt(root, "eos_token_id") ?? defaults.EosTokenId,
+                EosTokenId = json.ReadInt("eos_token_id") ?? defaults.EosTokenId,
             };
             try { return config.Validate(); }
             catch (ArgumentException e) { throw new InvalidDataException(e.Message, e); }
         }
-    }
-
-    private static int? ReadInt(JsonElement root, string key)
-    {
-        if (!root.TryGetProperty(key, out var value) || value.ValueKind == JsonValueKind.Null) return null;
-        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out var number))
-            throw new InvalidDataException($"CLIP text config '{key}' must be an integer; got {value.GetRawText()}.");
-        return number;
-    }
-
-    private static double? ReadDouble(JsonElement root, string key)
-    {
-        if (!root.TryGetProperty(key, out var value) || value.ValueKind == JsonValueKind.Null) return null;
-        if (value.ValueKind != JsonValueKind.Number)
-            throw new InvalidDataException($"CLIP text config '{key}' must be a number; got {value.GetRawText()}.");
-        return value.GetDouble();
     }
 }
