@@ -3,20 +3,26 @@ using static TorchSharp.torch;
 
 namespace Excise.Models.Blocks;
 
-/// <summary>diffusers <c>Downsample2D</c> with use_conv: a stride-2 3×3 conv, padding 1.</summary>
+/// <summary>diffusers <c>Downsample2D</c> with use_conv: a stride-2 3×3 conv. With padding 1 (the UNet) the conv pads
+/// every side by one; with padding 0 (the VAE encoder) diffusers instead pads one zero row at the bottom and one zero
+/// column at the right before an unpadded conv, which shifts the sampling grid by a pixel.</summary>
 internal sealed class Downsample2D : nn.Module<Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // snake_case: state_dict key
     private readonly Conv2d conv;
 #pragma warning restore IDE1006
+    private readonly bool padBottomRight;
 
-    public Downsample2D(int channels) : base(nameof(Downsample2D))
+    public Downsample2D(int channels, int padding = 1) : base(nameof(Downsample2D))
     {
-        conv = nn.Conv2d(channels, channels, 3, stride: 2, padding: 1);
+        if (padding is not (0 or 1)) throw new ArgumentOutOfRangeException(nameof(padding), padding, "Downsample2D is built with padding 0 or 1.");
+        conv = nn.Conv2d(channels, channels, 3, stride: 2, padding: padding);
+        padBottomRight = padding == 0;
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor input) => conv.call(input);
+    public override Tensor forward(Tensor input) =>
+        conv.call(padBottomRight ? nn.functional.pad(input, [0, 1, 0, 1]) : input);
 }
 
 /// <summary>diffusers <c>Upsample2D</c> with use_conv: nearest-neighbour resize, then a 3×3 conv.</summary>
