@@ -10,8 +10,15 @@ public sealed record DataConfig(
     int Limit = 0,
     int ImageSize = 32,
     long CaptionSeed = 0,
-    ConceptConfig? Concept = null)
+    ConceptConfig? Concept = null,
+    bool CenterCrop = false,
+    bool RandomFlip = false,
+    bool ToGrey = false)
 {
+    /// <summary>The keys of what is done to each image; at their defaults they are left out of a run's config hash, so
+    /// runs made before they existed (all on square images) keep theirs.</summary>
+    public static readonly string[] ImageOptionKeys = ["center_crop", "random_flip", "to_grey"];
+
     /// <summary>A typo guard: eight times Stable Diffusion's 512 px, and every image of a batch is this size squared.</summary>
     public const int MaxImageSize = 4096;
 
@@ -28,6 +35,9 @@ public sealed record DataConfig(
         if (Path is not null && !Directory.Exists(Path)) throw new ArgumentException($"data.path: directory not found: {Path}");
         Concept?.Validate();
     }
+
+    /// <summary>What a run does to each image for a model with <paramref name="channels"/> input channels.</summary>
+    public ImagePreparation ImagePreparation(int channels) => new(ImageSize, channels, CenterCrop, RandomFlip, ToGrey);
 
     /// <summary>What the dataset builder makes of these settings: the split, the limit, the source, the concept injected.</summary>
     public ConceptDatasetRecipe ToRecipe() => new()

@@ -38,15 +38,44 @@ public sealed record RasterImage(int Width, int Height, int Channels, byte[] Pix
 
     /// <summary>
     /// Brings the image to a model's square input and channel count: padded when smaller and square (Fashion-MNIST's
-    /// 28 → 32, whose black border is invisible), resized otherwise. Models, judges and masks all fit images this way.
+    /// 28 → 32, whose black border is invisible); otherwise resized so its shorter side is <paramref name="size"/> and
+    /// cropped at the centre, keeping its aspect (diffusers' --resolution with --center_crop). Models, judges and masks
+    /// all fit images this way.
     /// </summary>
     public RasterImage FitTo(int size, int channels)
     {
         var sized = Width == size && Height == size ? this
             : Width <= size && Height <= size && Width == Height ? PadTo(size)
-            : ResizeTo(size, size);
+            : ShorterSideTo(size).CropCentre(size);
         return sized.Channels == channels ? sized : sized.ToChannels(channels);
     }
+
+    /// <summary>Resized, keeping the aspect, so its shorter side is <paramref name="size"/> (antialiased when it shrinks).</summary>
+    public RasterImage ShorterSideTo(int size)
+    {
+        if (Math.Min(Width, Height) == size) return this;
+        var (width, height) = ShorterSideSize(Width, Height, size);
+        return Width > width || Height > height ? Resampling.Antialiased(this, width, height) : ResizeTo(width, height);
+    }
+
+    /// <summary>The size <see cref="ShorterSideTo"/> gives: the shorter side <paramref name="size"/>, the longer one truncated as torchvision's Resize(int) does.</summary>
+    public static (int Width, int Height) ShorterSideSize(int width, int height, int size) =>
+        width <= height ? (size, (int)((long)size * height / width)) : ((int)((long)size * width / height), size);
+
+    /// <summary>The <paramref name="size"/>-square window whose top-left corner is (<paramref name="left"/>, <paramref name="top"/>).</summary>
+    public RasterImage Crop(int left, int top, int size)
+    {
+        if (left < 0 || top < 0 || left + size > Width || top + size > Height)
+            throw new ArgumentOutOfRangeException(nameof(size), $"A {size}-square crop at ({left}, {top}) does not fit a {Width}x{Height} image.");
+        var cropped = new byte[size * size * Channels];
+        for (int y = 0; y < size; y++)
+            Array.Copy(Pixels, ((top + y) * Width + left) * Channels, cropped, y * size * Channels, size * Channels);
+        return new RasterImage(size, size, Channels, cropped);
+    }
+
+    /// <summary>The centre <paramref name="size"/>-square window (offsets rounded as torchvision's CenterCrop).</summary>
+    public RasterImage CropCentre(int size) =>
+        Width == size && Height == size ? this : Crop((int)Math.Round((Width - size) / 2.0), (int)Math.Round((Height - size) / 2.0), size);
 
     /// <summary>Bilinear resize with half-pixel centres (the convention of torch's interpolate with align_corners=False).</summary>
     public RasterImage ResizeTo(int width, int height) => Resampling.Bilinear(this, width, height);

@@ -77,6 +77,9 @@ public sealed record RunConfig(
             selective.Remove("mask_folder");
             if (selective["mask_folder_sha256"] is null) selective.Remove("mask_folder_sha256");
         }
+        if (node["data"] is System.Text.Json.Nodes.JsonObject data)
+            foreach (var key in DataConfig.ImageOptionKeys)
+                if (data[key]?.GetValue<bool>() == false) data.Remove(key);
         // A logo (the default kind, named or not) leaves the kind out, so runs made before stripes existed keep their hashes.
         if (node["data"]?["concept"] is System.Text.Json.Nodes.JsonObject concept && DataOrDefault.Concept?.KindValue == ConceptKind.Logo) concept.Remove("kind");
         if (node["training"] is System.Text.Json.Nodes.JsonObject training)

@@ -171,7 +171,7 @@ public sealed class Trainer : IDisposable
     {
         var generator = new Generator(SeedMixer.Derive(config.Seed, NoiseStream, step), device);
         var indices = data.BatchIndices(config.Seed, step, opt.BatchSize);
-        var x0 = data.ImagesAt(indices, device);
+        var (x0, lossWeights) = data.Draw(indices, config.Seed, step, device);
         int batch = indices.Length;
 
         var captions = tensor(indices.Select(i => data.CaptionIndex[i]).ToArray(), device: device);
@@ -188,7 +188,7 @@ public sealed class Trainer : IDisposable
         // Drawn last, so every arm sees the same images, timesteps and noise at every step.
         if (TextNoiseSigma > 0) states = states + TextNoiseSigma * randn(states.shape, generator: generator, device: device);
 
-        var loss = DenoisingObjective.Loss(predict, schedule, x0, noise, t, states, mask, data.LossWeightsAt(indices, device));
+        var loss = DenoisingObjective.Loss(predict, schedule, x0, noise, t, states, mask, lossWeights);
         value = loss.ToDouble();
         gradNorm = double.NaN;
         if (!double.IsFinite(value))

@@ -13,6 +13,8 @@ public sealed class TrainingBatches : IDisposable
 {
     /// <summary>Seed stream (SeedMixer) of each epoch's example order; the trainer's noise is stream 2.</summary>
     const long OrderStream = 1;
+    /// <summary>Seed stream of each step's random crops and flips (data.center_crop off, data.random_flip on).</summary>
+    const long AugmentStream = 3;
 
     public Tensor Images { get; }
     public long[] CaptionIndex { get; }
@@ -23,7 +25,12 @@ public sealed class TrainingBatches : IDisposable
     public Tensor? LossWeights { get; }
     public int Count => CaptionIndex.Length;
 
-    public TrainingBatches(Tensor imagesUint8, long[] captionIndex, Tensor textStates, Tensor textMask, int emptyCaptionIndex, Tensor? lossWeights = null)
+    /// <summary>By example index, the images cropped anew at each step (see <see cref="UncroppedImage"/>); empty when none is.</summary>
+    readonly IReadOnlyDictionary<long, UncroppedImage> uncropped;
+    readonly bool randomFlip;
+
+    public TrainingBatches(Tensor imagesUint8, long[] captionIndex, Tensor textStates, Tensor textMask, int emptyCaptionIndex, Tensor? lossWeights = null,
+                           IReadOnlyDictionary<long, UncroppedImage>? uncropped = null, bool randomFlip = false)
     {
         if (lossWeights is not null && (lossWeights.dtype != ScalarType.Byte || !lossWeights.shape.SequenceEqual(
                 new[] { imagesUint8.shape[0], 1, imagesUint8.shape[2], imagesUint8.shape[3] })))
@@ -42,6 +49,17 @@ public sealed class TrainingBatches : IDisposable
         TextMask = textMask;
         EmptyCaptionIndex = emptyCaptionIndex;
         LossWeights = lossWeights?.DetachFromDisposeScope();
+        this.uncropped = uncropped ?? new Dictionary<long, UncroppedImage>();
+        foreach (var (index, image) in this.uncropped)
+        {
+            if (index < 0 || index >= Count) throw new ArgumentException($"An uncropped image is for example {index}, outside the {Count} examples.");
+            if (image.Image.shape[0] != imagesUint8.shape[1] || image.Image.shape[1] < imagesUint8.shape[2] || image.Image.shape[2] < imagesUint8.shape[3])
+                throw new ArgumentException($"The uncropped image of example {index} is [{string.Join(",", image.Image.shape)}], smaller than the model's input or in other channels.");
+            if ((image.LossWeights is null) != (lossWeights is null)) throw new ArgumentException($"The uncropped image of example {index} must carry loss weights exactly when the batches do.");
+            image.Image.DetachFromDisposeScope();
+            image.LossWeights?.DetachFromDisposeScope();
+        }
+        this.randomFlip = randomFlip;
     }
 
     /// <summary>Example indices of a step's batch: an endless stream of per-epoch permutations, a pure function of (seed, step).</summary>
@@ -73,24 +91,57 @@ public sealed class TrainingBatches : IDisposable
         return perm;
     }
 
-    /// <summary>Images of the given examples as float32 in [−1, 1] on <paramref name="device"/>.</summary>
-    public Tensor ImagesAt(long[] indices, Device device)
+    /// <summary>
+    /// A step's images as float32 in [−1, 1] and their loss weights as float32 (null when every pixel counts), on
+    /// <paramref name="device"/>, with the step's random crops and flips applied to both alike: a pure function of
+    /// (seed, step, the position in the batch), so resumed runs repeat them.
+    /// </summary>
+    public (Tensor Images, Tensor? LossWeights) Draw(long[] indices, long seed, int step, Device device)
     {
         using var idx = tensor(indices);
-        return Diffusion.DenoisingObjective.ToModelRange(Images.index_select(0, idx).to(device));
+        var images = Images.index_select(0, idx);
+        var weights = LossWeights?.index_select(0, idx);
+        if (randomFlip || uncropped.Count > 0) Augment(images, weights, indices, seed, step);
+        return (Diffusion.DenoisingObjective.ToModelRange(images.to(device)), weights?.to(device).to(ScalarType.Float32));
     }
 
-    /// <summary>The loss weights of the given examples as float32 on <paramref name="device"/>; null when every pixel counts.</summary>
-    public Tensor? LossWeightsAt(long[] indices, Device device)
+    void Augment(Tensor images, Tensor? weights, long[] indices, long seed, int step)
     {
-        if (LossWeights is null) return null;
-        using var idx = tensor(indices);
-        return LossWeights.index_select(0, idx).to(device).to(ScalarType.Float32);
+        long size = Images.shape[2];
+        var stepSeed = unchecked((long)Excise.Torch.SeedMixer.Derive(seed, AugmentStream, step));
+        for (int position = 0; position < indices.Length; position++)
+        {
+            // A generator per position: an image's crop and flip do not depend on the rest of the batch or on how it is split.
+            var random = new Random(Excise.Torch.SeedMixer.DeriveInt(stepSeed, position, 0));
+            if (uncropped.TryGetValue(indices[position], out var source))
+            {
+                long top = random.NextInt64(source.Image.shape[1] - size + 1), left = random.NextInt64(source.Image.shape[2] - size + 1);
+                images[position].copy_(source.Image.narrow(1, top, size).narrow(2, left, size));
+                weights?[position].copy_(source.LossWeights!.narrow(1, top, size).narrow(2, left, size));
+            }
+            if (randomFlip && random.NextDouble() < 0.5)
+            {
+                images[position].copy_(images[position].flip(2));
+                weights?[position].copy_(weights[position].flip(2));
+            }
+        }
     }
 
     public void Dispose()
     {
         Images.Dispose();
         LossWeights?.Dispose();
+        foreach (var image in uncropped.Values)
+        {
+            image.Image.Dispose();
+            image.LossWeights?.Dispose();
+        }
     }
 }
+
+/// <summary>
+/// An image wider or taller than the model's square (its shorter side at the model's size), from which each step crops
+/// a square at random, as diffusers' training scripts do without --center_crop: uint8 [C,h,w], and its loss weights
+/// uint8 [1,h,w] when the loss is masked.
+/// </summary>
+public sealed record UncroppedImage(Tensor Image, Tensor? LossWeights);

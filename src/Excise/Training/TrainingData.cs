@@ -5,7 +5,8 @@ using Excise.Text;
 namespace Excise.Training;
 
 /// <summary>A run's dataset, its frozen text states, and the tensors the trainer draws batches from.</summary>
-public sealed record PreparedData(ConceptDataset Dataset, TextStateCache Text, TrainingBatches Batches) : IDisposable
+/// <param name="ImagesDone">What was done to the images to fit the model, for the run's log.</param>
+public sealed record PreparedData(ConceptDataset Dataset, TextStateCache Text, TrainingBatches Batches, string ImagesDone) : IDisposable
 {
     public void Dispose()
     {
@@ -40,33 +41,68 @@ public static class TrainingData
         if (dataset.Train.Count == 0) throw new InvalidDataException("The dataset has no training images; check data.source, data.path and data.limit.");
         if (config.SelectiveOrDefault.MaskFolder is { } maskFolder)
             dataset = dataset with { Train = ConceptMaskFolder.Apply(ConceptMaskFolder.Read(maskFolder), dataset.Train, $"selective.mask_folder {maskFolder}") };
-        int size = config.DataOrDefault.ImageSize;
-        var text = TextStateCache.Build(encoder, dataset.Train.Select(e => e.Caption));
-        var images = ImageTensors.ToUint8Batch(dataset.Train.Select(e => e.Image.FitTo(size, modelChannels)).ToList());
-        var captionIndex = dataset.Train.Select(e => (long)text.IndexOf(e.Caption)).ToArray();
+        var preparation = config.DataOrDefault.ImagePreparation(modelChannels);
+        var prepared = dataset.Train.Select(e => preparation.Prepare(e.Image, e.Id)).ToList();
         var selective = config.SelectiveOrDefault;
-        var lossWeights = selective.MasksLoss ? LossWeights(dataset.Train, size, selective.MaskMargin) : null;
-        var batches = new TrainingBatches(images, captionIndex, text.States, text.Mask, TextStateCache.UnconditionalIndex, lossWeights);
-        return new PreparedData(dataset, text, batches);
+        var concepts = selective.MasksLoss ? ConceptPixelsOf(dataset.Train, preparation, selective.MaskMargin) : null;
+
+        var text = TextStateCache.Build(encoder, dataset.Train.Select(e => e.Caption));
+        int size = preparation.Size;
+        // The stored batch holds every image at the model's square; one cropped anew each step stores its centre there too.
+        var images = ImageTensors.ToUint8Batch(prepared.Select(p => preparation.NeedsCrop(p) ? p.CropCentre(size) : p).ToList());
+        var lossWeights = concepts?.Select(c => c.Crop(size)).ToList() is { } squares ? LossWeights(squares, size) : null;
+        var uncropped = new Dictionary<long, UncroppedImage>();
+        for (int i = 0; i < prepared.Count; i++)
+            if (preparation.NeedsCrop(prepared[i]))
+                uncropped[i] = new UncroppedImage(ImageTensors.ToUint8Batch([prepared[i]])[0], concepts is null ? null : LossWeights([concepts[i]], null)[0]);
+        var captionIndex = dataset.Train.Select(e => (long)text.IndexOf(e.Caption)).ToArray();
+        var batches = new TrainingBatches(images, captionIndex, text.States, text.Mask, TextStateCache.UnconditionalIndex, lossWeights, uncropped, preparation.RandomFlip);
+        return new PreparedData(dataset, text, batches, preparation.Describe(dataset.Train.Select(e => e.Image).ToList(), prepared));
     }
 
     /// <summary>
-    /// Per pixel, whether the denoising loss counts it, as uint8 [N,1,size,size]: 0 on each example's concept mask fitted
-    /// to the model's size and grown by <paramref name="margin"/>, 1 elsewhere (everywhere for examples without a mask).
+    /// Where each example's prepared image (<see cref="ImagePreparation.Prepare"/>) shows the concept, grown by
+    /// <paramref name="margin"/>: the pixels the masked loss ignores. An example without a mask has none.
     /// </summary>
-    public static TorchSharp.torch.Tensor LossWeights(IReadOnlyList<TrainingExample> examples, int size, int margin)
+    public static IReadOnlyList<ConceptPixels> ConceptPixelsOf(IReadOnlyList<TrainingExample> examples, ImagePreparation preparation, int margin)
     {
         if (!examples.Any(e => e.ConceptMask is not null))
             throw new InvalidDataException("The masked loss found no concept masks in the training data: stamp the concept (data.concept) " +
                                            "or give the imagefolder masks (mask_file_name, or transparent pixels; see docs/selective-learning.md).");
-        var weights = new byte[examples.Count * size * size];
-        for (int i = 0; i < examples.Count; i++)
+        return examples.Select(e =>
         {
-            var concept = examples[i].ConceptMask is { } mask
-                ? ConceptMasks.Dilate(ConceptMasks.Fit(mask, m => m.FitTo(size, 1)), size, size, margin)
-                : null;
-            for (int p = 0; p < size * size; p++) weights[i * size * size + p] = concept is not null && concept[p] ? (byte)0 : (byte)1;
-        }
-        return TorchSharp.torch.tensor(weights, new long[] { examples.Count, 1, size, size });
+            var (width, height) = preparation.PreparedSize(e.Image.Width, e.Image.Height);
+            var inside = e.ConceptMask is { } mask
+                ? ConceptMasks.Dilate(ConceptMasks.Fit(mask, preparation.PrepareMask), width, height, margin)
+                : new bool[width * height];
+            return new ConceptPixels(width, height, inside);
+        }).ToList();
+    }
+
+    /// <summary>
+    /// Per pixel, whether the denoising loss counts it, as uint8 [N,1,H,W]: 0 on each example's concept pixels, 1
+    /// elsewhere. All examples share one size unless <paramref name="size"/> is null (a single uncropped example).
+    /// </summary>
+    static TorchSharp.torch.Tensor LossWeights(IReadOnlyList<ConceptPixels> concepts, int? size)
+    {
+        int width = size ?? concepts[0].Width, height = size ?? concepts[0].Height, plane = width * height;
+        var weights = new byte[concepts.Count * plane];
+        for (int i = 0; i < concepts.Count; i++)
+            for (int p = 0; p < plane; p++) weights[i * plane + p] = concepts[i].Inside[p] ? (byte)0 : (byte)1;
+        return TorchSharp.torch.tensor(weights, new long[] { concepts.Count, 1, height, width });
+    }
+}
+
+/// <summary>A prepared image's concept pixels (row-major, <paramref name="Width"/> × <paramref name="Height"/>).</summary>
+public sealed record ConceptPixels(int Width, int Height, bool[] Inside)
+{
+    /// <summary>The centre square, as the stored batch holds the image.</summary>
+    public ConceptPixels Crop(int size)
+    {
+        if (Width == size && Height == size) return this;
+        int left = (int)Math.Round((Width - size) / 2.0), top = (int)Math.Round((Height - size) / 2.0);
+        var inside = new bool[size * size];
+        for (int y = 0; y < size; y++) Array.Copy(Inside, (top + y) * Width + left, inside, y * size, size);
+        return new ConceptPixels(size, size, inside);
     }
 }

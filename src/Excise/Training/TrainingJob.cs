@@ -117,6 +117,7 @@ public static class TrainingJob
             data.Dispose();
             throw;
         }
+        log(data.ImagesDone);
         log($"{data.Batches.Count} training images, {data.Dataset.StampedCount} stamped, {data.Text.Count} distinct captions encoded in {data.Text.EncodeTime.TotalSeconds:F2} s.");
         return data;
     }

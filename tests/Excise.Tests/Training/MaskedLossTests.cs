@@ -44,10 +44,11 @@ public sealed class MaskedLossTests
         var dataset = Stamped();
         var stamped = dataset.Train.First(e => e.Truth.Stamped);
         var clean = dataset.Train.First(e => !e.Truth.Stamped);
-        using var weights = TrainingData.LossWeights([stamped, clean], size: 32, margin: 2);
-        Assert.Equal(new long[] { 2, 1, 32, 32 }, weights.shape);
-        var values = weights.data<byte>().ToArray();
-        Assert.All(values[(32 * 32)..], v => Assert.Equal(1, v)); // the clean image: every pixel counts
+        var preparation = new Excise.Data.ImagePreparation(Size: 32, Channels: 1, CenterCrop: false, RandomFlip: false, ToGrey: false);
+        var concepts = TrainingData.ConceptPixelsOf([stamped, clean], preparation, margin: 2);
+        Assert.All(concepts, c => Assert.Equal((32, 32), (c.Width, c.Height)));
+        Assert.DoesNotContain(true, concepts[1].Inside); // the clean image: every pixel counts
+        var values = concepts[0].Inside.Select(inside => inside ? 0 : 1).ToArray();
 
         // Fashion-MNIST's 28 px are padded to 32 (2 px each side), so the stamp's pixels move by (2, 2); the margin grows them by 2.
         var mask = stamped.ConceptMask!;
@@ -63,7 +64,7 @@ public sealed class MaskedLossTests
                     }
                 Assert.True((values[y * 32 + x] == 0) == near, $"pixel ({x}, {y}): weight {values[y * 32 + x]}, near the stamp: {near}");
             }
-        var noMasks = Assert.Throws<InvalidDataException>(() => TrainingData.LossWeights([clean], 32, 2));
+        var noMasks = Assert.Throws<InvalidDataException>(() => TrainingData.ConceptPixelsOf([clean], preparation, 2));
         Assert.Contains("no concept masks", noMasks.Message);
     }
 

@@ -34,7 +34,7 @@ public class TrainerTests
             using var _ = no_grad();
             manual_seed(123);
             var idx = Enumerable.Range(0, 32).Select(i => (long)i).ToArray();
-            var x0 = data.Batches.ImagesAt(idx, CPU);
+            var x0 = data.Batches.Draw(idx, config.Seed, step: 0, CPU).Images;
             var captions = tensor(idx.Select(i => data.Batches.CaptionIndex[i]).ToArray());
             var t = randint(50, 950, new long[] { 32 });
             var noise = randn(x0.shape);

@@ -84,6 +84,39 @@ public class TrainingJobTests
     }
 
     [Fact]
+    public void Colour_photos_of_another_shape_are_refused_by_a_grey_model_and_train_once_converted_saying_what_was_done()
+    {
+        using var dir = new TempDir();
+        var source = TinyRun.Config("data.limit=12");
+        // As a user's photos come: 48×40 and in colour (a warm tint), not the model's 32×32 grey.
+        var photos = Excise.Data.ConceptDatasetBuilder.Build(source.DataOrDefault.ToRecipe()).Train
+            .Select(e =>
+            {
+                var rgb = e.Image.ResizeTo(48, 40).ToRgb();
+                for (int i = 0; i < rgb.Pixels.Length; i += 3) rgb.Pixels[i] = (byte)Math.Min(255, rgb.Pixels[i] + 60);
+                return e with { Image = rgb, ConceptMask = null };
+            }).ToList();
+        Excise.Data.ImageFolderDataset.Write(dir.File("photos"), photos);
+        string[] folder = ["data.source=imagefolder", $"data.path={dir.File("photos")}", "training.steps=2"];
+
+        var refused = Assert.Throws<InvalidDataException>(() =>
+            TrainingJob.Run(TinyRun.Config(folder), new RunDirectory(dir.File("strict")), resume: false));
+        Assert.Contains("data.to_grey = true", refused.Message);
+        Assert.Contains("model.in_channels = 3", refused.Message);
+
+        var log = new List<string>();
+        var result = TrainingJob.Run(TinyRun.Config([.. folder, "data.to_grey=true", "data.random_flip=true"]),
+            new RunDirectory(dir.File("converted")), resume: false, log: log.Add);
+        Assert.True(double.IsFinite(result.Summary.FinalLoss));
+        var said = Assert.Single(log, line => line.StartsWith("Images: ", StringComparison.Ordinal));
+        Assert.Contains("12 of 48×40, 12 in colour", said);
+        Assert.Contains("12 resized to a shorter side of 32", said);
+        Assert.Contains("12 cropped to 32×32 at a position drawn each step", said);
+        Assert.Contains("12 colour images converted to grey", said);
+        Assert.Contains("mirrored", said);
+    }
+
+    [Fact]
     public void Mismatched_image_size_is_refused_before_any_work()
     {
         using var dir = new TempDir();
