@@ -82,6 +82,9 @@ static class TrainCommand
         var s = result.Summary;
         AnsiConsole.MarkupLine($"[green]Done[/]: {s.Steps} steps in {ProgressDisplay.Duration(s.Elapsed)}, final loss {s.FinalLoss:F4} (mean of last 100: {s.MeanLossLast100:F4}), " +
                                $"{s.MedianSecondsPerStep:F3} s/step median, {s.ImagesPerSecond:F1} images/s, peak RSS {s.PeakRssBytes / 1048576.0:F0} MiB.");
+        if (group.Size > 1)
+            AnsiConsole.MarkupLine($"Gradient allreduce on rank 0: {s.AllreduceTime.TotalSeconds:F2} s in all, {s.AllreduceTime.TotalSeconds / s.Elapsed.TotalSeconds:P1} of the training time " +
+                                   "(waiting for the slower rank included).");
         AnsiConsole.MarkupLine($"Run: [blue]{Markup.Escape(run.Root)}[/]" + (result.PreviewPath is { } p ? $"  preview: [blue]{Markup.Escape(p)}[/]" : ""));
         return 0;
     }

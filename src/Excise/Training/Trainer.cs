@@ -34,6 +34,8 @@ public sealed class Trainer : IDisposable
     readonly ExponentialMovingAverage? ema;
     readonly CheckpointStore checkpoints;
     readonly List<ITrainingHook> hooks = new();
+    /// <summary>Time spent summing gradients across ranks (waiting for the slowest rank included); zero in one process.</summary>
+    readonly Stopwatch allreduceClock = new();
 
     public int Step { get; private set; }
     public int StartStep { get; private set; }
@@ -171,7 +173,8 @@ public sealed class Trainer : IDisposable
         var sortedTimes = stepTimes.Skip(1).DefaultIfEmpty(stepTimes.FirstOrDefault()).OrderBy(x => x).ToList();
         double median = sortedTimes.Count > 0 ? sortedTimes[sortedTimes.Count / 2] : 0;
         return new TrainingSummary(Step, StartStep, losses.LastOrDefault(double.NaN), losses.TakeLast(100).DefaultIfEmpty(double.NaN).Average(),
-            clock.Elapsed, median, median > 0 ? opt.BatchSize / median : 0, Process.GetCurrentProcess().PeakWorkingSet64, losses, stepTimes, SkippedSteps);
+            clock.Elapsed, median, median > 0 ? opt.BatchSize / median : 0, Process.GetCurrentProcess().PeakWorkingSet64, losses, stepTimes, SkippedSteps,
+            allreduceClock.Elapsed);
     }
 
     void RecordSkip(double loss, double gradNorm)
@@ -276,7 +279,9 @@ public sealed class Trainer : IDisposable
             throw new NotSupportedException("Data-parallel training sums float32 gradients; this model has parameters of another type.");
         using var flat = cat(grads.Select(g => g.reshape(-1)).ToList(), 0).cpu();
         var buffer = flat.data<float>().ToArray();
+        allreduceClock.Start();
         Group.SumInPlace(buffer);
+        allreduceClock.Stop();
         using var summed = tensor(buffer, device: device);
         long offset = 0;
         foreach (var g in grads)

@@ -44,6 +44,7 @@ public class DataParallelTrainingTests(ITestOutputHelper output)
         // Rank 0 alone printed and wrote: one "Done" line, one metrics line per step, the checkpoints of one run.
         Assert.Single(printed.Split('\n'), l => l.StartsWith("Done:", StringComparison.Ordinal));
         Assert.Contains("Data-parallel over 2 ranks", printed);
+        Assert.Contains("Gradient allreduce on rank 0:", printed);
         Assert.Equal(6, File.ReadAllLines(dir.File("two/metrics.jsonl")).Length);
         Assert.Equal([3, 6], new CheckpointStore(dir.File("two/checkpoints")).CompleteCheckpoints().Select(c => c.Step));
         if (arm.EndsWith("-projection", StringComparison.Ordinal))
