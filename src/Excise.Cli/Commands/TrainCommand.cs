@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Excise.Configuration;
+using Excise.Distributed;
 using Excise.Training;
 using Spectre.Console;
 
@@ -24,7 +25,8 @@ static class TrainCommand
             "excise train --config configs/base.json --out runs/base",
             "excise train --config configs/smoke.json --out runs/s --set training.steps=200 --set data.limit=2000",
             "excise train --resume runs/base --set training.steps=3000",
-            "excise train --config configs/finetune.json --init models/base --arm update-projection --basis concept.safetensors --out runs/ft");
+            "excise train --config configs/finetune.json --init models/base --arm update-projection --basis concept.safetensors --out runs/ft",
+            "mpirun -np 2 ./excise train --config configs/smoke.json --out runs/s --set threads=1   # data-parallel over 2 ranks");
         command.SetAction(r =>
         {
             var sets = (r.GetValue(overrides) ?? []).ToList();
@@ -46,15 +48,43 @@ static class TrainCommand
         if (resumeDir is not null && !File.Exists(run.ConfigPath)) throw new UsageException($"{resumeDir} is not a run directory (no config.json).");
         var config = RunConfig.Load(configPath ?? run.ConfigPath, overrides);
 
+        using var group = ProcessGroup.FromEnvironment();
+        if (group.Size == 1) return Train(config, run, resumeDir is not null, group);
+        try
+        {
+            return Train(config, run, resumeDir is not null, group);
+        }
+        catch (Exception e)
+        {
+            // The other ranks would wait for this one forever in their next allreduce: name the error, then end them all.
+            AnsiConsole.MarkupLine($"[red]error[/] (rank {group.Rank} of {group.Size}): {Markup.Escape(e.Message)}");
+            if (Environment.GetEnvironmentVariable("EXCISE_DEBUG") == "1") AnsiConsole.WriteException(e);
+            group.Abort(ExitCodes.Failed);
+            throw; // not reached
+        }
+    }
+
+    /// <summary>The run on this process; under mpirun only rank 0 prints progress and the result.</summary>
+    static int Train(RunConfig config, RunDirectory run, bool resume, ProcessGroup group)
+    {
+        if (!group.IsRoot)
+        {
+            TrainingJob.Run(config, run, resume, group: group);
+            return 0;
+        }
+        if (group.Size > 1) AnsiConsole.MarkupLine($"Data-parallel over {group.Size} ranks (Open MPI); each trains 1/{group.Size} of every batch of {config.TrainingOrDefault.BatchSize}.");
         AnsiConsole.MarkupLine($"Training [bold]{Markup.Escape(config.Name)}[/] → {Markup.Escape(run.Root)}");
         var result = ProgressDisplay.Run($"train {config.Name}", config.TrainingOrDefault.Steps, update =>
-            TrainingJob.Run(config, run, resumeDir is not null,
+            TrainingJob.Run(config, run, resume,
                 new SyncProgress<TrainingProgress>(p => update(p.Step,
                     $"step {p.Step}/{p.TotalSteps} · loss {p.Loss:F4} · {1 / Math.Max(p.SecondsPerStep, 1e-9):F2} steps/s · ETA {ProgressDisplay.Duration(p.Remaining)}")),
-                message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]")));
+                message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]"), group: group));
         var s = result.Summary;
         AnsiConsole.MarkupLine($"[green]Done[/]: {s.Steps} steps in {ProgressDisplay.Duration(s.Elapsed)}, final loss {s.FinalLoss:F4} (mean of last 100: {s.MeanLossLast100:F4}), " +
                                $"{s.MedianSecondsPerStep:F3} s/step median, {s.ImagesPerSecond:F1} images/s, peak RSS {s.PeakRssBytes / 1048576.0:F0} MiB.");
+        if (group.Size > 1)
+            AnsiConsole.MarkupLine($"Gradient allreduce on rank 0: {s.AllreduceTime.TotalSeconds:F2} s in all, {s.AllreduceTime.TotalSeconds / s.Elapsed.TotalSeconds:P1} of the training time " +
+                                   "(waiting for the slower rank included).");
         AnsiConsole.MarkupLine($"Run: [blue]{Markup.Escape(run.Root)}[/]" + (result.PreviewPath is { } p ? $"  preview: [blue]{Markup.Escape(p)}[/]" : ""));
         return 0;
     }

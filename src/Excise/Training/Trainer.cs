@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Excise.Diffusion;
+using Excise.Distributed;
 using Excise.Serialization;
 using Excise.Torch;
 using TorchSharp;
@@ -33,6 +34,8 @@ public sealed class Trainer : IDisposable
     readonly ExponentialMovingAverage? ema;
     readonly CheckpointStore checkpoints;
     readonly List<ITrainingHook> hooks = new();
+    /// <summary>Time spent summing gradients across ranks (waiting for the slowest rank included); zero in one process.</summary>
+    readonly Stopwatch allreduceClock = new();
 
     public int Step { get; private set; }
     public int StartStep { get; private set; }
@@ -46,6 +49,11 @@ public sealed class Trainer : IDisposable
     public IOptimizer Optimizer => optimizer;
     /// <summary>Standard deviation of Gaussian noise added to the text states of every batch (the embed-noise baseline).</summary>
     public double TextNoiseSigma { get; set; }
+    /// <summary>
+    /// The processes training this model together. With more than one, each computes its slice of every global batch,
+    /// their gradients are summed into the one-process gradient before clipping, and rank 0 alone writes the run's files.
+    /// </summary>
+    public ProcessGroup Group { get; init; } = new SingleProcessGroup();
 
     public Trainer(RunConfig config, nn.Module model, NoisePredictor predict, TrainingBatches data, RunDirectory run, Device device)
     {
@@ -96,7 +104,7 @@ public sealed class Trainer : IDisposable
         Step = StartStep = state.Step;
         SkippedSteps = state.SkippedSteps;
         ConsecutiveSkips = state.ConsecutiveSkips;
-        MetricsLine.TruncateAfter(run, state.Step);
+        if (Group.IsRoot) MetricsLine.TruncateAfter(run, state.Step);
     }
 
     public TrainingSummary Train(IProgress<TrainingProgress>? progress = null, CancellationToken cancel = default)
@@ -108,7 +116,10 @@ public sealed class Trainer : IDisposable
         double windowLoss = 0; int windowCount = 0;
         double lastGradNorm = 0;
         model.train();
-        using var metrics = new StreamWriter(run.MetricsPath, append: true);
+        if (opt.BatchSize < Group.Size)
+            throw new ArgumentException($"training.batch_size ({opt.BatchSize}) is smaller than the number of ranks ({Group.Size}); every rank needs at least one example of each batch.");
+        using var metrics = Group.IsRoot ? new StreamWriter(run.MetricsPath, append: true) : null;
+        RequireIdenticalReplicas();
 
         while (Step < total)
         {
@@ -135,7 +146,10 @@ public sealed class Trainer : IDisposable
 
             var recent = stepTimes.TakeLast(20).OrderBy(x => x).ToList();
             double secPerStep = recent[recent.Count / 2];
-            if (Step % opt.LogEvery == 0 || Step == total || !applied)
+            bool checkpointDue = opt.CheckpointEvery > 0 && Step % opt.CheckpointEvery == 0 && Step < total;
+            // Before a checkpoint, so rank 0 never saves weights the other ranks do not hold.
+            if (Step % opt.LogEvery == 0 || checkpointDue) RequireIdenticalReplicas();
+            if (metrics is not null && (Step % opt.LogEvery == 0 || Step == total || !applied))
             {
                 WriteMetrics(metrics, windowCount > 0 ? windowLoss / windowCount : null, applied ? loss : null, lr, lastGradNorm, secPerStep, clock.Elapsed);
                 windowLoss = 0; windowCount = 0;
@@ -143,19 +157,24 @@ public sealed class Trainer : IDisposable
             progress?.Report(new TrainingProgress(Step, total, loss, lr, lastGradNorm, secPerStep, clock.Elapsed,
                 TimeSpan.FromSeconds(secPerStep * (total - Step))));
 
-            if (opt.CheckpointEvery > 0 && Step % opt.CheckpointEvery == 0 && Step < total) SaveCheckpoint();
+            if (checkpointDue && Group.IsRoot) SaveCheckpoint();
             if (ConsecutiveSkips >= opt.MaxConsecutiveSkips)
                 throw new TrainingDivergedException($"Steps {Step - ConsecutiveSkips + 1}–{Step}: {ConsecutiveSkips} consecutive steps had a non-finite loss or gradient " +
                     $"and were skipped (training.max_consecutive_skips = {opt.MaxConsecutiveSkips}); stopping. The weights are those of the last applied step; " +
                     $"the last checkpoint in {run.CheckpointsDir} holds them. Lower training.learning_rate or raise training.warmup_steps.");
         }
-        SaveCheckpoint();
-        SaveFinalWeights();
+        RequireIdenticalReplicas();
+        if (Group.IsRoot)
+        {
+            SaveCheckpoint();
+            SaveFinalWeights();
+        }
 
         var sortedTimes = stepTimes.Skip(1).DefaultIfEmpty(stepTimes.FirstOrDefault()).OrderBy(x => x).ToList();
         double median = sortedTimes.Count > 0 ? sortedTimes[sortedTimes.Count / 2] : 0;
         return new TrainingSummary(Step, StartStep, losses.LastOrDefault(double.NaN), losses.TakeLast(100).DefaultIfEmpty(double.NaN).Average(),
-            clock.Elapsed, median, median > 0 ? opt.BatchSize / median : 0, Process.GetCurrentProcess().PeakWorkingSet64, losses, stepTimes, SkippedSteps);
+            clock.Elapsed, median, median > 0 ? opt.BatchSize / median : 0, Process.GetCurrentProcess().PeakWorkingSet64, losses, stepTimes, SkippedSteps,
+            allreduceClock.Elapsed);
     }
 
     void RecordSkip(double loss, double gradNorm)
@@ -188,8 +207,17 @@ public sealed class Trainer : IDisposable
         // Drawn last, so every arm sees the same images, timesteps and noise at every step.
         if (TextNoiseSigma > 0) states = states + TextNoiseSigma * randn(states.shape, generator: generator, device: device);
 
-        var loss = DenoisingObjective.Loss(predict, schedule, x0, noise, t, states, mask, lossWeights);
-        value = loss.ToDouble();
+        Tensor loss;
+        if (Group.Size == 1)
+        {
+            loss = DenoisingObjective.Loss(predict, schedule, x0, noise, t, states, mask, lossWeights);
+            value = loss.ToDouble();
+        }
+        else
+        {
+            loss = ShareOfLoss(x0, noise, t, states, mask, lossWeights);
+            value = Group.Sum(loss.ToDouble()); // the global batch's loss on every rank, so all take the same branch below
+        }
         gradNorm = double.NaN;
         if (!double.IsFinite(value))
         {
@@ -200,6 +228,7 @@ public sealed class Trainer : IDisposable
 
         optimizer.ZeroGrad();
         loss.backward();
+        if (Group.Size > 1) SumGradients();
         foreach (var h in hooks) h.AfterBackward(step);
         gradNorm = opt.GradClip > 0
             ? nn.utils.clip_grad_norm_(parameters.Select(p => p.Param), opt.GradClip)
@@ -216,6 +245,56 @@ public sealed class Trainer : IDisposable
         foreach (var h in hooks) h.AfterOptimizerStep(step);
         ema?.Update();
         return true;
+    }
+
+    /// <summary>
+    /// This rank's share of the global batch's loss: the loss of its slice of the batch (every rank drew the whole batch's
+    /// examples, noise and timesteps exactly as one process does, and keeps rows [Rank·B/N, (Rank+1)·B/N)), scaled so that
+    /// the shares of all ranks add up to the one-process mean. The mean's denominator is the batch's element count, or
+    /// with a loss mask its kept pixels × channels (DenoisingObjective.MeanSquaredError), so the scale is this slice's
+    /// denominator over the whole batch's.
+    /// </summary>
+    Tensor ShareOfLoss(Tensor x0, Tensor noise, Tensor t, Tensor states, Tensor? mask, Tensor? weights)
+    {
+        long batch = x0.shape[0];
+        long start = batch * Group.Rank / Group.Size, count = batch * (Group.Rank + 1) / Group.Size - start;
+        Tensor Slice(Tensor whole) => whole.narrow(0, start, count);
+        var sliceWeights = weights is null ? null : Slice(weights);
+        var loss = DenoisingObjective.Loss(predict, schedule, Slice(x0), Slice(noise), Slice(t), Slice(states), mask is null ? null : Slice(mask), sliceWeights);
+        double Denominator(Tensor images, Tensor? kept) =>
+            kept is null ? images.numel() : Math.Max(kept.sum().ToDouble() * images.shape[1], 1);
+        return loss * (Denominator(Slice(x0), sliceWeights) / Denominator(x0, weights));
+    }
+
+    /// <summary>
+    /// Replaces every gradient by its sum over the ranks: each rank's is the gradient of its share of the loss, so the
+    /// sum is the gradient of the one-process mean loss, and clipping, the hooks (projection) and the optimizer act on it
+    /// exactly as they do in one process. One flat buffer, one allreduce per step.
+    /// </summary>
+    void SumGradients()
+    {
+        var grads = parameters.Select(p => p.Param.grad).OfType<Tensor>().ToList();
+        if (grads.Any(g => g.dtype != ScalarType.Float32))
+            throw new NotSupportedException("Data-parallel training sums float32 gradients; this model has parameters of another type.");
+        using var flat = cat(grads.Select(g => g.reshape(-1)).ToList(), 0).cpu();
+        var buffer = flat.data<float>().ToArray();
+        allreduceClock.Start();
+        Group.SumInPlace(buffer);
+        allreduceClock.Stop();
+        using var summed = tensor(buffer, device: device);
+        long offset = 0;
+        foreach (var g in grads)
+        {
+            using (no_grad()) g.copy_(summed.narrow(0, offset, g.numel()).view_as(g));
+            offset += g.numel();
+        }
+    }
+
+    /// <summary>Stops the job when the ranks' weights differ (a cheap digest compared across ranks); nothing to check in one process.</summary>
+    void RequireIdenticalReplicas()
+    {
+        if (Group.Size == 1) return;
+        Group.RequireSameOnEveryRank(WeightDigest.Of(parameters.Select(p => (Tensor)p.Param)), $"weights after step {Step}");
     }
 
     double TotalGradNorm()

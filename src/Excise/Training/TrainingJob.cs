@@ -2,6 +2,7 @@ using System.Text.Json;
 using Excise.Diffusion;
 using Excise.Configuration;
 using Excise.Data;
+using Excise.Distributed;
 using Excise.Projection;
 using Excise.Models;
 using Excise.Models.Lora;
@@ -19,41 +20,54 @@ public sealed record TrainingJobResult(RunDirectory Run, TrainingSummary Summary
 /// <summary>
 /// One training run end to end: resolve the config into the run directory, build the dataset and its frozen
 /// text states, build (or restore) the UNet, train, then write the sampling weights and a preview grid.
+/// Under a process group of several ranks (data parallelism, docs/distributed.md) every rank builds the same data and
+/// model and trains its slice of each batch; rank 0 alone locks and writes the run directory, and the others only read it.
 /// </summary>
 public static class TrainingJob
 {
     public static TrainingJobResult Run(RunConfig config, RunDirectory run, bool resume, IProgress<TrainingProgress>? progress = null,
-                                        Action<string>? log = null, CancellationToken cancel = default)
+                                        Action<string>? log = null, CancellationToken cancel = default, ProcessGroup? group = null)
     {
         log ??= _ => { };
+        group ??= new SingleProcessGroup();
+        bool writes = group.IsRoot;
         config = Pinned(config);
-        using var runLock = RunLock.Acquire(run.Root, "training run");
-        var resumeFrom = resume ? LatestGoodCheckpoint(run, log) : RequireFreshStart(run);
+        using var runLock = writes ? RunLock.Acquire(run.Root, "training run") : null;
+        var resumeFrom = resume ? LatestGoodCheckpoint(run, log) : RequireFreshStart(run, writes);
         TorchRuntime.ConfigureThreads(config.Threads);
         var device = TorchRuntime.ParseDevice(config.Device);
         var unetConfig = config.ResolveUNetConfig();
-        AtomicFile.WriteAllText(run.ConfigPath, config.ToJson());
-        AtomicFile.WriteAllText(run.UNetConfigPath, unetConfig.ToDiffusersJson());
+        if (writes)
+        {
+            AtomicFile.WriteAllText(run.ConfigPath, config.ToJson());
+            AtomicFile.WriteAllText(run.UNetConfigPath, unetConfig.ToDiffusersJson());
+        }
 
         log("Loading the text encoder and the dataset…");
         using var encoder = MiniLmTextEncoder.Create(config.TextOrDefault.MaxLength);
-        using var data = PrepareData(config, run, unetConfig, encoder, log);
+        using var data = PrepareData(config, run, unetConfig, encoder, log, writes);
         using var model = BuildModel(config, unetConfig, log, out var adapters);
         model.to(device);
         var selective = config.SelectiveOrDefault;
-        using var basis = selective.Projects ? LoadRunBasis(config, run, resume) : null;
-        using var projector = basis is null ? null : StartProjection(config, run, model, basis, adapters, fresh: resumeFrom is null, log);
+        if (selective.Projects && writes) CopyBasisIntoRun(config, run, resume);
+        // The other ranks read the run's basis copy (and on a resume its checkpoint) only once rank 0 has written it.
+        group.Barrier();
+        using var basis = selective.Projects ? ConceptBasis.Load(run.BasisPath) : null;
+        using var projector = basis is null ? null : StartProjection(config, run, model, basis, adapters, fresh: resumeFrom is null, log, writes);
 
         // Built only now, after the projections above: the trainer's EMA shadow is a copy of the weights training starts
         // from, so it too starts in the complement and the EMA weights (model.safetensors) carry the certificate.
         // A resumed run overwrites the shadow from its checkpoint, so this order changes nothing there.
-        using var trainer = BuildTrainer(config, run, model, data, device, projector, basis, log);
+        using var trainer = BuildTrainer(config, run, model, data, device, projector, basis, log, group);
         if (resumeFrom is not null)
         {
             trainer.Resume(resumeFrom);
             log($"Resumed from {resumeFrom} (step {trainer.StartStep}).");
         }
         var summary = trainer.Train(progress, cancel);
+        // What follows reads the weights rank 0 wrote and writes files; the other ranks are done (their weights were
+        // checked identical to rank 0's at the last step).
+        if (!writes) return new TrainingJobResult(run, summary, data.Batches.Count, data.Text.Count, data.Text.EncodeTime, null);
         if (adapters is not null) SaveMergedLora(model, adapters, run);
 
         var preview = WritePreview(config, run, model, encoder, data.Dataset, device, log);
@@ -92,23 +106,24 @@ public static class TrainingJob
     }
 
     /// <summary>Refuses to start over a run that has checkpoints or weights; returns null (nothing to resume from).</summary>
-    static string? RequireFreshStart(RunDirectory run)
+    static string? RequireFreshStart(RunDirectory run, bool writes)
     {
         if (new CheckpointStore(run.CheckpointsDir).CompleteCheckpoints().Count > 0 || File.Exists(run.ModelPath))
             throw new InvalidOperationException($"{run.Root} already holds a training run. Use --resume to continue it, or choose another --out.");
         // Metrics from an attempt killed before its first checkpoint: the run starts over, so they would be duplicated.
-        File.Delete(run.MetricsPath);
+        if (writes) File.Delete(run.MetricsPath);
         return null;
     }
 
     /// <summary>Dataset → captions → text states, with the states and the ground truth written into the run.</summary>
-    static PreparedData PrepareData(RunConfig config, RunDirectory run, UNetConfig unetConfig, ITextEncoder encoder, Action<string> log)
+    static PreparedData PrepareData(RunConfig config, RunDirectory run, UNetConfig unetConfig, ITextEncoder encoder, Action<string> log, bool writes)
     {
         if (unetConfig.CrossAttentionDim != encoder.Width)
             throw new ArgumentException($"model.cross_attention_dim ({unetConfig.CrossAttentionDim}) must equal the text encoder's width ({encoder.Width}).");
         var data = TrainingData.Prepare(config, encoder, unetConfig.InChannels);
         try
         {
+            if (!writes) return data;
             data.Text.Save(run.TextStatesPath);
             GroundTruthExport.WriteJsonl(run.GroundTruthPath, data.Dataset.Train);
         }
@@ -151,7 +166,7 @@ public static class TrainingJob
     /// the weights training starts from when they are the certificate's reference.
     /// </summary>
     static ConceptProjector StartProjection(RunConfig config, RunDirectory run, UNet2DConditionModel model, ConceptBasis basis,
-                                            LoraAdapters? adapters, bool fresh, Action<string> log)
+                                            LoraAdapters? adapters, bool fresh, Action<string> log, bool writes)
     {
         var selective = config.SelectiveOrDefault;
         var projector = new ConceptProjector(basis.U, ConceptProjector.SelectParameters(model, ProjectedPatterns(config), basis.Dimension),
@@ -164,16 +179,16 @@ public static class TrainingJob
             projector.ProjectValues(projector.Targets.Select(t => t.Param));
             log("Erased the projected weights' response to the concept subspace before training.");
         }
-        if (config.InitWeightsPath() is null || selective.EraseConcept) ModuleWeights.Save(model, run.InitialWeightsPath);
+        if ((config.InitWeightsPath() is null || selective.EraseConcept) && writes) ModuleWeights.Save(model, run.InitialWeightsPath);
         return projector;
     }
 
     /// <summary>The trainer with the arm's settings: text noise, the projection hook, and what its checkpoints record.</summary>
     static Trainer BuildTrainer(RunConfig config, RunDirectory run, UNet2DConditionModel model, PreparedData data, Device device,
-                                ConceptProjector? projector, ConceptBasis? basis, Action<string> log)
+                                ConceptProjector? projector, ConceptBasis? basis, Action<string> log, ProcessGroup group)
     {
         var selective = config.SelectiveOrDefault;
-        var trainer = new Trainer(config, model, NoisePredictors.Of(model), data.Batches, run, device) { Log = log };
+        var trainer = new Trainer(config, model, NoisePredictors.Of(model), data.Batches, run, device) { Log = log, Group = group };
         if (selective.Arm == TrainingArm.EmbedNoise) trainer.TextNoiseSigma = selective.EmbedNoiseSigma;
         trainer.ExtraState["arm"] = selective.Arm.ToName();
         if (projector is not null)
@@ -238,11 +253,10 @@ public static class TrainingJob
     }
 
     /// <summary>Copies the configured basis into the run on a fresh start; a resume uses the run's copy.</summary>
-    static ConceptBasis LoadRunBasis(RunConfig config, RunDirectory run, bool resume)
+    static void CopyBasisIntoRun(RunConfig config, RunDirectory run, bool resume)
     {
         if (!resume || !File.Exists(run.BasisPath))
             File.Copy(config.SelectiveOrDefault.Basis!, run.BasisPath, overwrite: true);
-        return ConceptBasis.Load(run.BasisPath);
     }
 
 

@@ -7,7 +7,7 @@ public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, dou
 /// <param name="SkippedSteps">Steps whose update was dropped for a non-finite loss or gradient since step 0, resumed runs included.</param>
 public sealed record TrainingSummary(int Steps, int ResumedFrom, double FinalLoss, double MeanLossLast100, TimeSpan Elapsed,
                                      double MedianSecondsPerStep, double ImagesPerSecond, long PeakRssBytes, IReadOnlyList<double> Losses,
-                                     IReadOnlyList<double>? StepSeconds = null, long SkippedSteps = 0);
+                                     IReadOnlyList<double>? StepSeconds = null, long SkippedSteps = 0, TimeSpan AllreduceTime = default);
 
 /// <summary>
 /// Points where a training arm may change the update: after backward (the gradients), and after the

@@ -13,7 +13,7 @@ public sealed class LayerTests
     /// <summary>Bottom to top; folders on one line are peers and may not use each other.</summary>
     public static readonly IReadOnlyList<string[]> Layers =
     [
-        ["Excise", "Torch", "Serialization", "Configuration"],
+        ["Excise", "Torch", "Serialization", "Configuration", "Distributed"],
         ["Imaging", "Text"],
         ["Data"],
         ["Models"],
