@@ -33,6 +33,21 @@ internal sealed class HuggingFaceConfigJson : IDisposable
     /// <summary>The config's keys: the file, or its <c>"config"</c> member in the golden wrapper.</summary>
     public JsonElement Root { get; }
 
+    /// <summary>Refuses a file that says it is another class (<c>_class_name</c>, which diffusers writes); none said is fine.</summary>
+    public void RequireClassName(string className)
+    {
+        if (File.TryGetProperty("_class_name", out var named) && named.ValueKind == JsonValueKind.String && named.GetString() != className)
+            throw new NotSupportedException($"{what} '_class_name': '{named.GetString()}' is not supported (only {className}).");
+    }
+
+    /// <summary>Refuses, naming the key, a value that would make a model Excise does not build; an absent key takes the class default.</summary>
+    public void RefuseUnsupported(IEnumerable<(string Key, string Expected, Func<JsonElement, bool> IsSupported)> keys)
+    {
+        foreach (var (key, expected, isSupported) in keys)
+            if (Root.TryGetProperty(key, out var value) && !isSupported(value))
+                throw new NotSupportedException($"{what} '{key}': {value.GetRawText()} is not supported (only {expected}).");
+    }
+
     public bool TryGetNonNull(string key, out JsonElement value) => Root.TryGetProperty(key, out value) && value.ValueKind != JsonValueKind.Null;
 
     public int? ReadInt(string key) => Read(key, "an integer", v => v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out _), v => (int?)v.GetInt32());

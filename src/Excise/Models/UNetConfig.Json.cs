@@ -51,13 +51,8 @@ public sealed partial record UNetConfig
         using (var json = new HuggingFaceConfigJson(text, "UNet config"))
         {
             var root = json.Root;
-            if (json.File.TryGetProperty("_class_name", out var className)
-                && className.ValueKind == JsonValueKind.String && className.GetString() != DiffusersClassName)
-                throw new NotSupportedException($"UNet config '_class_name': '{className.GetString()}' is not supported (only {DiffusersClassName}).");
-
-            foreach (var (key, expected, isDefault) in FixedKeys)
-                if (root.TryGetProperty(key, out var value) && !isDefault(value))
-                    throw new NotSupportedException($"UNet config '{key}': {value.GetRawText()} is not supported (only {expected}).");
+            json.RequireClassName(DiffusersClassName);
+            json.RefuseUnsupported(FixedKeys);
 
             var defaults = new UNetConfig();
             var config = new UNetConfig

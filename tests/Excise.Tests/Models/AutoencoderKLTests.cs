@@ -329,17 +329,10 @@ public sealed class AutoencoderKLTests(ITestOutputHelper output)
         return observed;
     }
 
-    /// <summary>The golden README's rule: max|Δ| ≤ <paramref name="relative"/> × max|reference|.</summary>
-    private void AssertWithin(string what, Tensor actual, Tensor expected, double relative)
-    {
-        Assert.Equal(expected.shape, actual.shape);
-        var delta = MaxAbs(actual - expected);
-        var tolerance = relative * MaxAbs(expected);
-        output.WriteLine($"{what}: max|Δ| = {delta:E2} (tolerance {tolerance:E2})");
-        Assert.True(delta <= tolerance, $"{what}: max|Δ| {delta:E2} > {tolerance:E2}");
-    }
+    private void AssertWithin(string what, Tensor actual, Tensor expected, double relative) =>
+        GoldenData.AssertWithin(output, what, actual, expected, relative);
 
-    private static double MaxAbs(Tensor t) => t.abs().max().ToDouble();
+    private static double MaxAbs(Tensor t) => GoldenData.MaxAbs(t);
 }
 
 /// <summary>A fresh VAE is a function of the seed alone: every GroupNorm starts at identity, no heap-dependent tensor.</summary>

@@ -26,6 +26,18 @@ internal static class GoldenData
 
     public static Dictionary<string, Tensor> Io(string name) => Safetensors.LoadStateDict(IoPath(name));
 
+    /// <summary>The golden README's rule: max|Δ| ≤ <paramref name="relative"/> × max|reference|, with the measured Δ written to the test's output.</summary>
+    public static void AssertWithin(Xunit.Abstractions.ITestOutputHelper output, string what, Tensor actual, Tensor expected, double relative)
+    {
+        Assert.Equal(expected.shape, actual.shape);
+        var delta = MaxAbs(actual - expected);
+        var tolerance = relative * MaxAbs(expected);
+        output.WriteLine($"{what}: max|Δ| = {delta:E2} (tolerance {tolerance:E2})");
+        Assert.True(delta <= tolerance, $"{what}: max|Δ| {delta:E2} > {tolerance:E2}");
+    }
+
+    public static double MaxAbs(Tensor t) => t.abs().max().ToDouble();
+
     /// <summary>Same shape and bit-identical values.</summary>
     public static bool Identical(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().ToBoolean();
 

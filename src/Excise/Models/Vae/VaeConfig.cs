@@ -82,12 +82,8 @@ public sealed record VaeConfig
     {
         using (var json = new HuggingFaceConfigJson(text, "VAE config"))
         {
-            if (json.File.TryGetProperty("_class_name", out var className)
-                && className.ValueKind == JsonValueKind.String && className.GetString() != DiffusersClassName)
-                throw new NotSupportedException($"VAE config '_class_name': '{className.GetString()}' is not supported (only {DiffusersClassName}).");
-            foreach (var (key, expected, isSupported) in FixedKeys)
-                if (json.Root.TryGetProperty(key, out var value) && !isSupported(value))
-                    throw new NotSupportedException($"VAE config '{key}': {value.GetRawText()} is not supported (only {expected}).");
+            json.RequireClassName(DiffusersClassName);
+            json.RefuseUnsupported(FixedKeys);
 
             var defaults = new VaeConfig();
             var config = new VaeConfig
