@@ -5,7 +5,8 @@ namespace Excise.Diffusion;
 /// <summary>
 /// The one training objective of every model trained here — the fine-tune and the base (Training.Trainer), the shipped
 /// base's check, the benchmark's step and the textual-inversion adversary: noise a clean batch to timesteps t
-/// (DDPM's forward process), ask the network for the noise, and score it by mean squared error (ε-prediction).
+/// (DDPM's forward process), ask the network for the noise (or, for a v-prediction schedule, for the velocity
+/// v = √ᾱ·ε − √(1 − ᾱ)·x₀), and score it by mean squared error.
 /// </summary>
 public static class DenoisingObjective
 {
@@ -18,8 +19,17 @@ public static class DenoisingObjective
                               Tensor textStates, Tensor? textMask, Tensor? weights = null)
     {
         var prediction = predict(schedule.AddNoise(x0, noise, timesteps), timesteps.to(ScalarType.Float32), textStates, textMask);
-        return MeanSquaredError(prediction, noise, weights);
+        return MeanSquaredError(prediction, Target(schedule, x0, noise, timesteps), weights);
     }
+
+    /// <summary>What the network must output for x₀ noised with ε at t: ε itself (the tensor passed in, untouched) or v.</summary>
+    public static Tensor Target(NoiseSchedule schedule, Tensor x0, Tensor noise, Tensor timesteps) =>
+        schedule.Options.PredictionType switch
+        {
+            PredictionType.Epsilon => noise,
+            PredictionType.VPrediction => schedule.Velocity(x0, noise, timesteps),
+            var other => throw new NotSupportedException($"prediction type {other} has no training target."),
+        };
 
     /// <summary>
     /// Mean squared error over the pixels <paramref name="weights"/> keeps, or over all of them. Averaged over kept pixels,

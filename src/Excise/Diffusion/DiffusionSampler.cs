@@ -135,6 +135,10 @@ public sealed class DiffusionSampler
                 var parts = eps.chunk(2, 0);
                 eps = parts[0] + options.GuidanceScale * (parts[1] - parts[0]);
             }
+            // Guidance is linear in the model's output, so mixing v and then converting equals converting each half:
+            // ε = √ᾱ·v + √(1 − ᾱ)·x_t inverts v = √ᾱ·ε − √(1 − ᾱ)·x₀ given x_t = √ᾱ·x₀ + √(1 − ᾱ)·ε.
+            if (schedule.Options.PredictionType == PredictionType.VPrediction)
+                eps = Math.Sqrt(aT) * eps + Math.Sqrt(1 - aT) * x;
 
             var x0 = (x - Math.Sqrt(1 - aT) * eps) / Math.Sqrt(aT);
             if (options.ClipSample) x0 = x0.clamp(-1, 1);

@@ -82,6 +82,8 @@ public sealed record RunConfig(
                 if (data[key]?.GetValue<bool>() == false) data.Remove(key);
         // A logo (the default kind, named or not) leaves the kind out, so runs made before stripes existed keep their hashes.
         if (node["data"]?["concept"] is System.Text.Json.Nodes.JsonObject concept && DataOrDefault.Concept?.KindValue == ConceptKind.Logo) concept.Remove("kind");
+        // Epsilon prediction, the only kind before Stable Diffusion pipelines, stays out so existing runs keep their hashes.
+        if (node["diffusion"] is System.Text.Json.Nodes.JsonObject diffusion && DiffusionOrDefault.PredictionType == PredictionType.Epsilon) diffusion.Remove("prediction_type");
         if (node["training"] is System.Text.Json.Nodes.JsonObject training)
             // on_nonfinite and max_consecutive_skips change nothing until a step diverges, and a run stopped by a NaN
             // must be resumable with on_nonfinite = skip; leaving them out also keeps the hashes of existing runs.

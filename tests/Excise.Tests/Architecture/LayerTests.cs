@@ -18,6 +18,7 @@ public sealed class LayerTests
         ["Data"],
         ["Models"],
         ["Diffusion"],
+        ["Pipelines"],
         ["Projection"],
         ["Training"],
         ["Attacks"],
