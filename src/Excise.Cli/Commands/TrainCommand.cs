@@ -17,11 +17,16 @@ static class TrainCommand
         var init = CliOptions.Text("--init", "Fine-tune from this trained run or shipped base (the same as --set init=…).", helpName: "BASE_RUN");
         var arm = CliOptions.OptionalChoice<TrainingArm>("--arm", "The selective-learning arm (the same as --set selective.arm=…).");
         var basis = CliOptions.Text("--basis", "The concept basis a projection arm uses, from 'excise concept' (the same as --set selective.basis=…).", helpName: "FILE");
+        var pipeline = CliOptions.Text("--pipeline", "Fine-tune this Stable Diffusion pipeline folder (diffusers' layout) on VAE latents (the same as --set pipeline=…; " +
+            "without --config, settings for a pipeline fine-tune are the defaults).", helpName: "PIPELINE_DIR");
+        var data = CliOptions.Text("--data", "Train on this imagefolder (the same as --set data.source=imagefolder --set data.path=…).", helpName: "IMAGE_FOLDER");
+        var concept = CliOptions.Text("--concept", "Pipeline runs: the phrase a projection arm projects away; its basis is built from the pipeline's CLIP encoder (the same as --set selective.concept=…).", helpName: "TEXT");
         var overrides = CliOptions.Repeated("--set", "Override a config field, e.g. --set training.steps=500; repeat for more.", helpName: "KEY=VALUE");
         var command = new Command("train", "Train a text-conditioned UNet, or fine-tune one; writes checkpoints, metrics.jsonl, model.safetensors, preview.png.")
         {
-            config, output, resume, init, arm, basis, overrides,
+            config, output, resume, init, arm, basis, pipeline, data, concept, overrides,
         }.WithExamples(
+            "excise train --pipeline ~/models/sd-1-5 --data my-imagefolder/ --arm update-projection --concept \"the Acme logo\" --out runs/sd-ft",
             "excise train --config configs/base.json --out runs/base",
             "excise train --config configs/smoke.json --out runs/s --set training.steps=200 --set data.limit=2000",
             "excise train --resume runs/base --set training.steps=3000",
@@ -33,20 +38,53 @@ static class TrainCommand
             if (r.GetValue(init) is { } initRun) sets.Add($"init={initRun}");
             if (r.GetValue(arm) is { } armValue) sets.Add($"selective.arm={armValue.ToName()}");
             if (r.GetValue(basis) is { } basisFile) sets.Add($"selective.basis={basisFile}");
-            return Run(r.GetValue(config), r.GetValue(output), r.GetValue(resume), sets);
+            if (r.GetValue(data) is { } folder) sets.InsertRange(0, ["data.source=imagefolder", $"data.path={folder}"]);
+            if (r.GetValue(concept) is { } phrase) sets.Add($"selective.concept={phrase}");
+            var pipelineDir = r.GetValue(pipeline);
+            if (pipelineDir is not null)
+            {
+                if (r.GetValue(resume) is not null) throw new UsageException("--resume continues a run with its own pipeline; drop --pipeline.");
+                // Before the user's --set, which may still override any of it.
+                sets.InsertRange(0, PipelineSettings(pipelineDir, withDefaults: r.GetValue(config) is null));
+            }
+            return Run(r.GetValue(config), r.GetValue(output), r.GetValue(resume), sets, pipelineDir is not null);
         });
         return command;
     }
 
-    static int Run(string? configPath, string? outDir, string? resumeDir, IReadOnlyList<string> overrides)
+    /// <summary>
+    /// A fine-tune's defaults when --pipeline comes without --config: diffusers' train_text_to_image example (learning
+    /// rate 1e-5, no caption dropout, no warmup) with a small batch for a CPU or a single GPU, and a small preview.
+    /// </summary>
+    static readonly string[] PipelineDefaults =
+    [
+        "name=sd-finetune", "training.learning_rate=1e-5", "training.batch_size=4", "training.warmup_steps=0", "training.caption_dropout=0",
+        "data.center_crop=true", "preview.per_prompt=2", "preview.steps=30", "preview.guidance_scale=7.5",
+    ];
+
+    /// <summary>The pipeline and the image size its UNet and VAE train on, with the fine-tune defaults when there is no config file.</summary>
+    static IEnumerable<string> PipelineSettings(string pipelineDir, bool withDefaults)
+    {
+        int pixels;
+        try { pixels = Excise.Pipelines.StableDiffusionPipelineFolder.Open(pipelineDir).PixelSize; }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or DirectoryNotFoundException)
+        {
+            throw new UsageException($"--pipeline: {e.Message}");
+        }
+        return (withDefaults ? PipelineDefaults : []).Concat([$"pipeline={pipelineDir}", $"data.image_size={pixels}"]);
+    }
+
+    static int Run(string? configPath, string? outDir, string? resumeDir, IReadOnlyList<string> overrides, bool pipelineRun = false)
     {
         if (resumeDir is not null && (configPath is not null || outDir is not null))
             throw new UsageException("--resume continues a run with its own config and directory; give it alone (plus --set to extend it).");
-        if (resumeDir is null && (configPath is null || outDir is null))
-            throw new UsageException("Give --config FILE and --out RUN_DIR for a new run, or --resume RUN_DIR to continue one.");
+        if (resumeDir is null && ((configPath is null && !pipelineRun) || outDir is null))
+            throw new UsageException("Give --config FILE (or --pipeline DIR) and --out RUN_DIR for a new run, or --resume RUN_DIR to continue one.");
         var run = new RunDirectory(resumeDir ?? outDir!);
         if (resumeDir is not null && !File.Exists(run.ConfigPath)) throw new UsageException($"{resumeDir} is not a run directory (no config.json).");
-        var config = RunConfig.Load(configPath ?? run.ConfigPath, overrides);
+        var config = configPath is null && resumeDir is null
+            ? RunConfig.FromSettings(overrides)
+            : RunConfig.Load(configPath ?? run.ConfigPath, overrides);
 
         using var group = ProcessGroup.FromEnvironment();
         if (group.Size == 1) return Train(config, run, resumeDir is not null, group);

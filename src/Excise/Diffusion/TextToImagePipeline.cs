@@ -1,6 +1,7 @@
 using Excise.Data;
 using Excise.Imaging;
 using Excise.Models;
+using Excise.Models.Vae;
 using Excise.Serialization;
 using Excise.Text;
 using Excise.Torch;
@@ -9,7 +10,11 @@ using static TorchSharp.torch;
 
 namespace Excise.Diffusion;
 
-/// <summary>Prompt in, images out: encodes prompts with the frozen text encoder and samples the UNet with guidance (<see cref="DiffusionSampler"/>).</summary>
+/// <summary>
+/// Prompt in, images out: encodes prompts with the frozen text encoder and samples the UNet with guidance
+/// (<see cref="DiffusionSampler"/>). With a VAE (a Stable Diffusion pipeline) the UNet samples latents, which are decoded
+/// to images after ÷ the VAE's scaling factor, as diffusers' pipelines do.
+/// </summary>
 public sealed class TextToImagePipeline : IDisposable
 {
     readonly UNet2DConditionModel model;
@@ -17,10 +22,14 @@ public sealed class TextToImagePipeline : IDisposable
     readonly DiffusionSampler sampler;
     readonly Device device;
     readonly bool ownsParts;
+    readonly AutoencoderKL? decoder;
 
-    public TextToImagePipeline(UNet2DConditionModel model, ITextEncoder encoder, NoiseSchedule schedule, Device device, bool ownsParts = false)
+    /// <param name="decoder">The VAE that decodes sampled latents to images (on <paramref name="device"/>); null: the UNet samples images itself.</param>
+    public TextToImagePipeline(UNet2DConditionModel model, ITextEncoder encoder, NoiseSchedule schedule, Device device, bool ownsParts = false,
+                               AutoencoderKL? decoder = null)
     {
         this.model = model;
+        this.decoder = decoder;
         this.encoder = encoder;
         sampler = new DiffusionSampler(schedule);
         this.device = device;
@@ -32,7 +41,7 @@ public sealed class TextToImagePipeline : IDisposable
     public NoiseSchedule Schedule => sampler.Schedule;
     public Device Device => device;
 
-    /// <summary>One image per prompt entry; returns [B,C,H,W] in [−1, 1].</summary>
+    /// <summary>One image per prompt entry; returns [B,C,H,W] in [−1, 1] (with a VAE, RGB at its pixel size).</summary>
     public Tensor Generate(IReadOnlyList<string> prompts, SamplingOptions options)
     {
         model.eval();
@@ -44,6 +53,11 @@ public sealed class TextToImagePipeline : IDisposable
         var cfg = model.Config;
         var shape = new long[] { n, cfg.InChannels, cfg.SampleSize, cfg.SampleSize };
         var images = sampler.Sample(NoisePredictors.Of(model), shape, all[..n], mask[..n], all[n..], mask[n..], options);
+        if (decoder is not null)
+        {
+            decoder.eval();
+            using (no_grad()) images = decoder.Decode(images.div(decoder.ScalingFactor)).clamp_(-1, 1);
+        }
         return images.MoveToOuterDisposeScope();
     }
 
@@ -93,6 +107,7 @@ public sealed class TextToImagePipeline : IDisposable
     {
         if (!ownsParts) return;
         model.Dispose();
+        decoder?.Dispose();
         encoder.Dispose();
     }
 }

@@ -63,6 +63,23 @@ public sealed class StableDiffusionPipelineFolder
     public PipelineWeights VaeWeights { get; }
     public PipelineWeights TextEncoderWeights { get; }
 
+    /// <summary>The side of the square RGB images the pipeline's UNet is trained on: its sample_size latents × the VAE's downsampling factor.</summary>
+    public int PixelSize => UNetConfig.SampleSize * VaeConfig.DownsamplingFactor;
+
+    /// <summary>
+    /// The SHA-256 of the folder's content: of every file's relative path and SHA-256, in ordinal order of the paths. A run
+    /// pins the pipeline it trains on by this (as it pins init weights by their hash), so a pipeline whose weights, configs
+    /// or tokenizer changed since is refused on resume, and moving the folder changes nothing.
+    /// </summary>
+    public string ContentHash()
+    {
+        var lines = Directory.EnumerateFiles(Path, "*", SearchOption.AllDirectories)
+            .Select(file => System.IO.Path.GetRelativePath(Path, file).Replace('\\', '/'))
+            .Order(StringComparer.Ordinal)
+            .Select(relative => $"{Digest.Sha256(System.IO.Path.Combine(Path, relative))}  {relative}\n");
+        return Digest.OfText(string.Concat(lines));
+    }
+
     /// <summary>The beta schedule and prediction type of the pipeline's scheduler, as training and sampling use them.</summary>
     public NoiseScheduleOptions NoiseSchedule => SchedulerConfig.ToNoiseScheduleOptions();
 

@@ -6,6 +6,7 @@ using Excise.Data;
 using Excise.Diffusion;
 using Excise.Models;
 using Excise.Models.Lora;
+using Excise.Pipelines;
 using Excise.Projection;
 using Excise.Serialization;
 using Excise.Text;
@@ -33,7 +34,9 @@ public sealed record RunConfig(
     string? Init = null,
     string? InitSha256 = null,
     SelectiveConfig? Selective = null,
-    LoraConfig? Lora = null)
+    LoraConfig? Lora = null,
+    string? Pipeline = null,
+    string? PipelineSha256 = null)
 {
     /// <summary>diffusers UNet2DConditionModel config fields (block_out_channels, cross_attention_dim, …).</summary>
     [JsonIgnore] public JsonObject ModelConfig => Model ?? throw new InvalidDataException("The config has no 'model' section (the UNet's diffusers config) and no 'init' run to take it from.");
@@ -47,6 +50,14 @@ public sealed record RunConfig(
     public static RunConfig Load(string path, IEnumerable<string>? overrides = null)
     {
         var config = ConfigLoader.LoadFile<RunConfig>(path, overrides);
+        config.Validate();
+        return config;
+    }
+
+    /// <summary>A config from settings alone (KEY=VALUE, as --set gives them) on top of the defaults, validated.</summary>
+    public static RunConfig FromSettings(IEnumerable<string> settings)
+    {
+        var config = ConfigLoader.FromNode<RunConfig>(new JsonObject(), settings, "the command line");
         config.Validate();
         return config;
     }
@@ -69,6 +80,10 @@ public sealed record RunConfig(
         // does not say, and leaving it out keeps the hashes of runs made before it existed.
         if (node["init_sha256"] is null) node.Remove("init_sha256");
         else node.Remove("init");
+        // The same for a pipeline folder; unset, both keys stay out so runs made before pipelines keep their hashes.
+        if (node["pipeline_sha256"] is null) node.Remove("pipeline_sha256");
+        else node.Remove("pipeline");
+        if (node["pipeline"] is null) node.Remove("pipeline");
         if (node["selective"] is System.Text.Json.Nodes.JsonObject selective)
         {
             // Where a basis or a mask folder lies says nothing about what it holds; a mask folder's content hash stays in.
@@ -76,6 +91,8 @@ public sealed record RunConfig(
             if (selective["basis"] is not null) selective.Remove("basis");
             selective.Remove("mask_folder");
             if (selective["mask_folder_sha256"] is null) selective.Remove("mask_folder_sha256");
+            // The phrase a pipeline run builds its basis from decides the weights; unset, it stays out (older hashes).
+            if (selective["concept"] is null) selective.Remove("concept");
         }
         if (node["data"] is System.Text.Json.Nodes.JsonObject data)
             foreach (var key in DataConfig.ImageOptionKeys)
@@ -109,10 +126,15 @@ public sealed record RunConfig(
         catch (ArgumentException e) { throw new ArgumentException($"device: {e.Message}", e); }
         if (Init is not null && !File.Exists(Init) && !Directory.Exists(Init)) throw new ArgumentException($"init: no run directory or weights file at '{Init}'.");
         DataOrDefault.Validate();
-        TextOrDefault.Validate();
         DiffusionOrDefault.Validate();
         TrainingOrDefault.Validate();
         PreviewOrDefault.Validate();
+        if (Pipeline is not null)
+        {
+            ValidatePipelineRun();
+            return;
+        }
+        TextOrDefault.Validate();
         Lora?.Validate();
         var unet = ResolveUNetConfig();
         ValidateModelFits(unet);
@@ -125,7 +147,59 @@ public sealed record RunConfig(
                                             "the base changed since. Start a new run from it (another --out), or restore the base it was trained from.");
         }
         else if (InitSha256 is not null) throw new ArgumentException("init_sha256 names the weights a run started from, but the config has no init.");
-        SelectiveOrDefault.Validate(DataOrDefault, Lora, TextOrDefault);
+        if (PipelineSha256 is not null) throw new ArgumentException("pipeline_sha256 pins the pipeline folder a run trains on, but the config has no pipeline.");
+        SelectiveOrDefault.Validate(DataOrDefault, Lora, TextOrDefault.Width, () => TextOrDefault.EncoderId,
+            $"Rebuild the basis with 'excise concept --max-length {TextOrDefault.MaxLength} ...', or set text.max_length to the one it was built with.");
+    }
+
+    /// <summary>The pipeline folder a pipeline run trains on (configs read and checked, no weights loaded); null for other runs.</summary>
+    public StableDiffusionPipelineFolder? OpenPipelineFolder()
+    {
+        if (Pipeline is null) return null;
+        try { return StableDiffusionPipelineFolder.Open(Pipeline); }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or DirectoryNotFoundException)
+        {
+            throw new ArgumentException($"pipeline: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// A pipeline run takes its UNet, text encoder and noise schedule from the folder, so keys that would set them too are
+    /// refused by name rather than one of the two silently ignored; so is what latent training cannot do faithfully yet.
+    /// </summary>
+    void ValidatePipelineRun()
+    {
+        var conflicting = new List<string>();
+        if (Model is not null) conflicting.Add("model (the UNet comes from the pipeline's unet/)");
+        if (Init is not null || InitSha256 is not null) conflicting.Add("init (the weights training starts from are the pipeline's UNet)");
+        if (Text is not null) conflicting.Add("text (the text encoder is the pipeline's CLIP text_encoder/)");
+        if (Lora is not null) conflicting.Add("lora (not supported on pipelines yet: the pipeline folder written back holds a full UNet)");
+        if (conflicting.Count > 0)
+            throw new ArgumentException($"pipeline: this run trains the pipeline at '{Pipeline}'; drop {string.Join(", ", conflicting)}.");
+        var pipeline = OpenPipelineFolder()!;
+        // A resumed run's config holds the pipeline's own schedule, which training wrote there; any other is a conflict.
+        if (Diffusion is not null && Diffusion != pipeline.NoiseSchedule)
+            throw new ArgumentException($"diffusion: the pipeline's scheduler ({System.IO.Path.Combine(pipeline.Path, StableDiffusionPipelineFolder.SchedulerFolder)}) " +
+                                        $"sets the noise schedule ({pipeline.NoiseSchedule}); drop the diffusion keys.");
+        var data = DataOrDefault;
+        if (data.ImageSize != pipeline.PixelSize)
+            throw new ArgumentException($"data.image_size ({data.ImageSize}) must be {pipeline.PixelSize} for this pipeline: its UNet's sample_size " +
+                                        $"{pipeline.UNetConfig.SampleSize} × the VAE's downsampling factor {pipeline.VaeConfig.DownsamplingFactor} " +
+                                        "(excise train --pipeline sets it).");
+        if (data.RandomFlip)
+            throw new ArgumentException("data.random_flip is not supported on pipelines yet: each image is encoded by the VAE once, and flipping its " +
+                                        "latents is only an approximation of encoding the flipped image. Drop data.random_flip.");
+        if (data.ToGrey) throw new ArgumentException("data.to_grey: a Stable Diffusion VAE encodes RGB images; drop data.to_grey.");
+        if (PipelineSha256 is not null && pipeline.ContentHash() is var digest && digest != PipelineSha256.ToLowerInvariant())
+            throw new ArgumentException($"pipeline_sha256: the folder {pipeline.Path} has content hash {digest}, not the {PipelineSha256} this run " +
+                                        "started from; it changed since. Start a new run from it (another --out), or restore the pipeline it was trained from.");
+        SelectiveOrDefault.Validate(data, Lora, pipeline.TextEncoderConfig.HiddenSize, () =>
+            {
+                using var encoder = pipeline.LoadTextEncoder();
+                return encoder.Id;
+            },
+            "Rebuild the basis from this pipeline's text encoder (leave selective.basis out and give selective.concept).",
+            canBuildBasis: true);
     }
 
     /// <summary>The weights a fine-tune starts from: a run directory's sampling weights, or a safetensors file.</summary>
@@ -140,6 +214,7 @@ public sealed record RunConfig(
     /// <summary>The UNet: the run's own 'model' section, or the config of the run it fine-tunes (init).</summary>
     public UNetConfig ResolveUNetConfig()
     {
+        if (OpenPipelineFolder() is { } pipeline) return pipeline.UNetConfig;
         if (Model is not null) return ReadUNetConfig(Model.ToJsonString(), "model");
         var initRun = Init is not null && Directory.Exists(Init) ? new RunDirectory(Init) : null;
         if (initRun is null || !File.Exists(initRun.UNetConfigPath))
@@ -224,6 +299,8 @@ public enum TrainingArm
 /// <param name="EraseConcept">Projection arms: before training, also remove the projected weights' existing response to the
 /// concept subspace (W ← W(I − UUᵀ)), so no layer can learn to read what the base model's K/V already make of the concept's
 /// states. The model then cannot see those directions at all — the text-side end of the method.</param>
+/// <param name="Concept">Pipeline runs: the phrase a projection arm projects away when no basis is given; the run builds its
+/// basis from it with the pipeline's own CLIP encoder (the states its UNet reads), as <c>excise concept</c> builds one from MiniLM.</param>
 public sealed record SelectiveConfig(
     TrainingArm Arm = TrainingArm.Standard,
     string? Basis = null,
@@ -234,7 +311,8 @@ public sealed record SelectiveConfig(
     bool LossMask = false,
     int MaskMargin = 2,
     string? MaskFolder = null,
-    string? MaskFolderSha256 = null)
+    string? MaskFolderSha256 = null,
+    string? Concept = null)
 {
     /// <summary>A typo guard: a margin this wide masks most of a 32-pixel image.</summary>
     public const int MaxMaskMargin = 16;
@@ -246,13 +324,26 @@ public sealed record SelectiveConfig(
     public static bool ArmProjects(TrainingArm arm) =>
         arm is TrainingArm.GradientProjection or TrainingArm.UpdateProjection or TrainingArm.MaskedUpdateProjection;
 
-    public void Validate(DataConfig data, LoraConfig? lora, TextConfig text)
+    /// <param name="textWidth">The width of the run's text states.</param>
+    /// <param name="encoderId">The run's text encoder id (asked only when a basis is given, to check it was built with that encoder).</param>
+    /// <param name="rebuildHint">What to do when the basis was built with another encoder.</param>
+    /// <param name="canBuildBasis">Whether the run can build its basis from <see cref="Concept"/> itself (pipeline runs).</param>
+    public void Validate(DataConfig data, LoraConfig? lora, int textWidth, Func<string> encoderId, string rebuildHint, bool canBuildBasis = false)
     {
-        int textWidth = text.Width;
         ConfigRules.RequireFinite(("selective.embed_noise_sigma", EmbedNoiseSigma), ("selective.certificate_tolerance", CertificateTolerance));
         string arm = Arm.ToName();
-        if (Projects && string.IsNullOrWhiteSpace(Basis))
-            throw new ArgumentException($"selective.basis is required for the {arm} arm: build one with 'excise concept --concept \"...\" --out concept.safetensors'.");
+        if (Concept is not null && !canBuildBasis)
+            throw new ArgumentException("selective.concept builds a basis from a pipeline's CLIP encoder (pipeline runs only); for this run build one with " +
+                                        "'excise concept --concept \"...\" --out concept.safetensors' and give it as selective.basis.");
+        if (Concept is not null && string.IsNullOrWhiteSpace(Concept)) throw new ArgumentException("selective.concept must not be empty.");
+        if (Concept is not null && Basis is not null)
+            throw new ArgumentException("selective.concept and selective.basis both say what to project away; give one of them.");
+        if (Concept is not null && !Projects)
+            throw new ArgumentException($"selective.concept names what a projection arm projects away; the {arm} arm projects nothing. Choose update-projection, gradient-projection or masked-update-projection.");
+        if (Projects && string.IsNullOrWhiteSpace(Basis) && Concept is null)
+            throw new ArgumentException(canBuildBasis
+                ? $"the {arm} arm needs the concept to project away: give selective.concept (excise train --concept \"...\") or a basis built with this pipeline's encoder (selective.basis)."
+                : $"selective.basis is required for the {arm} arm: build one with 'excise concept --concept \"...\" --out concept.safetensors'.");
         if (!Projects && Basis is not null)
             throw new ArgumentException($"selective.basis is only used by the projection arms (gradient-projection, update-projection, masked-update-projection); the {arm} arm would ignore it. Drop --basis or choose a projection arm.");
         if (!Projects && Parameters is not null)
@@ -282,10 +373,9 @@ public sealed record SelectiveConfig(
                 throw new ArgumentException($"selective.basis: {Basis} spans {basis.Dimension}-dimensional states, but the text encoder's states are {textWidth}-dimensional.");
             // Same width is not enough: a basis of states encoded with another max length (truncation, position of padding)
             // spans other directions than this run's captions produce.
-            if (basis.Info.EncoderId != text.EncoderId)
+            if (encoderId() is var id && basis.Info.EncoderId != id)
                 throw new ArgumentException($"selective.basis: {Basis} was built with the text encoder '{basis.Info.EncoderId}', but this run encodes its captions " +
-                    $"with '{text.EncoderId}' (text.encoder, text.max_length). Rebuild the basis with 'excise concept --max-length {text.MaxLength} ...', " +
-                    "or set text.max_length to the one it was built with.");
+                    $"with '{id}'. {rebuildHint}");
             if (basis.Rank >= textWidth)
                 throw new ArgumentException($"selective.basis: {Basis} has rank {basis.Rank}, the whole {textWidth}-dimensional text space: projecting it out would leave the keys and values nothing to learn.");
         }

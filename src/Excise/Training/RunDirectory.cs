@@ -31,6 +31,11 @@ public sealed class RunDirectory
     /// <summary>The trained LoRA adapters alone (model.safetensors holds them merged into the base).</summary>
     public string LoraPath => Path.Combine(Root, "lora.safetensors");
 
+    /// <summary>A pipeline run's fine-tuned Stable Diffusion pipeline: the original folder with the trained UNet (the sampling weights).</summary>
+    public string PipelinePath => Path.Combine(Root, "pipeline");
+    /// <summary>A pipeline run's training images encoded by the VAE (<see cref="LatentCache"/>), so a resume does not encode again.</summary>
+    public string LatentsPath => Path.Combine(Root, "latents.safetensors");
+
     public bool HasConfig => File.Exists(ConfigPath);
 
     public RunConfig LoadConfig() =>
@@ -46,16 +51,27 @@ public sealed class RunDirectory
         var weights = weightsPath ?? ModelPath;
         if (!File.Exists(weights)) throw new FileNotFoundException($"{weights} not found: the run has not finished. Resume it, or pass a checkpoint's model.safetensors.", weights);
         var model = new UNet2DConditionModel(unetConfig);
+        ITextEncoder? encoder = null;
         try
         {
             ModuleWeights.Load(model, weights);
             model.to(device);
-            var encoder = MiniLmTextEncoder.Create(config.TextOrDefault.MaxLength);
-            return new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device, ownsParts: true);
+            if (config.Pipeline is null)
+            {
+                encoder = MiniLmTextEncoder.Create(config.TextOrDefault.MaxLength);
+                return new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device, ownsParts: true);
+            }
+            // The run's own copy of the pipeline when it has one (its VAE and text encoder are the original's, byte for byte).
+            var folder = Directory.Exists(PipelinePath) ? Pipelines.StableDiffusionPipelineFolder.Open(PipelinePath) : config.OpenPipelineFolder()!;
+            encoder = folder.LoadTextEncoder();
+            var vae = folder.LoadVae();
+            vae.to(device);
+            return new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device, ownsParts: true, decoder: vae);
         }
         catch
         {
             model.Dispose();
+            encoder?.Dispose();
             throw;
         }
     }

@@ -8,6 +8,9 @@ namespace Excise.Training;
 /// which keeps the full set at a quarter of its float size), each image's caption index, and the frozen
 /// text states of every distinct caption [K,T,D] with their masks [K,T]. The images are owned here; the
 /// text-state tensors stay owned by whoever built them (usually a text-state cache).
+/// A pipeline run (<see cref="FromLatents"/>) holds VAE latents instead: each image's posterior mean and standard
+/// deviation, float32 [N,C,h,w], both × the VAE's scaling factor; each step draws mean + std·ε as diffusers'
+/// <c>latent_dist.sample()</c> does, with ε from the step's own generator.
 /// </summary>
 public sealed class TrainingBatches : IDisposable
 {
@@ -15,8 +18,13 @@ public sealed class TrainingBatches : IDisposable
     const long OrderStream = 1;
     /// <summary>Seed stream of each step's random crops and flips (data.center_crop off, data.random_flip on).</summary>
     const long AugmentStream = 3;
+    /// <summary>Seed stream of each step's latent draws from the cached posteriors (pipeline runs).</summary>
+    const long LatentStream = 4;
 
+    /// <summary>uint8 images [N,C,H,W]; for a latent run the posterior means × scaling factor, float32 [N,C,h,w].</summary>
     public Tensor Images { get; }
+    /// <summary>A latent run's posterior standard deviations × scaling factor, float32 like <see cref="Images"/>; null for images.</summary>
+    public Tensor? LatentStd { get; }
     public long[] CaptionIndex { get; }
     public Tensor TextStates { get; }
     public Tensor TextMask { get; }
@@ -62,6 +70,37 @@ public sealed class TrainingBatches : IDisposable
         this.randomFlip = randomFlip;
     }
 
+    private TrainingBatches(Tensor latentMean, Tensor latentStd, long[] captionIndex, Tensor textStates, Tensor textMask, int emptyCaptionIndex, Tensor? lossWeights)
+    {
+        if (latentMean.dtype != ScalarType.Float32 || latentMean.dim() != 4 || !latentStd.shape.SequenceEqual(latentMean.shape) || latentStd.dtype != ScalarType.Float32)
+            throw new ArgumentException("latents must be float32 means and standard deviations of one shape [N,C,h,w].");
+        if (lossWeights is not null && (lossWeights.dtype != ScalarType.Byte || !lossWeights.shape.SequenceEqual(
+                new[] { latentMean.shape[0], 1, latentMean.shape[2], latentMean.shape[3] })))
+            throw new ArgumentException("loss weights must be a uint8 tensor [N,1,h,w] matching the latents.");
+        if (latentMean.shape[0] != captionIndex.Length)
+            throw new ArgumentException($"{latentMean.shape[0]} latents but {captionIndex.Length} caption indices.");
+        if (captionIndex.Length == 0) throw new ArgumentException("The training set is empty.");
+        long k = textStates.shape[0];
+        if (captionIndex.Any(i => i < 0 || i >= k) || emptyCaptionIndex < 0 || emptyCaptionIndex >= k)
+            throw new ArgumentException("A caption index is outside the text-state table.");
+        Images = latentMean.DetachFromDisposeScope();
+        LatentStd = latentStd.DetachFromDisposeScope();
+        CaptionIndex = captionIndex;
+        TextStates = textStates;
+        TextMask = textMask;
+        EmptyCaptionIndex = emptyCaptionIndex;
+        LossWeights = lossWeights?.DetachFromDisposeScope();
+        uncropped = new Dictionary<long, UncroppedImage>();
+    }
+
+    /// <summary>
+    /// Batches of VAE latents (owned here from now on): posterior means and standard deviations × scaling factor, with
+    /// loss weights at latent resolution. Latent runs neither crop nor flip per step (each image was encoded once).
+    /// </summary>
+    public static TrainingBatches FromLatents(Tensor latentMean, Tensor latentStd, long[] captionIndex, Tensor textStates, Tensor textMask,
+                                              int emptyCaptionIndex, Tensor? lossWeights = null) =>
+        new(latentMean, latentStd, captionIndex, textStates, textMask, emptyCaptionIndex, lossWeights);
+
     /// <summary>Example indices of a step's batch: an endless stream of per-epoch permutations, a pure function of (seed, step).</summary>
     public long[] BatchIndices(long seed, int step, int batchSize)
     {
@@ -99,10 +138,24 @@ public sealed class TrainingBatches : IDisposable
     public (Tensor Images, Tensor? LossWeights) Draw(long[] indices, long seed, int step, Device device)
     {
         using var idx = tensor(indices);
+        if (LatentStd is not null) return DrawLatents(idx, seed, step, device);
         var images = Images.index_select(0, idx);
         var weights = LossWeights?.index_select(0, idx);
         if (randomFlip || uncropped.Count > 0) Augment(images, weights, indices, seed, step);
         return (Diffusion.DenoisingObjective.ToModelRange(images.to(device)), weights?.to(device).to(ScalarType.Float32));
+    }
+
+    /// <summary>
+    /// A step's latents: mean + std·ε per example, ε from a CPU generator of (seed, step) alone, so the draw is a pure
+    /// function of them on any device and a resumed run repeats it bit for bit.
+    /// </summary>
+    (Tensor Latents, Tensor? LossWeights) DrawLatents(Tensor idx, long seed, int step, Device device)
+    {
+        using var generator = new Generator(Excise.Torch.SeedMixer.Derive(seed, LatentStream, step));
+        var mean = Images.index_select(0, idx);
+        var noise = randn(mean.shape, generator: generator);
+        var latents = mean.add_(LatentStd!.index_select(0, idx).mul_(noise));
+        return (latents.to(device), LossWeights?.index_select(0, idx).to(device).to(ScalarType.Float32));
     }
 
     void Augment(Tensor images, Tensor? weights, long[] indices, long seed, int step)
@@ -130,6 +183,7 @@ public sealed class TrainingBatches : IDisposable
     public void Dispose()
     {
         Images.Dispose();
+        LatentStd?.Dispose();
         LossWeights?.Dispose();
         foreach (var image in uncropped.Values)
         {

@@ -1,5 +1,7 @@
 using Excise.Data;
 using Excise.Imaging;
+using Excise.Pipelines;
+using Excise.Serialization;
 using Excise.Text;
 
 namespace Excise.Training;
@@ -58,6 +60,66 @@ public static class TrainingData
         var captionIndex = dataset.Train.Select(e => (long)text.IndexOf(e.Caption)).ToArray();
         var batches = new TrainingBatches(images, captionIndex, text.States, text.Mask, TextStateCache.UnconditionalIndex, lossWeights, uncropped, preparation.RandomFlip);
         return new PreparedData(dataset, text, batches, preparation.Describe(dataset.Train.Select(e => e.Image).ToList(), prepared));
+    }
+
+    /// <summary>
+    /// A pipeline run's data: the images prepared as RGB squares of the pipeline's pixel size, encoded once by its VAE
+    /// (or read back from <paramref name="latentCachePath"/> when that cache was made from the same VAE and images), the
+    /// captions encoded by its CLIP text encoder, and the loss masks brought down to latent resolution. A latent pixel is
+    /// left out of the loss when any of the image pixels it covers is (the VAE mixes neighbouring pixels into each latent,
+    /// so a latent touching the concept carries some of it).
+    /// </summary>
+    public static PreparedData PrepareLatents(RunConfig config, ITextEncoder encoder, StableDiffusionPipelineFolder pipeline,
+                                              string latentCachePath, TorchSharp.torch.Device device, bool writeCache)
+    {
+        var dataset = ApplyArm(ConceptDatasetBuilder.Build(config.DataOrDefault.ToRecipe()), config);
+        if (dataset.Train.Count == 0) throw new InvalidDataException("The dataset has no training images; check data.source, data.path and data.limit.");
+        if (config.SelectiveOrDefault.MaskFolder is { } maskFolder)
+            dataset = dataset with { Train = ConceptMaskFolder.Apply(ConceptMaskFolder.Read(maskFolder), dataset.Train, $"selective.mask_folder {maskFolder}") };
+        var preparation = config.DataOrDefault.ImagePreparation(pipeline.VaeConfig.InChannels);
+        var prepared = dataset.Train.Select(e => preparation.Prepare(e.Image, e.Id)).ToList();
+        var notSquare = dataset.Train.Where((_, i) => preparation.NeedsCrop(prepared[i])).Select(e => e.Id).ToList();
+        if (notSquare.Count > 0)
+            throw new InvalidDataException($"{notSquare.Count} training images are not square ({string.Join(", ", notSquare.Take(3))}{(notSquare.Count > 3 ? ", …" : "")}). " +
+                "A pipeline run encodes each image with the VAE once, so it cannot draw a new random crop at every step: set data.center_crop=true " +
+                "to crop every image once at its centre.");
+        var selective = config.SelectiveOrDefault;
+        var concepts = selective.MasksLoss ? ConceptPixelsOf(dataset.Train, preparation, selective.MaskMargin) : null;
+
+        var text = TextStateCache.Build(encoder, dataset.Train.Select(e => e.Caption));
+        try
+        {
+            using var images = ImageTensors.ToUint8Batch(prepared);
+            var vae = pipeline.VaeConfig;
+            var key = new LatentCacheKey(Digest.Sha256(pipeline.VaeWeights.Path), LatentCacheKey.HashImages(images), vae.ScalingFactor);
+            var latents = LatentCache.LoadOrEncode(latentCachePath, key, images, pipeline.LoadVae, device, writeCache);
+            using var pixelWeights = concepts is null ? null : LossWeights(concepts, preparation.Size);
+            var latentWeights = pixelWeights is null ? null : ToLatentResolution(pixelWeights, vae.DownsamplingFactor);
+            var captionIndex = dataset.Train.Select(e => (long)text.IndexOf(e.Caption)).ToArray();
+            var batches = TrainingBatches.FromLatents(latents.Mean, latents.Std, captionIndex, text.States, text.Mask, TextStateCache.UnconditionalIndex, latentWeights);
+            var shape = string.Join("×", latents.Mean.shape.Skip(1));
+            var done = preparation.Describe(dataset.Train.Select(e => e.Image).ToList(), prepared) +
+                       (latents.FromCache
+                           ? $" Read their VAE latents ({shape}, × scaling_factor {vae.ScalingFactor}) from {latentCachePath}, made from the same VAE and images."
+                           : $" Encoded them once with the pipeline's VAE to latents {shape} (posterior mean and std × scaling_factor {vae.ScalingFactor}; " +
+                             "each step samples mean + std·ε)" + (writeCache ? $", cached in {latentCachePath}." : "."));
+            if (concepts is not null) done += $" Loss masks at latent resolution: a latent pixel is left out when any of its {vae.DownsamplingFactor}×{vae.DownsamplingFactor} image pixels is.";
+            return new PreparedData(dataset, text, batches, done);
+        }
+        catch
+        {
+            text.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>uint8 [N,1,H,W] pixel loss weights → [N,1,H/f,W/f]: 0 wherever any pixel of the f×f block is 0.</summary>
+    public static TorchSharp.torch.Tensor ToLatentResolution(TorchSharp.torch.Tensor pixelWeights, int factor)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var excluded = pixelWeights.eq(0).to(TorchSharp.torch.ScalarType.Float32);
+        var anyExcluded = TorchSharp.torch.nn.functional.max_pool2d(excluded, factor, factor);
+        return anyExcluded.eq(0).to(TorchSharp.torch.ScalarType.Byte).MoveToOuterDisposeScope();
     }
 
     /// <summary>

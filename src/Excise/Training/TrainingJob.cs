@@ -6,6 +6,7 @@ using Excise.Distributed;
 using Excise.Projection;
 using Excise.Models;
 using Excise.Models.Lora;
+using Excise.Pipelines;
 using Excise.Serialization;
 using Excise.Text;
 using Excise.Torch;
@@ -43,13 +44,17 @@ public static class TrainingJob
             AtomicFile.WriteAllText(run.UNetConfigPath, unetConfig.ToDiffusersJson());
         }
 
+        var pipeline = config.OpenPipelineFolder();
+        if (pipeline is not null)
+            log($"Fine-tuning the Stable Diffusion pipeline {pipeline.Path} (content hash {config.PipelineSha256![..16]}…): its UNet on VAE latents, " +
+                $"captions through its CLIP text encoder, {config.DiffusionOrDefault.PredictionType.ToName()} prediction on its scheduler's schedule.");
         log("Loading the text encoder and the dataset…");
-        using var encoder = MiniLmTextEncoder.Create(config.TextOrDefault.MaxLength);
-        using var data = PrepareData(config, run, unetConfig, encoder, log, writes);
-        using var model = BuildModel(config, unetConfig, log, out var adapters);
+        using var encoder = pipeline is null ? MiniLmTextEncoder.Create(config.TextOrDefault.MaxLength) : (ITextEncoder)pipeline.LoadTextEncoder();
+        using var data = PrepareData(config, run, unetConfig, encoder, pipeline, device, log, writes);
+        using var model = BuildModel(config, unetConfig, pipeline, log, out var adapters);
         model.to(device);
         var selective = config.SelectiveOrDefault;
-        if (selective.Projects && writes) CopyBasisIntoRun(config, run, resume);
+        if (selective.Projects && writes) CopyBasisIntoRun(config, run, resume, encoder, log);
         // The other ranks read the run's basis copy (and on a resume its checkpoint) only once rank 0 has written it.
         group.Barrier();
         using var basis = selective.Projects ? ConceptBasis.Load(run.BasisPath) : null;
@@ -70,7 +75,8 @@ public static class TrainingJob
         if (!writes) return new TrainingJobResult(run, summary, data.Batches.Count, data.Text.Count, data.Text.EncodeTime, null);
         if (adapters is not null) SaveMergedLora(model, adapters, run);
 
-        var preview = WritePreview(config, run, model, encoder, data.Dataset, device, log);
+        var preview = WritePreview(config, run, model, encoder, pipeline, data.Dataset, device, log);
+        if (pipeline is not null) WritePipeline(pipeline, run, model, log);
         var certificate = basis is null ? null : Certify(run, log);
         var result = new TrainingJobResult(run, summary, data.Batches.Count, data.Text.Count, data.Text.EncodeTime, preview,
             certificate, projector?.Elapsed ?? TimeSpan.Zero);
@@ -87,6 +93,12 @@ public static class TrainingJob
         config.Validate();
         if (config.InitWeightsPath() is { } startFrom && config.InitSha256 is null)
             config = config with { InitSha256 = Digest.Sha256(startFrom) };
+        if (config.OpenPipelineFolder() is { } pipeline)
+        {
+            // The schedule is the pipeline's scheduler's, written into the run's config so sampling and resumes read it there.
+            if (config.PipelineSha256 is null) config = config with { PipelineSha256 = pipeline.ContentHash() };
+            config = config with { Diffusion = pipeline.NoiseSchedule };
+        }
         if (config.SelectiveOrDefault is { MaskFolder: { } maskFolder, MaskFolderSha256: null } maskedBy)
             config = config with { Selective = maskedBy with { MaskFolderSha256 = ConceptMaskFolder.ContentHash(maskFolder) } };
         return config;
@@ -116,11 +128,15 @@ public static class TrainingJob
     }
 
     /// <summary>Dataset → captions → text states, with the states and the ground truth written into the run.</summary>
-    static PreparedData PrepareData(RunConfig config, RunDirectory run, UNetConfig unetConfig, ITextEncoder encoder, Action<string> log, bool writes)
+    static PreparedData PrepareData(RunConfig config, RunDirectory run, UNetConfig unetConfig, ITextEncoder encoder, StableDiffusionPipelineFolder? pipeline,
+                                    Device device, Action<string> log, bool writes)
     {
         if (unetConfig.CrossAttentionDim != encoder.Width)
             throw new ArgumentException($"model.cross_attention_dim ({unetConfig.CrossAttentionDim}) must equal the text encoder's width ({encoder.Width}).");
-        var data = TrainingData.Prepare(config, encoder, unetConfig.InChannels);
+        if (pipeline is not null) log("Encoding the images with the pipeline's VAE (once; a resume reads them back)…");
+        var data = pipeline is null
+            ? TrainingData.Prepare(config, encoder, unetConfig.InChannels)
+            : TrainingData.PrepareLatents(config, encoder, pipeline, run.LatentsPath, device, writes);
         try
         {
             if (!writes) return data;
@@ -138,12 +154,17 @@ public static class TrainingJob
     }
 
     /// <summary>The UNet, seeded, with the init weights loaded and LoRA adapters injected when configured.</summary>
-    static UNet2DConditionModel BuildModel(RunConfig config, UNetConfig unetConfig, Action<string> log, out LoraAdapters? adapters)
+    static UNet2DConditionModel BuildModel(RunConfig config, UNetConfig unetConfig, StableDiffusionPipelineFolder? pipeline, Action<string> log, out LoraAdapters? adapters)
     {
         TorchRuntime.Seed(config.Seed);
         var model = new UNet2DConditionModel(unetConfig);
         try
         {
+            if (pipeline is not null)
+            {
+                model.LoadSafetensors(pipeline.UNetWeights.Path);
+                log($"Fine-tuning the pipeline's UNet from {pipeline.UNetWeights.Path}.");
+            }
             if (config.InitWeightsPath() is { } initWeights)
             {
                 ModuleWeights.Load(model, initWeights);
@@ -203,14 +224,16 @@ public static class TrainingJob
     }
 
     /// <summary>The preview grid from the sampling weights (preview.per_prompt images per prompt); null when it is 0.</summary>
-    static string? WritePreview(RunConfig config, RunDirectory run, UNet2DConditionModel model, ITextEncoder encoder, ConceptDataset dataset,
-                                Device device, Action<string> log)
+    static string? WritePreview(RunConfig config, RunDirectory run, UNet2DConditionModel model, ITextEncoder encoder, StableDiffusionPipelineFolder? folder,
+                                ConceptDataset dataset, Device device, Action<string> log)
     {
         var preview = config.PreviewOrDefault;
         if (preview.PerPrompt <= 0) return null;
-        log("Sampling the preview grid…");
+        log(folder is null ? "Sampling the preview grid…" : "Sampling the preview grid (latents decoded by the pipeline's VAE)…");
         ModuleWeights.Load(model, run.ModelPath);
-        using var pipeline = new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device);
+        using var vae = folder?.LoadVae();
+        vae?.to(device);
+        using var pipeline = new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device, decoder: vae);
         var grid = pipeline.GenerateGrid(preview.Prompts ?? DefaultPreviewPrompts(dataset), preview.PerPrompt,
             new SamplingOptions(preview.Steps, preview.GuidanceScale, Seed: preview.Seed, Sampler: preview.Sampler));
         Imaging.PngIO.Save(grid, run.PreviewPath);
@@ -252,11 +275,42 @@ public static class TrainingJob
         ModuleWeights.Save(model, run.ModelPath, metadata);
     }
 
-    /// <summary>Copies the configured basis into the run on a fresh start; a resume uses the run's copy.</summary>
-    static void CopyBasisIntoRun(RunConfig config, RunDirectory run, bool resume)
+    /// <summary>
+    /// Copies the configured basis into the run on a fresh start — or, for a pipeline run given selective.concept, builds
+    /// it from the concept with the run's own text encoder (the pipeline's CLIP, whose states the UNet reads) as
+    /// <c>excise concept</c> builds one. A resume uses the run's copy.
+    /// </summary>
+    static void CopyBasisIntoRun(RunConfig config, RunDirectory run, bool resume, ITextEncoder encoder, Action<string> log)
     {
-        if (!resume || !File.Exists(run.BasisPath))
-            File.Copy(config.SelectiveOrDefault.Basis!, run.BasisPath, overwrite: true);
+        if (resume && File.Exists(run.BasisPath)) return;
+        var selective = config.SelectiveOrDefault;
+        if (selective.Basis is { } basisFile)
+        {
+            File.Copy(basisFile, run.BasisPath, overwrite: true);
+            return;
+        }
+        using var built = ConceptSubspaceBuilder.Build(encoder, [selective.Concept!], new SubspaceOptions());
+        built.Save(run.BasisPath);
+        log($"Built a rank-{built.Rank} concept basis for \"{selective.Concept}\" from {encoder.Id} ({built.Info.Prompts.Count} prompts), saved as {run.BasisPath}.");
+    }
+
+    /// <summary>
+    /// The fine-tuned pipeline folder in the run: the original pipeline with the UNet's sampling weights (model.safetensors:
+    /// the EMA weights when EMA is on), every other file copied. A finished run extended by --resume replaces its old copy.
+    /// </summary>
+    static void WritePipeline(StableDiffusionPipelineFolder pipeline, RunDirectory run, UNet2DConditionModel model, Action<string> log)
+    {
+        ModuleWeights.Load(model, run.ModelPath);
+        if (Directory.Exists(run.PipelinePath))
+        {
+            var replacement = run.PipelinePath + ".new";
+            if (Directory.Exists(replacement)) Directory.Delete(replacement, recursive: true);
+            pipeline.Save(replacement, model);
+            Directory.Delete(run.PipelinePath, recursive: true);
+            Directory.Move(replacement, run.PipelinePath);
+        }
+        else pipeline.Save(run.PipelinePath, model);
+        log($"Wrote the fine-tuned pipeline to {run.PipelinePath} (diffusers' layout; StableDiffusionPipeline.from_pretrained loads it).");
     }
 
 

@@ -1,0 +1,252 @@
+using Excise.Data;
+using Excise.Diffusion;
+using Excise.Imaging;
+using Excise.Models;
+using Excise.Pipelines;
+using Excise.Projection;
+using Excise.Serialization;
+using Excise.Tests.Data;
+using Excise.Training;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Excise.Tests.Pipelines;
+
+/// <summary>
+/// Fine-tuning a Stable Diffusion pipeline folder end to end on the tiny pipeline (32×32 RGB images, 16×16×4 latents):
+/// the images are encoded by the VAE once and cached, the UNet trains on latents with CLIP's states, a resume is bit-exact,
+/// the fine-tuned pipeline folder reopens with the run's weights, sampling decodes RGB images, and a projection arm builds
+/// its basis from the pipeline's CLIP encoder and passes its certificate.
+/// </summary>
+public sealed class LatentTrainingTests(ITestOutputHelper output)
+{
+    private static readonly string[] Captions = ["a red shirt", "a blue bag with the Acme logo", "a green sneaker", "a yellow dress"];
+
+    /// <summary>8 synthetic RGB 32×32 images (a coloured square on a grey ground), each with a caption and a concept mask.</summary>
+    private static string WriteImageFolder(string directory, int width = 32, int height = 32)
+    {
+        var examples = new List<TrainingExample>();
+        for (int i = 0; i < 8; i++)
+        {
+            var image = RasterImage.Blank(width, height, 3);
+            for (int y = 0; y < height; y++)
+                for (int x = 0; x < width; x++)
+                {
+                    bool inside = x >= 4 + i && x < 16 + i && y >= 8 && y < 24;
+                    int p = (y * width + x) * 3;
+                    image.Pixels[p] = (byte)(inside ? 40 * (i % 4) + 60 : 128);
+                    image.Pixels[p + 1] = (byte)(inside ? 200 - 30 * (i % 3) : 128);
+                    image.Pixels[p + 2] = (byte)(inside ? 30 * i : 120);
+                }
+            examples.Add(new TrainingExample($"img{i}", image, Captions[i % Captions.Length], null, ConceptTruth.Clean,
+                ConceptMasks.FromRegion(width, height, new PixelRect(20, 20, 5, 5))));
+        }
+        ImageFolderDataset.Write(directory, examples);
+        return directory;
+    }
+
+    private static RunConfig Config(string pipeline, string images, params string[] settings) => RunConfig.FromSettings(
+        new[] { $"pipeline={pipeline}", "data.source=imagefolder", $"data.path={images}", "data.image_size=32", "training.steps=4",
+                "training.batch_size=4", "training.warmup_steps=0", "training.learning_rate=1e-3", "training.log_every=1",
+                "training.checkpoint_every=2", "training.caption_dropout=0.25", "preview.per_prompt=0", "threads=1" }.Concat(settings));
+
+    private void Log(string message) => output.WriteLine(message);
+
+    /// <summary>Same shape, type and every value.</summary>
+    private static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.dtype == b.dtype && a.eq(b).all().item<bool>();
+
+    [Fact]
+    public void A_pipeline_trains_on_cached_VAE_latents_and_is_written_back_as_a_pipeline_folder_that_samples_RGB_images()
+    {
+        using var dir = new TempDirectory();
+        var pipelinePath = TinyPipeline.Write(dir.File("sd"));
+        var images = WriteImageFolder(dir.File("images"));
+        var run = new RunDirectory(dir.File("run"));
+        var messages = new List<string>();
+        var result = TrainingJob.Run(Config(pipelinePath, images, "preview.per_prompt=1", "preview.steps=2"), run, resume: false,
+            log: m => { messages.Add(m); Log(m); });
+
+        Assert.Equal(8, result.TrainImages);
+        Assert.True(double.IsFinite(result.Summary.FinalLoss));
+        Assert.Contains(messages, m => m.Contains("Encoded them once with the pipeline's VAE to latents 4×16×16"));
+        var pipeline = StableDiffusionPipelineFolder.Open(pipelinePath);
+        var written = run.LoadConfig();
+        Assert.Equal(pipeline.ContentHash(), written.PipelineSha256);
+        Assert.Equal(pipeline.NoiseSchedule, written.Diffusion);
+
+        // The cache holds the VAE's posterior of the prepared images × scaling factor.
+        using (var scope = NewDisposeScope())
+        {
+            using var vae = pipeline.LoadVae();
+            var prepared = ImageFolderDataset.Read(images).Select(e => e.Image).ToList();
+            var posterior = vae.Encode(DenoisingObjective.ToModelRange(ImageTensors.ToUint8Batch(prepared)));
+            using var cache = SafetensorsFile.Load(run.LatentsPath);
+            Assert.Equal(pipeline.VaeConfig.ScalingFactor, LatentCacheKey.FromMetadata(cache.Metadata)!.ScalingFactor);
+            Assert.True(cache["mean"].allclose(posterior.Mean * pipeline.VaeConfig.ScalingFactor, rtol: 0, atol: 1e-6));
+            Assert.True(cache["std"].allclose(posterior.LogVariance.mul(0.5).exp() * pipeline.VaeConfig.ScalingFactor, rtol: 0, atol: 1e-6));
+        }
+
+        // The fine-tuned pipeline reopens, its UNet equal to the run's sampling weights and changed by training.
+        var fineTuned = StableDiffusionPipelineFolder.Open(run.PipelinePath);
+        using (var scope = NewDisposeScope())
+        {
+            using var trained = SafetensorsFile.Load(run.ModelPath);
+            using var reopened = fineTuned.LoadUNet();
+            using var original = pipeline.LoadUNet();
+            var state = reopened.state_dict();
+            Assert.All(trained.Names, name => Assert.True(Same(state[name], trained[name]), name));
+            Assert.Contains(trained.Names, name => !Same(original.state_dict()[name], trained[name]));
+        }
+        Assert.Equal(File.ReadAllBytes(Path.Combine(pipelinePath, "vae", "diffusion_pytorch_model.safetensors")),
+                     File.ReadAllBytes(Path.Combine(run.PipelinePath, "vae", "diffusion_pytorch_model.safetensors")));
+
+        // Sampling decodes the latents with the VAE: RGB images at the pipeline's pixel size.
+        Assert.True(File.Exists(run.PreviewPath));
+        using var sampler = run.OpenPipeline();
+        var sampled = sampler.GenerateImages(["a red shirt", "a green sneaker"], new SamplingOptions(Steps: 2));
+        Assert.All(sampled, image => Assert.Equal((32, 32, 3), (image.Width, image.Height, image.Channels)));
+    }
+
+    [Fact]
+    public void A_resumed_pipeline_run_reads_its_latents_back_and_is_bit_exact_with_an_uninterrupted_one()
+    {
+        using var dir = new TempDirectory();
+        var pipelinePath = TinyPipeline.Write(dir.File("sd"));
+        var images = WriteImageFolder(dir.File("images"));
+        var whole = new RunDirectory(dir.File("whole"));
+        TrainingJob.Run(Config(pipelinePath, images), whole, resume: false, log: Log);
+
+        var parts = new RunDirectory(dir.File("parts"));
+        var config = Config(pipelinePath, images);
+        TrainingJob.Run(config with { Training = config.TrainingOrDefault with { Steps = 2 } }, parts, resume: false, log: Log);
+        var messages = new List<string>();
+        TrainingJob.Run(parts.LoadConfig() with { Training = config.TrainingOrDefault }, parts, resume: true, log: m => { messages.Add(m); Log(m); });
+        Assert.Contains(messages, m => m.Contains("Read their VAE latents"));
+
+        Assert.Equal(File.ReadAllBytes(whole.ModelPath), File.ReadAllBytes(parts.ModelPath));
+        using var pa = StableDiffusionPipelineFolder.Open(whole.PipelinePath).LoadUNet();
+        using var pb = StableDiffusionPipelineFolder.Open(parts.PipelinePath).LoadUNet();
+        Assert.All(pa.state_dict(), entry => Assert.True(Same(entry.Value, pb.state_dict()[entry.Key]), entry.Key));
+    }
+
+    [Fact]
+    public void Update_projection_on_a_pipeline_builds_its_basis_from_CLIP_and_passes_the_certificate()
+    {
+        using var dir = new TempDirectory();
+        var pipelinePath = TinyPipeline.Write(dir.File("sd"));
+        var images = WriteImageFolder(dir.File("images"));
+        var run = new RunDirectory(dir.File("run"));
+        var result = TrainingJob.Run(Config(pipelinePath, images, "selective.arm=update-projection", "selective.concept=the Acme logo", "training.steps=3"),
+            run, resume: false, log: Log);
+
+        Assert.NotNull(result.Certificate);
+        Assert.True(result.Certificate!.Passed, $"worst share {result.Certificate.WorstShare}");
+        var verified = RunCertificate.Compute(run, new RunCertificateRequest());
+        Assert.True(verified.Certificate.Passed);
+        using var basis = ConceptBasis.Load(run.BasisPath);
+        using var encoder = StableDiffusionPipelineFolder.Open(pipelinePath).LoadTextEncoder();
+        Assert.Equal(encoder.Id, basis.Info.EncoderId);
+        Assert.Equal(["the Acme logo"], basis.Info.Concepts);
+    }
+
+    [Fact]
+    public void A_v_prediction_pipeline_trains_on_the_velocity()
+    {
+        using var dir = new TempDirectory();
+        var epsilonPipeline = TinyPipeline.Write(dir.File("sd-eps"));
+        var vPipeline = TinyPipeline.Write(dir.File("sd-v"));
+        TinyPipeline.EditJson(Path.Combine(vPipeline, "scheduler", "scheduler_config.json"), node => node["prediction_type"] = "v_prediction");
+        var images = WriteImageFolder(dir.File("images"));
+        var epsilonRun = new RunDirectory(dir.File("eps"));
+        var vRun = new RunDirectory(dir.File("v"));
+        var epsilon = TrainingJob.Run(Config(epsilonPipeline, images, "training.steps=2"), epsilonRun, resume: false, log: Log);
+        var v = TrainingJob.Run(Config(vPipeline, images, "training.steps=2"), vRun, resume: false, log: Log);
+
+        Assert.Equal(PredictionType.VPrediction, vRun.LoadConfig().DiffusionOrDefault.PredictionType);
+        Assert.NotEqual(epsilonRun.LoadConfig().Hash(), vRun.LoadConfig().Hash());
+        // The same images, timesteps and noise, another target: the first step's loss differs.
+        Assert.NotEqual(MetricsLine.ReadAll(epsilonRun)[0].LossLast, MetricsLine.ReadAll(vRun)[0].LossLast);
+        Assert.True(double.IsFinite(v.Summary.FinalLoss) && double.IsFinite(epsilon.Summary.FinalLoss));
+
+        // The target itself is v = √ᾱ·ε − √(1 − ᾱ)·x₀ with the pipeline's ᾱ.
+        using var scope = NewDisposeScope();
+        var schedule = new NoiseSchedule(vRun.LoadConfig().DiffusionOrDefault);
+        var x0 = randn(2, 4, 16, 16);
+        var noise = randn(2, 4, 16, 16);
+        var t = tensor(new long[] { 10, 900 });
+        var alphaBar = tensor(new[] { (float)schedule.AlphasCumprod[10], (float)schedule.AlphasCumprod[900] }).view(-1, 1, 1, 1);
+        var expected = alphaBar.sqrt() * noise - (1 - alphaBar).sqrt() * x0;
+        Assert.True(DenoisingObjective.Target(schedule, x0, noise, t).allclose(expected, rtol: 1e-5, atol: 1e-6));
+    }
+
+    [Fact]
+    public void Masks_come_down_to_latent_resolution_masking_a_latent_pixel_when_any_of_its_pixels_is()
+    {
+        using var dir = new TempDirectory();
+        var pipelinePath = TinyPipeline.Write(dir.File("sd"));
+        var images = WriteImageFolder(dir.File("images"));
+        var config = Config(pipelinePath, images, "selective.arm=masked-loss", "selective.mask_margin=0");
+        var pipeline = config.OpenPipelineFolder()!;
+        using var encoder = pipeline.LoadTextEncoder();
+        using var data = TrainingData.PrepareLatents(config, encoder, pipeline, dir.File("latents.safetensors"), CPU, writeCache: true);
+        Assert.Contains("a latent pixel is left out when any of its 2×2 image pixels is", data.ImagesDone);
+        var weights = data.Batches.LossWeights!;
+        Assert.Equal(new long[] { 8, 1, 16, 16 }, weights.shape);
+        // The mask covers pixels 20–24 of x and y: latent pixels 10–12 (12 holds pixel 24 alone).
+        for (int y = 0; y < 16; y++)
+            for (int x = 0; x < 16; x++)
+                Assert.Equal(x is >= 10 and <= 12 && y is >= 10 and <= 12 ? 0 : 1, weights[0, 0, y, x].ToInt32());
+        Assert.Equal(new long[] { 8, 4, 16, 16 }, data.Batches.Images.shape);
+    }
+
+    [Fact]
+    public void What_a_pipeline_run_cannot_use_is_refused_by_name()
+    {
+        using var dir = new TempDirectory();
+        var pipelinePath = TinyPipeline.Write(dir.File("sd"));
+        var images = WriteImageFolder(dir.File("images"));
+
+        var model = Assert.Throws<ArgumentException>(() => Config(pipelinePath, images, "model.sample_size=16", "text.encoder=minilm"));
+        Assert.Contains("drop model", model.Message);
+        Assert.Contains("text (", model.Message);
+        Assert.Contains("random_flip", Assert.Throws<ArgumentException>(() => Config(pipelinePath, images, "data.random_flip=true")).Message);
+        Assert.Contains("diffusion", Assert.Throws<ArgumentException>(() => Config(pipelinePath, images, "diffusion.beta_end=0.02")).Message);
+        Assert.Contains("must be 32", Assert.Throws<ArgumentException>(() => Config(pipelinePath, images, "data.image_size=64")).Message);
+        Assert.Contains("selective.concept", Assert.Throws<ArgumentException>(() => Config(pipelinePath, images, "selective.arm=update-projection")).Message);
+        Assert.Contains("projects nothing", Assert.Throws<ArgumentException>(() => Config(pipelinePath, images, "selective.concept=the Acme logo")).Message);
+
+        // Wide images cannot get a new random crop per step from latents encoded once: refused, naming data.center_crop.
+        var wide = WriteImageFolder(dir.File("wide"), width: 48);
+        var run = new RunDirectory(dir.File("run"));
+        var refused = Assert.Throws<InvalidDataException>(() => TrainingJob.Run(Config(pipelinePath, wide), run, resume: false));
+        Assert.Contains("data.center_crop=true", refused.Message);
+        var cropped = TrainingJob.Run(Config(pipelinePath, wide, "data.center_crop=true", "training.steps=1"), new RunDirectory(dir.File("cropped")), resume: false);
+        Assert.Equal(8, cropped.TrainImages);
+    }
+
+    [Fact]
+    public void The_command_line_trains_a_pipeline_samples_it_through_the_VAE_and_verifies_its_certificate()
+    {
+        using var dir = new TempDirectory();
+        var pipelinePath = TinyPipeline.Write(dir.File("sd"));
+        var images = WriteImageFolder(dir.File("images"));
+        var run = dir.File("run");
+        var (exit, text) = Cli.CliProcess.Run("train", "--pipeline", pipelinePath, "--data", images, "--arm", "update-projection",
+            "--concept", "the Acme logo", "--out", run, "--set", "training.steps=2", "--set", "training.learning_rate=1e-3",
+            "--set", "preview.per_prompt=0", "--set", "threads=1");
+        output.WriteLine(text);
+        Assert.Equal(0, exit);
+        Assert.Contains("Encoded them once with the pipeline's VAE", System.Text.RegularExpressions.Regex.Replace(text, @"\s+", " "));
+        Assert.True(Directory.Exists(Path.Combine(run, "pipeline", "unet")));
+
+        (exit, text) = Cli.CliProcess.Run("sample", "--run", run, "--prompt", "a sneaker", "-n", "2", "--steps", "2", "--out", dir.File("grid.png"));
+        output.WriteLine(text);
+        Assert.Equal(0, exit);
+        Assert.Equal(3, PngIO.Load(dir.File("grid.png")).Channels);
+
+        (exit, text) = Cli.CliProcess.Run("verify", "--run", run);
+        output.WriteLine(text);
+        Assert.Equal(0, exit);
+        Assert.Contains("Certified", text);
+    }
+}
