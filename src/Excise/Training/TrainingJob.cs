@@ -133,7 +133,7 @@ public static class TrainingJob
     {
         if (unetConfig.CrossAttentionDim != encoder.Width)
             throw new ArgumentException($"model.cross_attention_dim ({unetConfig.CrossAttentionDim}) must equal the text encoder's width ({encoder.Width}).");
-        if (pipeline is not null) log("Encoding the images with the pipeline's VAE (once; a resume reads them back)…");
+        if (pipeline is not null) log("Preparing the images and their VAE latents (encoded once per run; a resume reads them back)…");
         var data = pipeline is null
             ? TrainingData.Prepare(config, encoder, unetConfig.InChannels)
             : TrainingData.PrepareLatents(config, encoder, pipeline, run.LatentsPath, device, writes);
