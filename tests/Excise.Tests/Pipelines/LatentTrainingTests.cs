@@ -63,7 +63,8 @@ public sealed class LatentTrainingTests(ITestOutputHelper output)
         var images = WriteImageFolder(dir.File("images"));
         var run = new RunDirectory(dir.File("run"));
         var messages = new List<string>();
-        var result = TrainingJob.Run(Config(pipelinePath, images, "preview.per_prompt=1", "preview.steps=2"), run, resume: false,
+        // With EMA, model.safetensors and so the pipeline written back hold the EMA weights.
+        var result = TrainingJob.Run(Config(pipelinePath, images, "preview.per_prompt=1", "preview.steps=2", "training.ema_decay=0.5"), run, resume: false,
             log: m => { messages.Add(m); Log(m); });
 
         Assert.Equal(8, result.TrainImages);
@@ -86,7 +87,8 @@ public sealed class LatentTrainingTests(ITestOutputHelper output)
             Assert.True(cache["std"].allclose(posterior.LogVariance.mul(0.5).exp() * pipeline.VaeConfig.ScalingFactor, rtol: 0, atol: 1e-6));
         }
 
-        // The fine-tuned pipeline reopens, its UNet equal to the run's sampling weights and changed by training.
+        // The fine-tuned pipeline reopens, its UNet equal to the run's sampling (EMA) weights and changed by training.
+        Assert.Equal("ema", SafetensorsFile.ReadMetadata(run.ModelPath)["weights"]);
         var fineTuned = StableDiffusionPipelineFolder.Open(run.PipelinePath);
         using (var scope = NewDisposeScope())
         {
