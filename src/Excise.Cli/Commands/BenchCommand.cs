@@ -32,17 +32,19 @@ static class BenchCommand
         var solverImages = CliOptions.Int("--solver-images", "Images per sampler in the solvers section.", defaults.SolverImages, min: 1);
         var referenceSteps = CliOptions.Int("--reference-steps", "The many-step reference the solvers are compared with.", defaults.SolverReferenceSteps, min: 1);
         var metricsImages = CliOptions.Int("--metrics-images", "Images per side in the metrics section (--only metrics).", defaults.MetricsImages, min: 2);
+        var scalingSteps = CliOptions.Int("--scaling-steps", "Training steps per rank count in the scaling section (1 and 2 ranks, one thread each).", defaults.ScalingSteps, min: 1);
         var seed = CliOptions.Long("--seed", "The seed of weights and batches.", defaults.Seed);
         var output = CliOptions.Text("--out", "Write the report as JSON here.", helpName: "FILE.json");
         var command = new Command("bench", "Training and sampling speed, FLOPs utilisation, projection overhead, text encoding, memory growth (docs/performance.md).")
         {
             configs, only, skip, steps, warmup, batch, threads, trainerSteps, trainerImages, samplingSteps, samplingCalls, rank, run, solverImages, referenceSteps,
-            metricsImages, seed, output, CreateExport(),
+            metricsImages, scalingSteps, seed, output, CreateExport(),
         }.WithExamples(
             "excise bench --out bench.json",
             "excise bench --config base --only train,profile --threads 1",
             "excise bench --run models/base --only solvers",
-            "excise bench --only metrics");
+            "excise bench --only metrics",
+            "excise bench --config base --only scaling   # 1 and 2 ranks under mpirun, the allreduce's share");
         command.SetAction(r =>
         {
             var solverRun = r.GetValue(run);
@@ -67,6 +69,9 @@ static class BenchCommand
                 SolverImages = r.GetValue(solverImages),
                 SolverReferenceSteps = r.GetValue(referenceSteps),
                 MetricsImages = r.GetValue(metricsImages),
+                ScalingSteps = r.GetValue(scalingSteps),
+                // The scaling section launches this CLI again, alone and under mpirun (MPI starts once per process).
+                ScalingExecutable = ThisExecutable(),
                 Seed = r.GetValue(seed),
             };
             return Run(settings, r.GetValue(output));
@@ -87,6 +92,13 @@ static class BenchCommand
             AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(Path.GetFullPath(outPath))}[/].");
         }
         return 0;
+    }
+
+    /// <summary>This CLI's native launcher (also when started as <c>dotnet Excise.Cli.dll</c>), or null when it is missing.</summary>
+    static string? ThisExecutable()
+    {
+        var launcher = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "Excise.Cli.exe" : "Excise.Cli");
+        return File.Exists(launcher) ? launcher : null;
     }
 
     static void PrintProfile(ModelBenchmark model)

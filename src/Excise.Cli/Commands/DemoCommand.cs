@@ -4,6 +4,7 @@ using Excise.Configuration;
 using Excise.Attacks;
 using Excise.Data;
 using Excise.Diffusion;
+using Excise.Distributed;
 using Excise.Experiment;
 using Excise.Projection;
 using Excise.Reporting;
@@ -61,7 +62,8 @@ static class DemoCommand
             "excise demo",
             "excise demo --preset full --out runs/full",
             "excise demo --concept-kind stripes --arms standard,update-projection,filter-images --out runs/stripes",
-            "excise demo --shares 0.01,0.03,0.1,0.3 --arms standard,masked-loss");
+            "excise demo --shares 0.01,0.03,0.1,0.3 --arms standard,masked-loss",
+            "mpirun -np 2 ./excise demo --threads 1   # the arm runs fanned out over 2 ranks (docs/distributed.md)");
         command.SetAction(r =>
         {
             var plan = ExperimentPresets.Get(r.GetValue(preset)!, Path.Combine(ProjectFiles.Root, "configs"))
@@ -113,8 +115,25 @@ static class DemoCommand
             if (shares is not null) ShareSweep.Validate(shares);
         }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
-        if (shares is not null) return RunSweep(plan, paths, shares, command);
+        // Under mpirun the arm runs are fanned out over the ranks (docs/distributed.md); rank 0 alone prints and reports.
+        using var group = ProcessGroup.FromEnvironment();
+        return MpiJob.Run(group, () =>
+        {
+            if (!group.IsRoot)
+            {
+                if (shares is not null) ShareSweep.Run(plan, paths, shares, command, group: group);
+                else ExperimentRunner.Run(plan, paths, command, group: group);
+                return 0;
+            }
+            if (group.Size > 1)
+                AnsiConsole.MarkupLine($"Fanned out over {group.Size} ranks (Open MPI), {(plan.Threads == 1 ? "1 thread" : plan.Threads > 1 ? $"{plan.Threads} threads" : "a thread per core")} each" +
+                                       (plan.Threads > 0 ? "." : $": give --threads {Math.Max(1, Environment.ProcessorCount / group.Size)} (cores ÷ ranks) so the ranks do not fight over the cores."));
+            return shares is not null ? RunSweep(plan, paths, shares, command, group) : RunExperiment(plan, paths, command, group);
+        });
+    }
 
+    static int RunExperiment(ExperimentPlan plan, ExperimentPaths paths, string command, ProcessGroup group)
+    {
         AnsiConsole.MarkupLine($"[bold]Selective-learning experiment[/] ({Markup.Escape(plan.Preset)} preset): {plan.Arms.Count} arms × {plan.Seeds} seed(s), "
                                + $"attacks {Markup.Escape(string.Join(", ", plan.Attacks.Select(EnumNames.ToName)))} → {Markup.Escape(paths.Output)}");
         var results = ProgressDisplay.Run("experiment", 1.0, update =>
@@ -122,14 +141,14 @@ static class DemoCommand
                 new SyncProgress<ExperimentProgress>(p => update(p.Done / p.Total,
                     $"{p.Status} · {ProgressDisplay.Duration(p.Elapsed)} elapsed" + (p.Remaining is { } r ? $" · ETA {ProgressDisplay.Duration(r)}" : ""))),
                 message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]"),
-                writeReport: finished => ExperimentReport.Write(finished, paths.Output)));
+                writeReport: finished => ExperimentReport.Write(finished, paths.Output), group: group));
 
         Print(results, paths.Output);
         return 0;
     }
 
     /// <summary>The experiment at every share of stamped images (<c>--shares</c>), each in OUT/share-x/, then sweep.md and its charts.</summary>
-    static int RunSweep(ExperimentPlan plan, ExperimentPaths paths, IReadOnlyList<double> shares, string command)
+    static int RunSweep(ExperimentPlan plan, ExperimentPaths paths, IReadOnlyList<double> shares, string command, ProcessGroup group)
     {
         AnsiConsole.MarkupLine($"[bold]Stamped-share sweep[/] ({Markup.Escape(plan.Preset)} preset): {plan.Arms.Count} arms × {plan.Seeds} seed(s) at shares "
                                + $"{Markup.Escape(string.Join(", ", shares.Order().Select(s => s.ToString("P0", CultureInfo.InvariantCulture))))} → {Markup.Escape(paths.Output)}");
@@ -138,7 +157,7 @@ static class DemoCommand
                 new SyncProgress<ShareSweepProgress>(p => update(p.Fraction,
                     $"share {p.Index + 1}/{p.Shares}: {p.Experiment.Status} · {ProgressDisplay.Duration(p.Experiment.Elapsed)} elapsed")),
                 message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]"),
-                writeReport: ExperimentReport.Write));
+                writeReport: ExperimentReport.Write, group: group));
         ShareSweepReport.Write(sweep, paths.Output);
         AnsiConsole.MarkupLine($"Done. Sweep: [blue]{Markup.Escape(Path.Combine(paths.Output, ShareSweepReport.Markdown))}[/] and plots/share-sweep-*.png; "
                                + "each share's report.html in its share-* folder.");

@@ -87,19 +87,7 @@ static class TrainCommand
             : RunConfig.Load(configPath ?? run.ConfigPath, overrides);
 
         using var group = ProcessGroup.FromEnvironment();
-        if (group.Size == 1) return Train(config, run, resumeDir is not null, group);
-        try
-        {
-            return Train(config, run, resumeDir is not null, group);
-        }
-        catch (Exception e)
-        {
-            // The other ranks would wait for this one forever in their next allreduce: name the error, then end them all.
-            AnsiConsole.MarkupLine($"[red]error[/] (rank {group.Rank} of {group.Size}): {Markup.Escape(e.Message)}");
-            if (Environment.GetEnvironmentVariable("EXCISE_DEBUG") == "1") AnsiConsole.WriteException(e);
-            group.Abort(ExitCodes.Failed);
-            throw; // not reached
-        }
+        return MpiJob.Run(group, () => Train(config, run, resumeDir is not null, group));
     }
 
     /// <summary>The run on this process; under mpirun only rank 0 prints progress and the result.</summary>

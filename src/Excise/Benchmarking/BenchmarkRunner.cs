@@ -23,7 +23,7 @@ public sealed record BenchModel(string Name, string ConfigPath)
 /// </summary>
 public sealed record BenchmarkSettings
 {
-    public static IReadOnlyList<string> AllSections { get; } = ["peak", "train", "profile", "trainer", "projection", "text", "loop", "sampling", "solvers", "metrics"];
+    public static IReadOnlyList<string> AllSections { get; } = ["peak", "train", "profile", "trainer", "projection", "text", "loop", "sampling", "scaling", "solvers", "metrics"];
 
     /// <summary>The models whose <c>model</c> section is benchmarked; the first one also runs every other section.</summary>
     public required IReadOnlyList<BenchModel> Models { get; init; }
@@ -51,6 +51,13 @@ public sealed record BenchmarkSettings
     public string? SolverRun { get; init; }
     public int SolverImages { get; init; } = 64;
     public int SolverReferenceSteps { get; init; } = 100;
+    /// <summary>The excise CLI the scaling section launches (alone and under mpirun); null skips the section, saying so.</summary>
+    public string? ScalingExecutable { get; init; }
+    /// <summary>The rank counts the scaling section measures, one thread each.</summary>
+    public IReadOnlyList<int> ScalingRanks { get; init; } = [1, 2];
+    /// <summary>Training steps per rank count in the scaling section (the median step time is reported).</summary>
+    public int ScalingSteps { get; init; } = 8;
+    public int ScalingImages { get; init; } = 512;
     /// <summary>Generated images the metrics section times each metric on (docs/metrics.md quotes costs per 1,000).</summary>
     public int MetricsImages { get; init; } = 1000;
     public long Seed { get; init; }
@@ -64,6 +71,8 @@ public sealed record BenchmarkSettings
         if (Batch is < 1) throw new ArgumentException($"batch must be at least 1 (got {Batch}).");
         if (Sections.Contains("trainer") && TrainerSteps < 1) throw new ArgumentException($"trainer-steps must be at least 1 (got {TrainerSteps}).");
         if (Sections.Contains("trainer") && TrainerImages < 1) throw new ArgumentException($"trainer-images must be at least 1 (got {TrainerImages}).");
+        if (Sections.Contains("scaling") && (ScalingSteps < 1 || ScalingImages < 1 || ScalingRanks.Count == 0 || ScalingRanks.Any(n => n < 1)))
+            throw new ArgumentException($"scaling needs at least one step, one image and rank counts ≥ 1 (got {ScalingSteps} steps, {ScalingImages} images, ranks {string.Join(",", ScalingRanks)}).");
         if (Sections.Contains("metrics") && MetricsImages < 2) throw new ArgumentException($"metrics-images must be at least 2 (got {MetricsImages}).");
         if (Sections.Contains("solvers"))
         {
@@ -168,6 +177,15 @@ public static class BenchmarkRunner
                 $"({trainer.GrowthMegabytes:+0;-0} MB), peak {trainer.PeakResidentMegabytes:F0} MB.");
         }
 
+        ScalingBenchmark? scaling = null;
+        if (Has("scaling"))
+        {
+            scaling = ScalingBenchmark.Measure(settings.Models[0], settings.ScalingExecutable, settings.ScalingRanks, settings.ScalingSteps, settings.ScalingImages, log);
+            if (scaling.Speedup is { } speedup)
+                log($"scaling: {scaling.Points[^1].Ranks} ranks train {speedup:F2}× the images/s of one (load average {scaling.LoadAverage:F1} before; " +
+                    $"each allreduce sums {scaling.GradientMegabytes:F1} MB).");
+        }
+
         SolverAccuracyResult? solvers = null;
         if (Has("solvers"))
             solvers = SolverAccuracy.Measure(settings.SolverRun!, settings.SolverImages, settings.SolverReferenceSteps, guidanceScale: 3.0, settings.Seed, log);
@@ -176,7 +194,7 @@ public static class BenchmarkRunner
         if (Has("metrics"))
             metrics = MetricsCostBenchmark.Measure(settings.MetricsImages, settings.Seed, log);
 
-        return new BenchmarkReport(DateTimeOffset.UtcNow, machine, peak, models, trainer, projection, text, loop, sampling, solvers, metrics);
+        return new BenchmarkReport(DateTimeOffset.UtcNow, machine, peak, models, trainer, projection, text, loop, sampling, solvers, metrics, scaling);
     }
 
     static ModelBenchmark MeasureModel(string name, RunConfig config, BenchmarkSettings settings, MatmulPeakResult? peak, bool profile)

@@ -22,6 +22,12 @@ public abstract class ProcessGroup : IDisposable
     public abstract void Barrier();
 
     /// <summary>
+    /// A barrier for long waits: returns once every rank has called it, checking every <paramref name="poll"/> and
+    /// sleeping in between, so a rank that waits minutes for another leaves the CPU to it.
+    /// </summary>
+    public abstract void WaitForAll(TimeSpan poll);
+
+    /// <summary>
     /// Ends every rank of the job with <paramref name="exitCode"/> and does not return: after an error on one rank the
     /// others would wait for it forever in their next collective call, so the whole job is taken down instead.
     /// </summary>
@@ -89,5 +95,6 @@ public sealed class SingleProcessGroup : ProcessGroup
     public override void SumInPlace(float[] values) { }
     public override void SumInPlace(double[] values) { }
     public override void Barrier() { }
+    public override void WaitForAll(TimeSpan poll) { }
     public override void Abort(int exitCode) => Environment.Exit(exitCode);
 }

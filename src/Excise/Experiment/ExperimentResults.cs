@@ -69,6 +69,7 @@ public sealed record ExperimentSetup(
 
 /// <summary>What ran, where and how: the preset, the command, the arms × seeds and the machine's threads.</summary>
 /// <param name="ReusedArmRuns">Arm × seed runs served whole from an earlier invocation: the elapsed time does not include them.</param>
+/// <param name="Ranks">The processes the arm runs were fanned out over (<c>mpirun -np N excise demo</c>); 1 without mpirun.</param>
 public sealed record ExecutionSetup(
     string Preset,
     string Command,
@@ -78,7 +79,8 @@ public sealed record ExecutionSetup(
     int Threads,
     int ArmWorkers = 1,
     int ThreadsPerArm = 0,
-    int ReusedArmRuns = 0);
+    int ReusedArmRuns = 0,
+    int Ranks = 1);
 
 /// <summary>The concept and the data it is stamped into.</summary>
 /// <param name="Phrase">The concept's name in captions and attacks ("the Acme logo").</param>

@@ -5,6 +5,7 @@ using Excise.Attacks;
 using Excise.Configuration;
 using Excise.Data;
 using Excise.Diffusion;
+using Excise.Distributed;
 using Excise.Evaluation;
 using Excise.Evaluation.Metrics;
 using Excise.Imaging;
@@ -53,14 +54,99 @@ public static class ExperimentRunner
     public const string OutcomeFile = "outcome.json";
     public const string ResultsFile = "results.json";
 
+    /// <param name="group">
+    /// The ranks of an <c>mpirun</c> job to fan the arm runs out over (null or one process: everything here). Every rank
+    /// calls this with the same plan and paths, on a filesystem all of them see; every rank returns the results, which
+    /// rank 0 alone computed and wrote (with the report, which only rank 0's <paramref name="writeReport"/> writes).
+    /// </param>
     public static ExperimentResults Run(ExperimentPlan plan, ExperimentPaths paths, string command,
                                         IProgress<ExperimentProgress>? progress = null, Action<string>? log = null,
-                                        Action<ExperimentResults>? writeReport = null, CancellationToken cancel = default)
+                                        Action<ExperimentResults>? writeReport = null, CancellationToken cancel = default,
+                                        ProcessGroup? group = null)
     {
         log ??= _ => { };
         plan.Validate();
         var clock = Stopwatch.StartNew();
+        if (group is { Size: > 1 }) return RunOnRanks(plan, paths, command, progress, log, writeReport, cancel, group, clock);
         using var outputLock = RunLock.Acquire(paths.Output, "experiment");
+        return Execute(plan, paths, command, progress, log, writeReport, cancel, Pass.Everything, clock).Results!;
+    }
+
+    /// <summary>What one call of <see cref="Execute"/> does on this process.</summary>
+    enum PassKind
+    {
+        /// <summary>The whole experiment: every shared stage, every job (or its cached outcome), the results and the report.</summary>
+        Everything,
+        /// <summary>The shared stages only (base model, concept basis, judges, detector masks), into the caches and the output folder.</summary>
+        Prepare,
+        /// <summary>This rank's jobs only, reading what <see cref="Prepare"/> wrote and writing nothing shared.</summary>
+        Jobs,
+    }
+
+    /// <param name="Rank">With <see cref="PassKind.Jobs"/>: this process runs the jobs whose index modulo <paramref name="Ranks"/> is its rank.</param>
+    /// <param name="ReusedOnRanks">With several ranks: the arm runs the ranks found finished, which the closing pass (all cached by then) reports as reused.</param>
+    sealed record Pass(PassKind Kind, int Rank = 0, int Ranks = 1, int? ReusedOnRanks = null)
+    {
+        public static readonly Pass Everything = new(PassKind.Everything);
+
+        /// <summary>Whether job <paramref name="index"/> (the arm × seed runs in order, then the floors) is this process's to run.</summary>
+        public bool Runs(int index) => Kind != PassKind.Jobs || index % Ranks == Rank;
+    }
+
+    /// <summary>
+    /// The experiment fanned out over the ranks of an mpirun job. Rank 0 prepares what every job shares (base, basis,
+    /// judges, masks) while the others wait; then every rank runs its share of the jobs (job i on rank i mod N, each a
+    /// one-process fine-tune and evaluation, cached in its own folder as always); then rank 0 runs the experiment once
+    /// more, which finds every job cached and only reads, summarises and reports. The figures are a one-process run's
+    /// with the same threads: which process runs a job changes nothing it computes, as with <c>--arm-workers</c>.
+    /// </summary>
+    static ExperimentResults RunOnRanks(ExperimentPlan plan, ExperimentPaths paths, string command, IProgress<ExperimentProgress>? progress,
+                                        Action<string> log, Action<ExperimentResults>? writeReport, CancellationToken cancel, ProcessGroup group, Stopwatch clock)
+    {
+        // Waits here can last as long as a base model's training: poll, so a waiting rank leaves the CPU to the working one.
+        var poll = TimeSpan.FromMilliseconds(100);
+        // Rank 0 holds the folder against other invocations for the whole job; the ranks of this one never write the same file.
+        using var outputLock = group.IsRoot ? RunLock.Acquire(paths.Output, "experiment") : null;
+        if (group.IsRoot)
+        {
+            var labels = JobLabels(plan);
+            log($"Fanning {labels.Count} jobs out over {group.Size} ranks: " + string.Join("; ", Enumerable.Range(0, group.Size).Select(rank =>
+                $"rank {rank}: {string.Join(", ", labels.Where((_, i) => i % group.Size == rank).DefaultIfEmpty("none"))}")) + ".");
+            Execute(plan, paths, command, progress, log, null, cancel, new Pass(PassKind.Prepare), clock);
+        }
+        group.WaitForAll(poll);
+        var mine = Execute(plan, paths, command, group.IsRoot ? progress : null, log, null, cancel, new Pass(PassKind.Jobs, group.Rank, group.Size), clock);
+        group.WaitForAll(poll);
+        int reusedOnRanks = (int)group.Sum(mine.Reused);
+        ExperimentResults? results = null;
+        if (group.IsRoot)
+        {
+            log("Every rank has finished its jobs: summarising them all.");
+            results = Execute(plan, paths, command, progress, log, writeReport, cancel, new Pass(PassKind.Everything, 0, group.Size, reusedOnRanks), clock).Results;
+        }
+        group.WaitForAll(poll);
+        return results ?? ExperimentResults.FromJson(File.ReadAllText(Path.Combine(paths.Output, ResultsFile)));
+    }
+
+    /// <summary>The jobs in the order the ranks divide them: every arm at seed 0, then at seed 1…, then the floor at each seed.</summary>
+    static List<string> JobLabels(ExperimentPlan plan)
+    {
+        string Label(string arm, int seed) => plan.Seeds > 1 ? $"{arm} (seed {seed})" : arm;
+        return Enumerable.Range(0, plan.Seeds).SelectMany(seed => plan.Arms.Select(arm => Label(arm.ToName(), seed)))
+            .Concat(Enumerable.Range(0, plan.Seeds).Select(seed => Label(ArmNames.Floor, seed))).ToList();
+    }
+
+    /// <summary>A file or folder rank 0 prepared; on another machine it is missing when the folders are not shared.</summary>
+    static string Prepared(string path, string what, Pass pass) =>
+        File.Exists(path) || Directory.Exists(path) ? path
+            : throw new InvalidOperationException($"Rank {pass.Rank} of {pass.Ranks} does not see {what} rank 0 prepared ({path}). " +
+                                                  "Every rank needs the output folder, the base cache and the judges' cache on a filesystem all of them share, at the same path.");
+
+    /// <returns>The results (only from <see cref="PassKind.Everything"/>) and how many arm runs were served from their cache.</returns>
+    static (ExperimentResults? Results, int Reused) Execute(ExperimentPlan plan, ExperimentPaths paths, string command,
+                                                           IProgress<ExperimentProgress>? progress, Action<string> log,
+                                                           Action<ExperimentResults>? writeReport, CancellationToken cancel, Pass pass, Stopwatch clock)
+    {
         TorchRuntime.ConfigureThreads(plan.Threads);
         var threadOverride = $"threads={plan.Threads}";
 
@@ -72,6 +158,7 @@ public static class ExperimentRunner
 
         // 1. The base model, trained on clean data: shipped with the project, cached, or trained now.
         if (shipped is not null) log($"Fine-tuning from the shipped base {baseRun.Root} (SHA-256 {Digest.VerifyPin(baseRun.ModelPath)}).");
+        else if (!baseCached && pass.Kind == PassKind.Jobs) Prepared(baseRun.ModelPath, "the base model", pass);
         else if (!baseCached)
         {
             budget.Stage("base model");
@@ -89,9 +176,11 @@ public static class ExperimentRunner
         var concept = probe.DataOrDefault.Concept
             ?? throw new ArgumentException($"{plan.FinetuneConfig} has no data.concept: there is no concept to keep the model from learning.");
         budget.Stage("concept basis");
-        ConceptBasisInfo basisInfo;
-        ConceptLeakage? leakage;
-        using (var encoder = MiniLmTextEncoder.Create(probe.TextOrDefault.MaxLength))
+        ConceptBasisInfo? basisInfo = null;
+        ConceptLeakage? leakage = null;
+        // The jobs only read the basis file: rebuilding it in place would rewrite it under another rank's running fine-tune.
+        if (pass.Kind == PassKind.Jobs) Prepared(paths.BasisPath, "the concept basis", pass);
+        else using (var encoder = MiniLmTextEncoder.Create(probe.TextOrDefault.MaxLength))
         using (var basis = ConceptSubspaceBuilder.Build(encoder, [concept.Phrase], plan.Subspace))
         {
             basis.Save(paths.BasisPath);
@@ -109,27 +198,31 @@ public static class ExperimentRunner
         using var context = EvaluationContext.Create(evaluation, concept, log,
             new SyncProgress<Excise.Evaluation.Judges.JudgeTrainingProgress>(p => budget.Status($"{p.Judge}: {p.Phase} {p.Step}/{p.TotalSteps}")));
         budget.Advance(WorkBudget.JudgeUnits, "judges ready");
-        (string Folder, Evaluation.Judges.DetectorMaskReport Report)? detectorMasks = plan.Arms.Contains(TrainingArm.DetectorMaskedLoss)
-            ? WriteDetectorMasks(plan, paths, probe, concept, budget, log)
-            : null;
+        (string Folder, Evaluation.Judges.DetectorMaskReport? Report)? detectorMasks = !plan.Arms.Contains(TrainingArm.DetectorMaskedLoss) ? null
+            : pass.Kind == PassKind.Jobs ? (Prepared(paths.DetectorMaskFolder, "the detector masks", pass), null) // written anew on every run: only rank 0 does
+            : WriteDetectorMasks(plan, paths, probe, concept, budget, log);
+        if (pass.Kind == PassKind.Prepare) return (null, 0);
 
         // 4. Every arm × seed: fine-tune from the same base, then attack and judge (side by side if asked).
         var jobs = Enumerable.Range(0, plan.Seeds).SelectMany(seed => plan.Arms.Select(arm => (Arm: arm, Seed: seed))).ToList();
+        // Scheduled for all the jobs even when this rank runs some of them: the threads per arm, and so the figures, stay a one-process run's.
         var schedule = ArmSchedule.For(plan.ArmWorkers, plan.Threads, jobs.Count);
         if (schedule.Workers > 1)
             log($"Running {schedule.Workers} arms at a time, {schedule.ThreadsPerArm} thread{(schedule.ThreadsPerArm == 1 ? "" : "s")} each.");
-        var armRuns = schedule.Run(jobs.Count, (i, token) =>
+        var myJobs = Enumerable.Range(0, jobs.Count).Where(pass.Runs).ToList();
+        var armRuns = schedule.Run(myJobs.Count, (i, token) =>
         {
-            var (arm, seed) = jobs[i];
+            var (arm, seed) = jobs[myJobs[i]];
             var config = LoadArmConfig(plan, baseRun, baseDigest, arm, seed, paths.BasisPath, $"threads={schedule.ThreadsPerArm}", detectorMasks?.Folder);
             return RunArm(plan, paths, config, arm, seed, evaluation, context, budget, log, token);
         }, cancel).ToList();
         // 5. The floor: the base model, which never saw the concept, under the same attacks at every seed.
-        var floorRuns = Enumerable.Range(0, plan.Seeds)
+        var floorRuns = Enumerable.Range(0, plan.Seeds).Where(seed => pass.Runs(jobs.Count + seed))
             .Select(seed => RunFloor(plan, paths, baseRun, baseSummary.FinalLoss,
                                      LoadArmConfig(plan, baseRun, baseDigest, TrainingArm.Standard, seed, null, threadOverride), seed, evaluation, context, budget, log, cancel))
             .ToList();
         armRuns.AddRange(floorRuns);
+        if (pass.Kind == PassKind.Jobs) return (null, armRuns.Count(r => r.Reused));
         var outcomes = armRuns.Select(r => r.Outcome).ToList();
 
         // 6. Summaries, the reading, results.json, and the report (written by the caller's writer, under the same lock).
@@ -139,12 +232,13 @@ public static class ExperimentRunner
         var training = probe.TrainingOrDefault;
         var setup = new ExperimentSetup(
             new ExecutionSetup(plan.Preset, command, armNames, plan.Seeds, $"{Environment.ProcessorCount} cores, {Environment.OSVersion}",
-                               TorchSharp.torch.get_num_threads(), schedule.Workers, schedule.ThreadsPerArm, armRuns.Count(r => r.Reused)),
+                               TorchSharp.torch.get_num_threads(), schedule.Workers, schedule.ThreadsPerArm,
+                               pass.ReusedOnRanks ?? armRuns.Count(r => r.Reused), pass.Ranks),
             DescribeConcept(concept, probe, paths, outcomes),
             new BaseSetup(baseRun.Root, baseCached, baseSummary.Steps, baseSummary.ElapsedSeconds, ModelParameterCount(baseRun),
                           $"all-MiniLM-L6-v2 (ONNX), max length {probe.TextOrDefault.MaxLength}", Shipped: shipped is not null, Sha256: baseDigest),
             new FinetuneSetup(training.Steps, training.BatchSize, training.LearningRate),
-            new BasisSetup(basisInfo.Mode.ToName(), basisInfo.Rank, basisInfo.EnergyKept, ProjectedWeights(paths, outcomes), leakage),
+            new BasisSetup(basisInfo!.Mode.ToName(), basisInfo.Rank, basisInfo.EnergyKept, ProjectedWeights(paths, outcomes), leakage),
             DescribeAttacks(plan.Attack, attackNames),
             DescribeJudges(plan, context, detectorMasks?.Report));
         var results = new ExperimentResults(setup, summary, outcomes, [], clock.Elapsed.TotalSeconds, DateTime.UtcNow);
@@ -155,7 +249,7 @@ public static class ExperimentRunner
             writeReport(results);
             budget.Advance(0, "report written");
         }
-        return results;
+        return (results, setup.Execution.ReusedArmRuns);
     }
 
     /// <summary>

@@ -53,9 +53,11 @@ public static class ShareSweep
     }
 
     /// <param name="writeReport">Writes one share's report into that share's folder (as <see cref="ExperimentRunner.Run"/> takes it).</param>
+    /// <param name="group">The ranks of an mpirun job: each share's jobs are fanned out over them; rank 0 alone writes sweep.json.</param>
     public static ShareSweepResults Run(ExperimentPlan plan, ExperimentPaths paths, IReadOnlyList<double> shares, string command,
                                         IProgress<ShareSweepProgress>? progress = null, Action<string>? log = null,
-                                        Action<ExperimentResults, string>? writeReport = null, CancellationToken cancel = default)
+                                        Action<ExperimentResults, string>? writeReport = null, CancellationToken cancel = default,
+                                        Distributed.ProcessGroup? group = null)
     {
         Validate(shares);
         log ??= _ => { };
@@ -68,12 +70,12 @@ public static class ShareSweep
             var sharePlan = plan with { FinetuneOverrides = [.. plan.FinetuneOverrides, $"data.concept.stamp_fraction={share.ToString("R", CultureInfo.InvariantCulture)}"] };
             var shareProgress = progress is null ? null : new SyncProgress<ExperimentProgress>(p => progress.Report(new ShareSweepProgress(index, ordered.Count, share, p)));
             var results = ExperimentRunner.Run(sharePlan, paths with { Output = folder }, command, shareProgress, log,
-                writeReport is null ? null : r => writeReport(r, folder), cancel);
+                writeReport is null ? null : r => writeReport(r, folder), cancel, group);
             rows.AddRange(Rows(results, share));
         }
         var sweep = new ShareSweepResults(ordered, plan.Arms.Select(Configuration.EnumNames.ToName).ToList(), plan.Seeds, rows,
             ordered.Select(s => Path.GetRelativePath(paths.Output, Folder(paths.Output, s))).ToList(), DateTime.UtcNow);
-        AtomicFile.WriteAllText(Path.Combine(paths.Output, ShareSweepResults.FileName), sweep.ToJson());
+        if (group is null || group.IsRoot) AtomicFile.WriteAllText(Path.Combine(paths.Output, ShareSweepResults.FileName), sweep.ToJson());
         return sweep;
     }
 

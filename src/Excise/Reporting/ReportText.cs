@@ -51,9 +51,10 @@ internal static class ReportText
             ? $", {Integer(results.Setup.Execution.ReusedArmRuns)} of {Count(results.Runs.Count, "arm run")} reused from an earlier invocation (not in this time)"
             : "";
 
-    /// <summary>"2 threads" or "2 threads, 2 arms at a time with 1 thread each".</summary>
+    /// <summary>"2 threads", "2 threads, 2 arms at a time with 1 thread each" or "1 thread on each of 2 Open MPI ranks (the arm runs divided among them)".</summary>
     public static string Threading(ExecutionSetup s) =>
-        Count(s.Threads, "thread") + (s.ArmWorkers > 1 ? $", {Integer(s.ArmWorkers)} arms at a time with {Count(s.ThreadsPerArm, "thread")} each" : "");
+        Count(s.Threads, "thread") + (s.Ranks > 1 ? $" on each of {Integer(s.Ranks)} Open MPI ranks (the arm runs divided among them)" : "")
+        + (s.ArmWorkers > 1 ? $", {Integer(s.ArmWorkers)} arms at a time with {Count(s.ThreadsPerArm, "thread")} each" : "");
 
     /// <summary>"1 h 02 min", "3 min 07 s", "12.4 s".</summary>
     public static string Duration(double seconds)

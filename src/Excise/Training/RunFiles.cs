@@ -10,6 +10,8 @@ namespace Excise.Training;
 /// <param name="ProjectionShareOfTraining">The projector's share of the training time (0 for arms without one).</param>
 /// <param name="CertificatePassed">Whether the projection certificate held (null: the arm has none).</param>
 /// <param name="CertificateWorstShare">The worst share of learned K/V change inside the concept subspace (null: no certificate).</param>
+/// <param name="Ranks">The data-parallel ranks that trained it (null, and not written: one process).</param>
+/// <param name="AllreduceSeconds">Rank 0's time in the gradient allreduce, waiting for the slower rank included (null, and not written: one process).</param>
 public sealed record RunSummary(
     string Name,
     string ConfigHash,
@@ -32,7 +34,9 @@ public sealed record RunSummary(
     bool? CertificatePassed,
     double? CertificateWorstShare,
     int Threads,
-    string Machine)
+    string Machine,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Ranks = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? AllreduceSeconds = null)
 {
     static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true,
                                                          NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };

@@ -80,7 +80,7 @@ public static class TrainingJob
         var certificate = basis is null ? null : Certify(run, log);
         var result = new TrainingJobResult(run, summary, data.Batches.Count, data.Text.Count, data.Text.EncodeTime, preview,
             certificate, projector?.Elapsed ?? TimeSpan.Zero);
-        WriteSummary(run, config, result);
+        WriteSummary(run, config, result, group);
         return result;
     }
 
@@ -322,14 +322,16 @@ public static class TrainingJob
         return dataset.Train.Select(e => e.Caption).Distinct().Take(8).ToList();
     }
 
-    static void WriteSummary(RunDirectory run, RunConfig config, TrainingJobResult r)
+    static void WriteSummary(RunDirectory run, RunConfig config, TrainingJobResult r, ProcessGroup group)
     {
         var s = r.Summary;
         new RunSummary(config.Name, config.Hash(), s.Steps, s.ResumedFrom, s.SkippedSteps, s.FinalLoss, s.MeanLossLast100,
             s.Elapsed.TotalSeconds, s.MedianSecondsPerStep, s.ImagesPerSecond, s.PeakRssBytes / (1024.0 * 1024.0),
             r.TrainImages, r.DistinctCaptions, r.TextEncodeTime.TotalSeconds, config.SelectiveOrDefault.Arm.ToName(), config.InitWeightsPath(),
             r.ProjectionTime.TotalSeconds, s.Elapsed.TotalSeconds > 0 ? r.ProjectionTime.TotalSeconds / s.Elapsed.TotalSeconds : 0,
-            r.Certificate?.Passed, r.Certificate?.WorstShare, get_num_threads(), $"{Environment.ProcessorCount} cores, {Environment.OSVersion}")
+            r.Certificate?.Passed, r.Certificate?.WorstShare, get_num_threads(), $"{Environment.ProcessorCount} cores, {Environment.OSVersion}",
+            // Only a data-parallel run names its ranks: a one-process run's summary.json stays as it was.
+            group.Size > 1 ? group.Size : null, group.Size > 1 ? s.AllreduceTime.TotalSeconds : null)
             .Save(run);
     }
 }

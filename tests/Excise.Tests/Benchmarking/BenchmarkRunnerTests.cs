@@ -57,6 +57,10 @@ public class BenchmarkRunnerTests(ITestOutputHelper output)
         Assert.True(report.TrainingLoop!.Speedup > 0);
         Assert.True(report.Sampling!.ImagesPerSecond > 0 && report.Sampling.SeparateOverBatched > 0);
 
+        // The scaling section launches the CLI, which these settings do not name: it is skipped, saying why.
+        Assert.Equal("the excise CLI to launch was not found", report.Scaling!.Skipped);
+        Assert.Empty(report.Scaling.Points);
+
         var again = BenchmarkReport.FromJson(report.ToJson());
         Assert.Equal(report.Models[0].Step, again.Models[0].Step);
         Assert.Equal(report.Projection.Select(p => p.ShareOfStep), again.Projection.Select(p => p.ShareOfStep));
@@ -73,6 +77,8 @@ public class BenchmarkRunnerTests(ITestOutputHelper output)
         Assert.Throws<ArgumentException>(() => new BenchmarkSettings { Models = [] }.Validate());
         Assert.Contains("metrics-images", Assert.Throws<ArgumentException>(() =>
             new BenchmarkSettings { Models = [smoke], Sections = new HashSet<string> { "metrics" }, MetricsImages = 1 }.Validate()).Message);
+        Assert.Contains("scaling", Assert.Throws<ArgumentException>(() =>
+            new BenchmarkSettings { Models = [smoke], Sections = new HashSet<string> { "scaling" }, ScalingRanks = [1, 0] }.Validate()).Message);
         // Timing ResNet18 on 1,000 images is asked for by name, never part of a default run.
         Assert.DoesNotContain("metrics", BenchmarkSettings.SectionsWithoutRun);
         Assert.DoesNotContain("metrics", BenchmarkSettings.SectionsWithRun);

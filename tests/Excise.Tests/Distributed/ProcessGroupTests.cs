@@ -18,6 +18,7 @@ public class ProcessGroupTests
         group.SumInPlace(floats);
         group.SumInPlace(doubles);
         group.Barrier();
+        group.WaitForAll(TimeSpan.FromSeconds(1));
         Assert.Equal([1.5f, -2f], floats);
         Assert.Equal([3.25], doubles);
         Assert.Equal(0.1, group.Sum(0.1));
@@ -37,6 +38,7 @@ public class ProcessGroupTests
             for (int i = 0; i < values.Length; i++) values[i] += other[i];
         }
         public override void Barrier() { }
+        public override void WaitForAll(TimeSpan poll) { }
         public override void Abort(int exitCode) => throw new NotSupportedException();
     }
 
