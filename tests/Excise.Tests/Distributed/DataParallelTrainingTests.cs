@@ -79,7 +79,9 @@ public class DataParallelTrainingTests(ITestOutputHelper output)
         Assert.NotEqual(0, exitCode);
         // The console wraps long lines: compare with the whitespace folded.
         Assert.Contains("training.batch_size (1) is smaller than the number of ranks (2)", string.Join(' ', printed.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries)));
-        Assert.Contains("MPI_ABORT", printed);
+        Assert.Contains("of 2)", printed); // "error (rank r of 2)": which rank stopped the job
+        // Not asserted: Open MPI's own "MPI_ABORT was invoked" notice, which mpirun may exit before relaying (the
+        // fresh-clone CI run did not print it); ending with the message within the timeout is what the test is for.
     }
 
     [MpirunFact]

@@ -57,7 +57,8 @@ public class FannedOutDemoTests(ITestOutputHelper output)
         Assert.NotEqual(0, exitCode);
         Assert.Contains("(rank 0 of 2)", printed);
         Assert.Contains("training.learning_rate must be > 0", string.Join(' ', printed.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries)));
-        Assert.Contains("MPI_ABORT", printed);
+        // Not asserted: Open MPI's own "MPI_ABORT was invoked" notice. mpirun may exit before it relays it (the fresh-clone
+        // CI run did not print it); the job ending with the rank's message within the timeout is what the test is for.
     }
 
     /// <summary>How a run went rather than what it found: seconds, the shares of time, and the execution settings.</summary>
