@@ -33,17 +33,20 @@ static class BenchCommand
         var referenceSteps = CliOptions.Int("--reference-steps", "The many-step reference the solvers are compared with.", defaults.SolverReferenceSteps, min: 1);
         var metricsImages = CliOptions.Int("--metrics-images", "Images per side in the metrics section (--only metrics).", defaults.MetricsImages, min: 2);
         var scalingSteps = CliOptions.Int("--scaling-steps", "Training steps per rank count in the scaling section (1 and 2 ranks, one thread each).", defaults.ScalingSteps, min: 1);
+        var fullSizeConfig = CliOptions.Text("--full-size-config", "The full-size section's UNet config.json (default: Stable Diffusion 1.5's, bench/sd15-unet.json).", helpName: "FILE");
+        var fullSizeSteps = CliOptions.Int("--full-size-steps", "Timed forward+backward steps of the full-size UNet, after one warm-up.", defaults.FullSizeSteps, min: 1);
         var seed = CliOptions.Long("--seed", "The seed of weights and batches.", defaults.Seed);
         var output = CliOptions.Text("--out", "Write the report as JSON here.", helpName: "FILE.json");
         var command = new Command("bench", "Training and sampling speed, FLOPs utilisation, projection overhead, text encoding, memory growth (docs/performance.md).")
         {
             configs, only, skip, steps, warmup, batch, threads, trainerSteps, trainerImages, samplingSteps, samplingCalls, rank, run, solverImages, referenceSteps,
-            metricsImages, scalingSteps, seed, output, CreateExport(),
+            metricsImages, scalingSteps, fullSizeConfig, fullSizeSteps, seed, output, CreateExport(),
         }.WithExamples(
             "excise bench --out bench.json",
             "excise bench --config base --only train,profile --threads 1",
             "excise bench --run models/base --only solvers",
             "excise bench --only metrics",
+            "excise bench --config base --only full-size   # Stable Diffusion 1.5's UNet at 64×64 latents: s/step and peak memory",
             "excise bench --config base --only scaling   # 1 and 2 ranks under mpirun, the allreduce's share");
         command.SetAction(r =>
         {
@@ -72,6 +75,8 @@ static class BenchCommand
                 ScalingSteps = r.GetValue(scalingSteps),
                 // The scaling section launches this CLI again, alone and under mpirun (MPI starts once per process).
                 ScalingExecutable = ThisExecutable(),
+                FullSizeConfig = Path.GetFullPath(r.GetValue(fullSizeConfig) ?? Path.Combine(ProjectFiles.Root, "bench", "sd15-unet.json")),
+                FullSizeSteps = r.GetValue(fullSizeSteps),
                 Seed = r.GetValue(seed),
             };
             return Run(settings, r.GetValue(output));

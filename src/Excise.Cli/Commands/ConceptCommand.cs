@@ -20,18 +20,20 @@ static class ConceptCommand
         var rank = CliOptions.OptionalInt("--rank", "Keep exactly this many directions (not with --energy).", min: 1);
         var addTo = CliOptions.Text("--add-to", "Extend this basis (same encoder and mode) with the new concepts.", helpName: "BASIS.safetensors");
         var maxLength = CliOptions.Int("--max-length", "The text encoder's token length; must match the runs the basis is for.", 32, min: 2);
+        var pipeline = CliOptions.Text("--pipeline", "Build the basis from this Stable Diffusion pipeline folder's CLIP text encoder (its own width and 77 tokens) instead of MiniLM.", helpName: "DIR");
         var output = CliOptions.Text("--out", "The basis .safetensors file to write.", required: true, helpName: "BASIS.safetensors");
         var command = new Command("concept", "Build a concept's text-state subspace (an orthonormal basis) for the projection arms and the certificate.")
         {
-            concepts, prompts, mode, energy, rank, addTo, maxLength, output,
+            concepts, prompts, mode, energy, rank, addTo, maxLength, pipeline, output,
         }.WithExamples(
             "excise concept --concept \"the Acme logo\" --out concept.safetensors",
-            "excise concept --concept \"the Zebra pattern\" --mode contrastive --rank 8 --add-to concept.safetensors --out both.safetensors");
-        command.SetAction(r => Run(r.GetValue(concepts)!, r.GetValue(prompts), r.GetChoice(mode), r.GetValue(energy), r.GetValue(rank), r.GetValue(addTo), r.GetValue(maxLength), r.GetValue(output)!));
+            "excise concept --concept \"the Zebra pattern\" --mode contrastive --rank 8 --add-to concept.safetensors --out both.safetensors",
+            "excise concept --pipeline ~/models/sd-1-5 --concept \"the Acme logo\" --out sd-concept.safetensors");
+        command.SetAction(r => Run(r.GetValue(concepts)!, r.GetValue(prompts), r.GetChoice(mode), r.GetValue(energy), r.GetValue(rank), r.GetValue(addTo), r.GetValue(maxLength), r.GetValue(pipeline), r.GetValue(output)!));
         return command;
     }
 
-    static int Run(IReadOnlyList<string> concepts, string? promptFile, SubspaceMode mode, double? energyOption, int? rank, string? addTo, int maxLength, string outPath)
+    static int Run(IReadOnlyList<string> concepts, string? promptFile, SubspaceMode mode, double? energyOption, int? rank, string? addTo, int maxLength, string? pipeline, string outPath)
     {
         if (energyOption is not null && rank is not null) throw new UsageException("Give either --energy or --rank, not both.");
         double energy = energyOption ?? new SubspaceOptions().Energy;
@@ -40,9 +42,10 @@ static class ConceptCommand
         var options = new SubspaceOptions(mode, energy, rank, ExtraPrompts: extraPrompts);
 
         using var existing = addTo is null ? null : ConceptBasis.Load(addTo);
-        using var encoder = MiniLmTextEncoder.Create(maxLength);
+        using var encoder = pipeline is null ? MiniLmTextEncoder.Create(maxLength) : (ITextEncoder)Excise.Pipelines.StableDiffusionPipelineFolder.Open(pipeline).LoadTextEncoder();
         if (existing is not null && existing.Info.EncoderId != encoder.Id)
-            throw new UsageException($"{addTo} was built with '{existing.Info.EncoderId}' but this run encodes with '{encoder.Id}'; pass the --max-length it was built with.");
+            throw new UsageException($"{addTo} was built with '{existing.Info.EncoderId}' but this run encodes with '{encoder.Id}'; " +
+                                     (pipeline is null ? "pass the --max-length it was built with." : "pass the pipeline it was built from."));
         using var built = ConceptSubspaceBuilder.Build(encoder, concepts, options);
         using var union = existing is null ? null : ConceptBasis.Union([existing, built]);
         var result = union ?? built;

@@ -40,12 +40,16 @@ static class VerifyCommand
     static void Print(RunCertificateResult result, string jsonOut)
     {
         var certificate = result.Certificate;
-        var table = new Table().AddColumn("weight").AddColumn("‖ΔW‖").AddColumn("‖ΔW U‖ / ‖ΔW‖").AddColumn("‖ΔW U‖ / ‖W_base U‖").AddColumn("");
+        var table = new Table().AddColumn("weight").AddColumn("‖ΔW‖").AddColumn("‖ΔW U‖ / ‖ΔW‖").AddColumn("‖ΔW U‖ / ‖W_base U‖")
+            .AddColumn("‖ΔW U‖ / float32 floor").AddColumn("");
         foreach (var w in certificate.Weights)
             table.AddRow(Markup.Escape(w.Name), $"{w.ChangeNorm:E2}", $"{w.ShareOfChangeInConcept:E2}", $"{w.ConceptResponseShift:E2}",
-                w.Passed ? "[green]ok[/]" : "[red]exceeds[/]");
+                w.RoundingFloor > 0 ? $"{w.ConceptChangeNorm / w.RoundingFloor:F2}" : "–",
+                w.PassedWithinRounding ? "[green]ok (within rounding)[/]" : w.Passed ? "[green]ok[/]" : "[red]exceeds[/]");
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine($"Concept basis rank {result.BasisRank} ({Markup.Escape(string.Join(", ", result.Concepts))}); reference {Markup.Escape(result.ReferencePath)}; tolerance {result.Tolerance:E0}.");
+        if (certificate.Weights.Any(w => w.PassedWithinRounding))
+            AnsiConsole.MarkupLine("A weight marked [green]ok (within rounding)[/] has a ratio over the tolerance but a concept change no larger than the rounding of its stored float32 values (the float32 floor): no stored change that small can be told from rounding.");
         AnsiConsole.MarkupLine(certificate.Passed
             ? $"[green]Certified[/]: worst share of the learned change in the concept subspace {certificate.WorstShare:E2}. Written to {Markup.Escape(jsonOut)}."
             : $"[red]Not certified[/]: worst share {certificate.WorstShare:E2}, worst response shift {certificate.WorstShift:E2} exceed {result.Tolerance:E0}. Written to {Markup.Escape(jsonOut)}.");

@@ -19,18 +19,21 @@ public sealed record BenchModel(string Name, string ConfigPath)
 /// (the real training loop: first step, step times, memory growth), projection, text, loop (cached states vs encoding
 /// every batch), sampling, solvers (sampler accuracy against a many-step reference on a trained run: needs
 /// <see cref="SolverRun"/>), metrics (what each evaluation metric costs per <see cref="MetricsImages"/> generated images;
-/// asked for by name only, as it times ResNet18 rather than training).
+/// asked for by name only, as it times ResNet18 rather than training), full-size (forward and backward of a full-size UNet,
+/// Stable Diffusion 1.5's by default, with its peak memory: by name only, as it takes minutes and about 12 GB).
 /// </summary>
 public sealed record BenchmarkSettings
 {
-    public static IReadOnlyList<string> AllSections { get; } = ["peak", "train", "profile", "trainer", "projection", "text", "loop", "sampling", "scaling", "solvers", "metrics"];
+    public static IReadOnlyList<string> AllSections { get; } = ["peak", "train", "profile", "trainer", "projection", "text", "loop", "sampling", "scaling", "solvers", "metrics", "full-size"];
 
     /// <summary>The models whose <c>model</c> section is benchmarked; the first one also runs every other section.</summary>
     public required IReadOnlyList<BenchModel> Models { get; init; }
-    /// <summary>The sections run by default: every one that needs no trained run (solvers joins them when there is one) except metrics.</summary>
-    public static IReadOnlyList<string> SectionsWithoutRun { get; } = AllSections.Where(s => s is not ("solvers" or "metrics")).ToList();
+    /// <summary>The sections run only when named: metrics and full-size.</summary>
+    public static IReadOnlyList<string> SectionsByNameOnly { get; } = ["metrics", "full-size"];
+    /// <summary>The sections run by default: every one that needs no trained run (solvers joins them when there is one) and is not by name only.</summary>
+    public static IReadOnlyList<string> SectionsWithoutRun { get; } = AllSections.Where(s => s != "solvers" && !SectionsByNameOnly.Contains(s)).ToList();
     /// <summary>The sections run by default when a trained run is given.</summary>
-    public static IReadOnlyList<string> SectionsWithRun { get; } = AllSections.Where(s => s != "metrics").ToList();
+    public static IReadOnlyList<string> SectionsWithRun { get; } = AllSections.Where(s => !SectionsByNameOnly.Contains(s)).ToList();
 
     public IReadOnlySet<string> Sections { get; init; } = SectionsWithoutRun.ToHashSet();
     public int Threads { get; init; }
@@ -60,6 +63,12 @@ public sealed record BenchmarkSettings
     public int ScalingImages { get; init; } = 512;
     /// <summary>Generated images the metrics section times each metric on (docs/metrics.md quotes costs per 1,000).</summary>
     public int MetricsImages { get; init; } = 1000;
+    /// <summary>The full-size section's UNet: a diffusers config.json (bench/sd15-unet.json, Stable Diffusion 1.5's).</summary>
+    public string? FullSizeConfig { get; init; }
+    /// <summary>Timed forward+backward steps of the full-size UNet (after one warm-up step); each takes about a minute on 2 CPU cores.</summary>
+    public int FullSizeSteps { get; init; } = 2;
+    /// <summary>Text tokens per caption for the full-size UNet: CLIP's 77, as Stable Diffusion pads every prompt.</summary>
+    public int FullSizeTokens { get; init; } = 77;
     public long Seed { get; init; }
 
     public BenchmarkSettings Validate()
@@ -73,6 +82,10 @@ public sealed record BenchmarkSettings
         if (Sections.Contains("trainer") && TrainerImages < 1) throw new ArgumentException($"trainer-images must be at least 1 (got {TrainerImages}).");
         if (Sections.Contains("scaling") && (ScalingSteps < 1 || ScalingImages < 1 || ScalingRanks.Count == 0 || ScalingRanks.Any(n => n < 1)))
             throw new ArgumentException($"scaling needs at least one step, one image and rank counts ≥ 1 (got {ScalingSteps} steps, {ScalingImages} images, ranks {string.Join(",", ScalingRanks)}).");
+        if (Sections.Contains("full-size") && (FullSizeConfig is null || !File.Exists(FullSizeConfig)))
+            throw new ArgumentException($"The full-size section needs a UNet config.json; none at '{FullSizeConfig}'.");
+        if (Sections.Contains("full-size") && (FullSizeSteps < 1 || FullSizeTokens < 1))
+            throw new ArgumentException($"full-size-steps and the token count must be at least 1 (got {FullSizeSteps}, {FullSizeTokens}).");
         if (Sections.Contains("metrics") && MetricsImages < 2) throw new ArgumentException($"metrics-images must be at least 2 (got {MetricsImages}).");
         if (Sections.Contains("solvers"))
         {
@@ -194,7 +207,18 @@ public static class BenchmarkRunner
         if (Has("metrics"))
             metrics = MetricsCostBenchmark.Measure(settings.MetricsImages, settings.Seed, log);
 
-        return new BenchmarkReport(DateTimeOffset.UtcNow, machine, peak, models, trainer, projection, text, loop, sampling, solvers, metrics, scaling);
+        FullSizeUNetBenchmark? fullSize = null;
+        if (Has("full-size"))
+        {
+            fullSize = FullSizeUNetBenchmark.Measure(settings.FullSizeConfig!, settings.Batch ?? 1, settings.FullSizeTokens, warmupSteps: 1, settings.FullSizeSteps,
+                settings.Seed, TorchRuntime.ParseDevice(primary.Device), log);
+            log($"full-size UNet: {fullSize.Step.MedianSeconds:F1} s per forward+backward (forward {fullSize.Forward.MedianSeconds:F1}, backward {fullSize.Backward.MedianSeconds:F1}), " +
+                $"{fullSize.TrainingGflopPerStep / fullSize.Step.MedianSeconds:F1} GFLOP/s; peak RSS {fullSize.PeakResidentMegabytes / 1024:F1} GiB " +
+                $"({fullSize.ModelPeakMegabytes / 1024:F1} GiB over the process's {fullSize.BaselineResidentMegabytes / 1024:F1} GiB{(fullSize.PeakWasReset ? "" : "; lifetime peak, not reset")}); " +
+                $"a full fine-tune adds {fullSize.OptimizerAndEmaMegabytes / 1024:F1} GiB of AdamW moments and EMA: about {fullSize.FineTuneEstimateMegabytes / 1024:F1} GiB.");
+        }
+
+        return new BenchmarkReport(DateTimeOffset.UtcNow, machine, peak, models, trainer, projection, text, loop, sampling, solvers, metrics, scaling, fullSize);
     }
 
     static ModelBenchmark MeasureModel(string name, RunConfig config, BenchmarkSettings settings, MatmulPeakResult? peak, bool profile)

@@ -34,6 +34,20 @@ public static class ProcessMemory
     public static double PeakResidentMegabytes() =>
         ReadStatusKilobytes("VmHWM:") is { } kb ? kb / 1024.0 : System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
 
+    /// <summary>
+    /// Resets the peak that <see cref="PeakResidentMegabytes"/> reads to the current resident memory (Linux: writing 5 to
+    /// /proc/self/clear_refs), so a measurement's peak is its own; false where that is not possible.
+    /// </summary>
+    public static bool ResetPeak()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException) { return false; }
+    }
+
     static long? ReadStatusKilobytes(string field)
     {
         const string status = "/proc/self/status";

@@ -12,7 +12,7 @@ public enum ProjectionMode
     Off,
     /// <summary>The paper: after backward, G ← G − (G U) Uᵀ. Exact for SGD; Adam's per-coordinate scaling leaks.</summary>
     Gradient,
-    /// <summary>Ours: after the optimizer step, W ← W − (W − W_before) U Uᵀ. Exact for any optimizer and weight decay.</summary>
+    /// <summary>Ours: after the optimizer step, W ← W − (W − W₀) U Uᵀ, W₀ the weights training started from. Exact for any optimizer and weight decay.</summary>
     Update,
 }
 
@@ -21,6 +21,15 @@ public enum ProjectionMode
 /// A weight W [out, d] reads d-dimensional text states x through W·x; if (W − W₀)·U = 0, its response to any
 /// direction in span(U) is what it was before training, so training cannot tie the concept's text to anything.
 /// Each projection costs two thin matmuls, O(out·d·k); the d×d projector is never formed.
+/// <para>
+/// Update mode projects the whole change since the start, not each step's: W ← W − (W U − W₀ U) Uᵀ, with W₀ U kept
+/// ([out, k], not W₀) and the products in float64. In exact arithmetic the two are the same, since the change before
+/// the step already avoids span(U). In float32 they are not: each step's result is rounded in every direction, the
+/// concept's included, and per-step projection never takes that back, so the rounding of every step piles up; at
+/// Stable Diffusion's learning rate (1e-5) it was 5e-4 of the learned change, five times the certificate's tolerance.
+/// Measured against the start, the concept component left after any step is the rounding of that one step's result,
+/// within the float32 floor <see cref="ProjectionCertificate"/> states.
+/// </para>
 /// </summary>
 public sealed class ConceptProjector : IDisposable
 {
@@ -29,7 +38,10 @@ public sealed class ConceptProjector : IDisposable
     readonly Tensor basis;
     readonly Tensor basisT;
     readonly IReadOnlyList<(string Name, Parameter Param)> targets;
-    readonly List<Tensor> before = new();
+    readonly Tensor? basis64;
+    readonly Tensor? basis64T;
+    /// <summary>Update mode: each target's response to the concept directions when training started, W₀ U in float64 [out, k].</summary>
+    readonly List<Tensor> startResponse = new();
     readonly Stopwatch clock = new();
 
     public ProjectionMode Mode { get; }
@@ -50,7 +62,36 @@ public sealed class ConceptProjector : IDisposable
         this.targets = targets;
         Mode = mode;
         if (mode == ProjectionMode.Update)
-            foreach (var (_, p) in targets) before.Add(empty_like(p).DetachFromDisposeScope());
+        {
+            basis64 = basis.to(ScalarType.Float64).DetachFromDisposeScope();
+            basis64T = basis64.t().contiguous().DetachFromDisposeScope();
+            StartFrom(name => targets.First(t => t.Name == name).Param);
+        }
+    }
+
+    /// <summary>
+    /// Update mode: the weights whose change the projection keeps out of the concept subspace (at construction, the
+    /// targets' current values). <paramref name="startWeight"/> gives a target's start by name, or null for a target that
+    /// starts inside the complement (W₀ U = 0, as LoRA's projected A factors), so a resumed run can give the same start
+    /// from the file it was saved to.
+    /// </summary>
+    public void StartFrom(Func<string, Tensor?> startWeight)
+    {
+        if (Mode != ProjectionMode.Update) return;
+        foreach (var t in startResponse) t.Dispose();
+        startResponse.Clear();
+        using var _ = no_grad();
+        foreach (var (name, p) in targets)
+        {
+            using var scope = NewDisposeScope();
+            var start = startWeight(name);
+            if (start is not null && !start.shape.SequenceEqual(p.shape))
+                throw new ArgumentException($"The start of '{name}' is [{string.Join(", ", start.shape)}], the weight is [{string.Join(", ", p.shape)}].");
+            var response = start is null
+                ? zeros([p.shape[0], basis.shape[1]], ScalarType.Float64, p.device)
+                : start.detach().to(ScalarType.Float64, p.device).matmul(basis64!);
+            startResponse.Add(response.MoveToOuterDisposeScope().DetachFromDisposeScope());
+        }
     }
 
     /// <summary>
@@ -102,35 +143,43 @@ public sealed class ConceptProjector : IDisposable
         clock.Stop();
     }
 
-    /// <summary>Update mode, before the optimizer step: remembers the targets' weights.</summary>
-    public void RememberWeights()
-    {
-        if (Mode != ProjectionMode.Update) return;
-        clock.Start();
-        using (no_grad())
-            for (int i = 0; i < targets.Count; i++) before[i].copy_(targets[i].Param);
-        clock.Stop();
-    }
-
-    /// <summary>Update mode, after the optimizer step: W ← W − (W − W_before) U Uᵀ, so the step's change avoids the concept.</summary>
+    /// <summary>Update mode, after the optimizer step: W ← W − (W U − W₀ U) Uᵀ, so the change since the start avoids the concept.</summary>
     public void ProjectUpdate()
     {
         if (Mode != ProjectionMode.Update) return;
         clock.Start();
-        using (no_grad())
-        using (NewDisposeScope())
-            for (int i = 0; i < targets.Count; i++)
-            {
-                var w = targets[i].Param;
-                w.sub_((w - before[i]).matmul(basis).matmul(basisT));
-            }
+        for (int i = 0; i < targets.Count; i++) ProjectChangeSinceStart(targets[i].Param, i);
         clock.Stop();
+    }
+
+    /// <summary>
+    /// Update mode, after the weights' moving average is updated: the same projection on the averaged copies (by target
+    /// name), whose own rounding would otherwise pile up step after step as the weights' did.
+    /// </summary>
+    public void ProjectAverages(IReadOnlyDictionary<string, Tensor> averages)
+    {
+        if (Mode != ProjectionMode.Update) return;
+        clock.Start();
+        for (int i = 0; i < targets.Count; i++)
+            if (averages.TryGetValue(targets[i].Name, out var average)) ProjectChangeSinceStart(average, i);
+        clock.Stop();
+    }
+
+    void ProjectChangeSinceStart(Tensor w, int target)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var w64 = w.to(ScalarType.Float64);
+        var drift = w64.matmul(basis64!).sub_(startResponse[target]);
+        w.copy_(w64.sub_(drift.matmul(basis64T!)));
     }
 
     public void Dispose()
     {
         basis.Dispose();
         basisT.Dispose();
-        foreach (var t in before) t.Dispose();
+        basis64?.Dispose();
+        basis64T?.Dispose();
+        foreach (var t in startResponse) t.Dispose();
     }
 }

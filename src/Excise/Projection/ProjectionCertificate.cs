@@ -12,9 +12,18 @@ namespace Excise.Projection;
 /// <see cref="ShareOfChangeInConcept"/> = ‖ΔW U‖_F / ‖ΔW‖_F; <see cref="ConceptResponseShift"/> = ‖ΔW U‖_F / ‖W_base U‖_F,
 /// how far the weight's response to concept directions moved relative to what it was (relative to ‖W_base‖_F when the base
 /// has no response to speak of, as after erase_concept).
+/// <see cref="RoundingFloor"/> is the float32 floor: ‖ΔW U‖_F can be this large from rounding the stored weights alone
+/// (half a unit in the last place of each element of W, in any direction); a weight whose concept change is within it
+/// passes whatever its ratios, because below it no stored change can be told from rounding. Certificates written
+/// before the floor was recorded read back with 0.
 /// </summary>
 public sealed record WeightCertificate(string Name, double ChangeNorm, double ConceptChangeNorm, double BaseConceptNorm,
-                                       double ShareOfChangeInConcept, double ConceptResponseShift, bool Passed);
+                                       double ShareOfChangeInConcept, double ConceptResponseShift, bool Passed, double RoundingFloor = 0)
+{
+    /// <summary>Passed because the concept change is no larger than the rounding of the stored weights, though a ratio exceeds the tolerance.</summary>
+    [JsonIgnore]
+    public bool PassedWithinRounding => Passed && ConceptChangeNorm <= RoundingFloor && ConceptChangeNorm > 0;
+}
 
 public sealed record ProjectionCertificate(string WeightsPath, string BasePath, int BasisRank, double Tolerance,
                                            IReadOnlyList<WeightCertificate> Weights)
@@ -32,7 +41,8 @@ public sealed record ProjectionCertificate(string WeightsPath, string BasePath, 
 
     /// <summary>
     /// Checks every weight matching <paramref name="patterns"/> (computed in float64). A weight passes when both
-    /// ratios are at most <paramref name="tolerance"/>; an unchanged weight passes trivially (share reported as 0).
+    /// ratios are at most <paramref name="tolerance"/>, or when ‖ΔW U‖_F is within the rounding floor of its stored
+    /// values; an unchanged weight passes trivially (share reported as 0).
     /// </summary>
     public static ProjectionCertificate Compute(IReadOnlyDictionary<string, Tensor> trained, IReadOnlyDictionary<string, Tensor> baseWeights,
         Tensor basis, IReadOnlyList<string> patterns, double tolerance, string weightsPath = "", string basePath = "")
@@ -59,11 +69,33 @@ public sealed record ProjectionCertificate(string WeightsPath, string BasePath, 
             double baseNorm = wb.norm().ToDouble();
             double reference = baseConcept > 1e-6 * baseNorm ? baseConcept : baseNorm;
             double shift = reference > 0 ? conceptChange / reference : (conceptChange > 0 ? double.PositiveInfinity : 0);
-            results.Add(new WeightCertificate(name, change, conceptChange, baseConcept, share, shift, share <= tolerance && shift <= tolerance));
+            double floor = RoundingFloor(trained[name]);
+            bool passed = (share <= tolerance && shift <= tolerance) || conceptChange <= floor;
+            results.Add(new WeightCertificate(name, change, conceptChange, baseConcept, share, shift, passed, floor));
         }
         if (results.Count == 0)
             throw new InvalidDataException($"No weight of {weightsPath} matches the projected patterns ({string.Join(", ", patterns)}).");
         return new ProjectionCertificate(weightsPath, basePath, (int)basis.shape[1], tolerance, results);
+    }
+
+    /// <summary>
+    /// ‖E‖_F for E the largest rounding the stored weights can carry: half a unit in the last place of each element, in
+    /// the tensor's own precision (float32: 2⁻²⁴ of the element's power of two).
+    /// </summary>
+    public static double RoundingFloor(Tensor stored)
+    {
+        using var scope = NewDisposeScope();
+        double epsilon = stored.dtype switch
+        {
+            ScalarType.Float32 => Math.Pow(2, -23),
+            ScalarType.Float16 => Math.Pow(2, -10),
+            ScalarType.BFloat16 => Math.Pow(2, -7),
+            ScalarType.Float64 => Math.Pow(2, -52),
+            var other => throw new InvalidDataException($"Cannot certify a weight stored as {other}."),
+        };
+        // 2^floor(log2|w|) is the element's power of two; 0 gives 2^-inf = 0, which is what rounding does to it.
+        var power = stored.detach().cpu().to(ScalarType.Float64).abs().log2().floor().exp2();
+        return power.mul(epsilon / 2).norm().ToDouble();
     }
 
     public static ProjectionCertificate Compute(string weightsPath, string basePath, Tensor basis, IReadOnlyList<string> patterns, double tolerance)

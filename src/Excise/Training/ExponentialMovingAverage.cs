@@ -31,8 +31,8 @@ public sealed class ExponentialMovingAverage : IDisposable
         foreach (var (name, p) in parameters) shadow[name].lerp_(p, 1 - d);
     }
 
-    /// <summary>The averaged weights under the model's parameter names.</summary>
-    public IEnumerable<KeyValuePair<string, Tensor>> Weights() => shadow;
+    /// <summary>The averaged weights under the model's parameter names (hooks may act on them in place).</summary>
+    public IReadOnlyDictionary<string, Tensor> Averages => shadow;
 
     public void Load(IReadOnlyDictionary<string, Tensor> tensors, long updates, string source)
     {

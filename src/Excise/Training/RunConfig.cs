@@ -173,7 +173,6 @@ public sealed record RunConfig(
         if (Model is not null) conflicting.Add("model (the UNet comes from the pipeline's unet/)");
         if (Init is not null || InitSha256 is not null) conflicting.Add("init (the weights training starts from are the pipeline's UNet)");
         if (Text is not null) conflicting.Add("text (the text encoder is the pipeline's CLIP text_encoder/)");
-        if (Lora is not null) conflicting.Add("lora (not supported on pipelines yet: the pipeline folder written back holds a full UNet)");
         if (conflicting.Count > 0)
             throw new ArgumentException($"pipeline: this run trains the pipeline at '{Pipeline}'; drop {string.Join(", ", conflicting)}.");
         var pipeline = OpenPipelineFolder()!;

@@ -243,7 +243,11 @@ public sealed class Trainer : IDisposable
         foreach (var h in hooks) h.BeforeOptimizerStep(step);
         optimizer.Step(lr);
         foreach (var h in hooks) h.AfterOptimizerStep(step);
-        ema?.Update();
+        if (ema is not null)
+        {
+            ema.Update();
+            foreach (var h in hooks) h.AfterAverageUpdate(step, ema.Averages);
+        }
         return true;
     }
 
@@ -319,7 +323,7 @@ public sealed class Trainer : IDisposable
         var state = new CheckpointState(Step, config.Hash(), optimizer.StepCount, ema?.Updates ?? 0, config.Seed,
             "per-step generators seeded from (seed, step); no state to restore", DateTimeOffset.UtcNow, new Dictionary<string, string>(ExtraState),
             SkippedSteps: SkippedSteps, ConsecutiveSkips: ConsecutiveSkips);
-        return checkpoints.Save(state, model.state_dict(), ema?.Weights(), optimizer.StateTensors(), opt.KeepCheckpoints);
+        return checkpoints.Save(state, model.state_dict(), ema?.Averages, optimizer.StateTensors(), opt.KeepCheckpoints);
     }
 
     void SaveFinalWeights()
@@ -333,7 +337,7 @@ public sealed class Trainer : IDisposable
     {
         var weights = new Dictionary<string, Tensor>(model.state_dict());
         if (ema is not null)
-            foreach (var (name, t) in ema.Weights()) weights[name] = t;
+            foreach (var (name, t) in ema.Averages) weights[name] = t;
         return weights;
     }
 

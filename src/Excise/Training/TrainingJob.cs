@@ -192,7 +192,20 @@ public static class TrainingJob
         var selective = config.SelectiveOrDefault;
         var projector = new ConceptProjector(basis.U, ConceptProjector.SelectParameters(model, ProjectedPatterns(config), basis.Dimension),
             selective.Arm == TrainingArm.GradientProjection ? ProjectionMode.Gradient : ProjectionMode.Update);
-        if (!fresh) return projector;
+        if (!fresh)
+        {
+            // Update mode measures the change from the start, so a resumed run needs the same start: LoRA's A factors
+            // began in the complement, every other target as the certificate's reference weights have it.
+            if (adapters is not null) projector.StartFrom(_ => null);
+            else if (projector.Mode == ProjectionMode.Update)
+            {
+                var referencePath = CertificateReference(config, run);
+                using var reference = SafetensorsFile.Load(referencePath);
+                projector.StartFrom(name => reference.Tensors.TryGetValue(name, out var w) ? w
+                    : throw new InvalidDataException($"{referencePath} has no '{name}', the projected weight whose start a resumed run needs."));
+            }
+            return projector;
+        }
         if (adapters is not null)
             projector.ProjectValues(projector.Targets.Where(t => t.Name.EndsWith(".lora_A.weight")).Select(t => t.Param));
         if (selective.EraseConcept)
@@ -200,6 +213,8 @@ public static class TrainingJob
             projector.ProjectValues(projector.Targets.Select(t => t.Param));
             log("Erased the projected weights' response to the concept subspace before training.");
         }
+        if (adapters is not null) projector.StartFrom(_ => null);
+        else projector.StartFrom(name => projector.Targets.First(t => t.Name == name).Param);
         if ((config.InitWeightsPath() is null || selective.EraseConcept) && writes) ModuleWeights.Save(model, run.InitialWeightsPath);
         return projector;
     }
@@ -248,7 +263,8 @@ public static class TrainingJob
         var certificate = result.Certificate;
         AtomicFile.WriteAllText(run.CertificatePath, certificate.ToJson());
         log($"Certificate: worst share of the learned change inside the concept subspace {certificate.WorstShare:E2} " +
-            $"(tolerance {result.Tolerance:E0}) — {(certificate.Passed ? "passed" : "NOT passed")}.");
+            $"(tolerance {result.Tolerance:E0}) — {(certificate.Passed ? "passed" : "NOT passed")}" +
+            (certificate.Weights.Any(w => w.PassedWithinRounding) ? "; the weights over the tolerance changed along the concept by no more than the rounding of their float32 values." : "."));
         return certificate;
     }
 

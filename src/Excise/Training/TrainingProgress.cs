@@ -18,14 +18,16 @@ public interface ITrainingHook
     void AfterBackward(int step) { }
     void BeforeOptimizerStep(int step) { }
     void AfterOptimizerStep(int step) { }
+    /// <summary>After the moving average of the weights (EMA) took this step's weights in, by parameter name.</summary>
+    void AfterAverageUpdate(int step, IReadOnlyDictionary<string, TorchSharp.torch.Tensor> averages) { }
 }
 
 /// <summary>The projection arms in the trainer: the projector's operations at the points where each acts.</summary>
 public sealed class ProjectionHook(Projection.ConceptProjector projector) : ITrainingHook
 {
     public void AfterBackward(int step) => projector.ProjectGradients();
-    public void BeforeOptimizerStep(int step) => projector.RememberWeights();
     public void AfterOptimizerStep(int step) => projector.ProjectUpdate();
+    public void AfterAverageUpdate(int step, IReadOnlyDictionary<string, TorchSharp.torch.Tensor> averages) => projector.ProjectAverages(averages);
 }
 
 /// <summary>Loss or gradients became NaN/Inf; the last checkpoint on disk is the last good state.</summary>

@@ -79,8 +79,42 @@ public class BenchmarkRunnerTests(ITestOutputHelper output)
             new BenchmarkSettings { Models = [smoke], Sections = new HashSet<string> { "metrics" }, MetricsImages = 1 }.Validate()).Message);
         Assert.Contains("scaling", Assert.Throws<ArgumentException>(() =>
             new BenchmarkSettings { Models = [smoke], Sections = new HashSet<string> { "scaling" }, ScalingRanks = [1, 0] }.Validate()).Message);
-        // Timing ResNet18 on 1,000 images is asked for by name, never part of a default run.
-        Assert.DoesNotContain("metrics", BenchmarkSettings.SectionsWithoutRun);
-        Assert.DoesNotContain("metrics", BenchmarkSettings.SectionsWithRun);
+        Assert.Contains("full-size", Assert.Throws<ArgumentException>(() =>
+            new BenchmarkSettings { Models = [smoke], Sections = new HashSet<string> { "full-size" }, FullSizeConfig = "/nonexistent/unet.json" }.Validate()).Message);
+        // Timing ResNet18 on 1,000 images and a 12 GB full-size UNet are asked for by name, never part of a default run.
+        foreach (var byName in new[] { "metrics", "full-size" })
+        {
+            Assert.DoesNotContain(byName, BenchmarkSettings.SectionsWithoutRun);
+            Assert.DoesNotContain(byName, BenchmarkSettings.SectionsWithRun);
+        }
+    }
+
+    [Fact]
+    public void The_full_size_section_measures_the_UNet_its_config_describes_with_its_own_peak_memory()
+    {
+        // The golden tiny Stable Diffusion UNet stands in for SD 1.5's (bench/sd15-unet.json, 859,520,964 parameters),
+        // which takes about a minute a step and 10 GB here.
+        var smoke = new BenchModel("smoke", RepositoryPaths.Config("smoke"));
+        var config = Path.Combine(RepositoryPaths.Root, "tests", "golden", "sdtiny.config.json");
+        var report = BenchmarkRunner.Run(new BenchmarkSettings
+        {
+            Models = [smoke], Threads = 1, Sections = new HashSet<string> { "full-size" }, FullSizeConfig = config, FullSizeSteps = 2, FullSizeTokens = 5,
+        }, output.WriteLine);
+
+        var fullSize = report.FullSize!;
+        var unetConfig = Excise.Models.UNetConfig.FromDiffusersJson(File.ReadAllText(config));
+        using (var unet = new Excise.Models.UNet2DConditionModel(unetConfig))
+            Assert.Equal(unet.ParameterCount, fullSize.Parameters);
+        Assert.Equal((16, 4, 1, 5, 32), (fullSize.SampleSize, fullSize.InChannels, fullSize.Batch, fullSize.Tokens, fullSize.CrossAttentionDim));
+        Assert.Equal(2, fullSize.Step.Count);
+        Assert.Equal(fullSize.Forward.MedianSeconds + fullSize.Backward.MedianSeconds, fullSize.Step.MedianSeconds, 1);
+        Assert.Equal(fullSize.Parameters * 4.0 / (1024 * 1024), fullSize.WeightsMegabytes, 6);
+        Assert.Equal(3 * fullSize.WeightsMegabytes, fullSize.OptimizerAndEmaMegabytes, 6);
+        // On Linux the peak is this section's own: reset before the model was built, so it is not the lifetime peak of a
+        // test process that has held far larger models.
+        Assert.True(fullSize.PeakWasReset);
+        Assert.True(fullSize.PeakResidentMegabytes >= fullSize.BaselineResidentMegabytes);
+        Assert.True(fullSize.ModelPeakMegabytes < 2048, $"{fullSize.ModelPeakMegabytes:F0} MB for a tiny UNet: the peak was not reset");
+        Assert.Equal(fullSize.Parameters, BenchmarkReport.FromJson(report.ToJson()).FullSize!.Parameters);
     }
 }

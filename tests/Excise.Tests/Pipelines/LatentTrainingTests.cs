@@ -45,6 +45,13 @@ public sealed class LatentTrainingTests(ITestOutputHelper output)
         return directory;
     }
 
+    /// <summary>A few dozen real images: the Fashion-MNIST training slice the default data config makes (30% carry the logo, grey saved as PNG), as an imagefolder.</summary>
+    private static string WriteRealImageFolder(string directory, int images = 36)
+    {
+        DatasetExport.Write(new DataConfig(Limit: images, ImageSize: 32), directory);
+        return directory;
+    }
+
     private static RunConfig Config(string pipeline, string images, params string[] settings) => RunConfig.FromSettings(
         new[] { $"pipeline={pipeline}", "data.source=imagefolder", $"data.path={images}", "data.image_size=32", "training.steps=4",
                 "training.batch_size=4", "training.warmup_steps=0", "training.learning_rate=1e-3", "training.log_every=1",
@@ -152,6 +159,55 @@ public sealed class LatentTrainingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void LoRA_on_a_pipeline_writes_the_adapters_and_a_merged_pipeline_and_update_projection_certifies_it()
+    {
+        using var dir = new TempDirectory();
+        var pipelinePath = TinyPipeline.Write(dir.File("sd"));
+        var images = WriteImageFolder(dir.File("images"));
+        var run = new RunDirectory(dir.File("run"));
+        var result = TrainingJob.Run(Config(pipelinePath, images, "selective.arm=update-projection", "selective.concept=the Acme logo",
+            "lora={\"rank\":4,\"alpha\":4}", "training.steps=3", "training.learning_rate=1e-2"), run, resume: false, log: Log);
+
+        Assert.True(result.Certificate!.Passed, $"worst share {result.Certificate.WorstShare}");
+        Assert.True(File.Exists(run.LoraPath));
+        using var trained = SafetensorsFile.Load(run.ModelPath);
+        using var original = SafetensorsFile.Load(StableDiffusionPipelineFolder.Open(pipelinePath).UNetWeights.Path);
+        // model.safetensors is the merged UNet: the adapted K/V weights moved, nothing else did (the base is frozen),
+        // and the pipeline written back holds exactly these weights.
+        Assert.DoesNotContain(trained.Names, n => n.Contains("lora_"));
+        var adapted = trained.Names.Where(n => n.EndsWith("attn2.to_k.weight") || n.EndsWith("attn2.to_v.weight")).ToList();
+        Assert.NotEmpty(adapted);
+        Assert.All(adapted, n => Assert.False(Same(trained[n], original[n]), n));
+        Assert.True(Same(trained["conv_in.weight"], original["conv_in.weight"]));
+        using var unet = StableDiffusionPipelineFolder.Open(run.PipelinePath).LoadUNet();
+        var state = unet.state_dict();
+        Assert.All(trained.Names, n => Assert.True(Same(state[n], trained[n]), n));
+    }
+
+    [Fact]
+    public void The_concept_command_builds_a_basis_from_the_pipelines_CLIP_and_a_MiniLM_basis_cannot_extend_it()
+    {
+        using var dir = new TempDirectory();
+        var pipelinePath = TinyPipeline.Write(dir.File("sd"));
+        var (exit, text) = Cli.CliProcess.Run("concept", "--pipeline", pipelinePath, "--concept", "the Acme logo", "--out", dir.File("clip.safetensors"));
+        output.WriteLine(text);
+        Assert.Equal(0, exit);
+        Assert.Contains("held-out prompts", text);
+        using (var basis = ConceptBasis.Load(dir.File("clip.safetensors")))
+        using (var encoder = StableDiffusionPipelineFolder.Open(pipelinePath).LoadTextEncoder())
+        {
+            Assert.Equal(32, basis.Dimension);
+            Assert.Equal(encoder.Id, basis.Info.EncoderId);
+        }
+        // A MiniLM basis describes another encoder's states: extending it with CLIP's is refused, naming both.
+        Assert.Equal(0, Cli.CliProcess.Run("concept", "--concept", "the Acme logo", "--out", dir.File("minilm.safetensors")).ExitCode);
+        (exit, text) = Cli.CliProcess.Run("concept", "--pipeline", pipelinePath, "--concept", "the Zebra pattern", "--add-to", dir.File("minilm.safetensors"), "--out", dir.File("both.safetensors"));
+        Assert.Equal(2, exit);
+        Assert.Contains("pass the pipeline it was built from", System.Text.RegularExpressions.Regex.Replace(text, @"\s+", " "));
+        Assert.False(File.Exists(dir.File("both.safetensors")));
+    }
+
+    [Fact]
     public void A_v_prediction_pipeline_trains_on_the_velocity()
     {
         using var dir = new TempDirectory();
@@ -227,19 +283,30 @@ public sealed class LatentTrainingTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void The_command_line_trains_a_pipeline_samples_it_through_the_VAE_and_verifies_its_certificate()
+    public void The_command_line_trains_a_pipeline_on_real_images_samples_it_through_the_VAE_and_verifies_its_certificate()
     {
+        // As a user would: real images, the pipeline's default fine-tune settings (learning rate 1e-5, where float32
+        // rounding once broke the certificate), sampled, certified, and the written-back pipeline read again.
         using var dir = new TempDirectory();
         var pipelinePath = TinyPipeline.Write(dir.File("sd"));
-        var images = WriteImageFolder(dir.File("images"));
+        var images = WriteRealImageFolder(dir.File("images"));
         var run = dir.File("run");
         var (exit, text) = Cli.CliProcess.Run("train", "--pipeline", pipelinePath, "--data", images, "--arm", "update-projection",
-            "--concept", "the Acme logo", "--out", run, "--set", "training.steps=2", "--set", "training.learning_rate=1e-3",
-            "--set", "preview.per_prompt=0", "--set", "threads=1");
+            "--concept", "the Acme logo", "--out", run, "--set", "training.steps=6", "--set", "preview.per_prompt=0", "--set", "threads=1");
         output.WriteLine(text);
         Assert.Equal(0, exit);
-        Assert.Contains("Encoded them once with the pipeline's VAE", System.Text.RegularExpressions.Regex.Replace(text, @"\s+", " "));
-        Assert.True(Directory.Exists(Path.Combine(run, "pipeline", "unet")));
+        var flat = System.Text.RegularExpressions.Regex.Replace(text, @"\s+", " ");
+        Assert.Contains("Encoded them once with the pipeline's VAE", flat);
+        Assert.Contains("36 training images", flat);
+        var written = StableDiffusionPipelineFolder.Open(Path.Combine(run, "pipeline"));
+        using (var unet = written.LoadUNet())
+        using (var trained = SafetensorsFile.Load(Path.Combine(run, "model.safetensors")))
+        using (var original = SafetensorsFile.Load(StableDiffusionPipelineFolder.Open(pipelinePath).UNetWeights.Path))
+        {
+            var key = unet.named_parameters().First(p => p.name.EndsWith("attn2.to_v.weight"));
+            Assert.True(Same(key.parameter.detach(), trained[key.name]), "the written pipeline holds the run's weights");
+            Assert.False(Same(trained[key.name], original[key.name]), "and they were trained");
+        }
 
         (exit, text) = Cli.CliProcess.Run("sample", "--run", run, "--prompt", "a sneaker", "-n", "2", "--steps", "2", "--out", dir.File("grid.png"));
         output.WriteLine(text);

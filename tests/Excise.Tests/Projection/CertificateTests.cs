@@ -37,6 +37,47 @@ public class CertificateTests
     }
 
     [Fact]
+    public void The_rounding_floor_is_half_a_unit_in_the_last_place_of_each_stored_element()
+    {
+        // 1.0 and 1.5 share the power of two 2⁰, so half their ulp is 2⁻²⁴; 3.0's is 2⁻²³; 0 rounds to nothing.
+        using var stored = tensor(new float[] { 1.0f, 1.5f, 3.0f, 0f });
+        double expected = Math.Sqrt(2 * Math.Pow(2, -48) + Math.Pow(2, -46));
+        Assert.Equal(expected, ProjectionCertificate.RoundingFloor(stored), 12);
+        using var half = stored.to(ScalarType.Float16);
+        Assert.Equal(expected * Math.Pow(2, 13), ProjectionCertificate.RoundingFloor(half), 12);
+    }
+
+    [Fact]
+    public void A_concept_change_within_the_float32_floor_passes_and_one_three_times_over_it_fails()
+    {
+        // A learned change so small that any concept component is float32 rounding: the ratio exceeds the tolerance,
+        // but no stored change of that size can be told from rounding. The same ratios three times over the floor fail.
+        var (u, _) = linalg.qr(randn(384, 8, generator: new Generator(3)));
+        var baseW = randn(32, 384, generator: new Generator(4));
+        var names = new[] { "block.attn2.to_v.weight" };
+        var reference = new Dictionary<string, Tensor> { [names[0]] = baseW };
+        double floor = ProjectionCertificate.RoundingFloor(baseW);
+        var direction = randn(32, 8, generator: new Generator(5)).matmul(u.t());
+        var orthogonal = 1e-4f * randn(32, 384, generator: new Generator(6));
+        orthogonal -= orthogonal.matmul(u).matmul(u.t());
+
+        ProjectionCertificate WithConceptChange(double size)
+        {
+            // Stored in float32 as training stores it: the storing adds its own rounding, about a tenth of the floor along U.
+            var change = orthogonal + direction * (float)(size / direction.norm().ToDouble());
+            return ProjectionCertificate.Compute(new Dictionary<string, Tensor> { [names[0]] = baseW + change }, reference, u, [@"to_v\.weight$"], 1e-4);
+        }
+
+        var within = WithConceptChange(0.5 * floor);
+        var over = WithConceptChange(3 * floor);
+        Assert.True(within.WorstShare > 1e-4, $"the test's change must exceed the ratio tolerance ({within.WorstShare:E2})");
+        Assert.True(over.WorstShare > 1e-4);
+        Assert.True(within.Passed);
+        Assert.True(within.Weights[0].PassedWithinRounding);
+        Assert.False(over.Passed);
+    }
+
+    [Fact]
     public void LoRA_factor_patterns_map_to_the_merged_weights()
     {
         Assert.Equal([@"attn2\.to_k\.weight$"], ProjectionCertificate.MergedWeightPatterns([@"attn2\.to_k\.lora_A\.weight$"]));

@@ -60,11 +60,50 @@ public class ConceptProjectorTests(Xunit.Abstractions.ITestOutputHelper output)
         using var before = updateTarget.detach().clone();
         using (var projector = new ConceptProjector(u, [("w", updateTarget)], ProjectionMode.Update))
         {
-            projector.RememberWeights();
             using (no_grad()) updateTarget.add_(randn(4, d));
             projector.ProjectUpdate();
         }
         Assert.True(ShareInConcept(updateTarget.detach() - before, u) < 1e-5);
+    }
+
+    [Fact]
+    public void Update_mode_keeps_float32_rounding_from_piling_up_along_the_concept_over_many_small_steps()
+    {
+        // Steps of 1e-5 on weights of size ~1, as Adam moves Stable Diffusion's weights at its usual learning rate: each
+        // step's result is rounded to float32 in every direction. Projecting each step's change alone leaves every step's
+        // rounding behind (about √400 = 20 roundings' worth here, several times the floor); projecting the change since
+        // the start leaves only the last step's, within the floor the certificate allows.
+        using var u = RandomBasis(64, 16, 11);
+        using var w = new Parameter(randn(32, 64, generator: new Generator(12)));
+        using var start = w.detach().clone();
+        using var projector = new ConceptProjector(u, [("w", w)], ProjectionMode.Update);
+        var g = new Generator(13);
+        for (int step = 0; step < 400; step++)
+        {
+            using var _ = NewDisposeScope();
+            using (no_grad()) w.add_(randn(new long[] { 32, 64 }, generator: g).mul_(1e-5));
+            projector.ProjectUpdate();
+        }
+        double conceptChange = (w.detach().to(ScalarType.Float64) - start.to(ScalarType.Float64)).matmul(u.to(ScalarType.Float64)).norm().ToDouble();
+        double floor = ProjectionCertificate.RoundingFloor(w.detach());
+        output.WriteLine($"‖ΔW U‖ = {conceptChange:E2}, float32 floor {floor:E2}");
+        Assert.True(conceptChange < floor, $"‖ΔW U‖ = {conceptChange:E2} exceeds the float32 floor {floor:E2}");
+    }
+
+    [Fact]
+    public void Update_mode_projects_the_moving_averages_of_its_targets_and_nothing_else()
+    {
+        using var u = RandomBasis(64, 4, 14);
+        using var w = new Parameter(randn(8, 64, generator: new Generator(15)));
+        using var start = w.detach().clone();
+        using var projector = new ConceptProjector(u, [("w", w)], ProjectionMode.Update);
+        using var drift = randn(new long[] { 8, 4 }, generator: new Generator(16)).matmul(u.t()).mul_(1e-3);
+        using var average = start + drift + 1e-3 * randn(new long[] { 8, 64 }, generator: new Generator(17));
+        using var other = randn(8, 64);
+        using var otherBefore = other.clone();
+        projector.ProjectAverages(new Dictionary<string, Tensor> { ["w"] = average, ["not_a_target"] = other });
+        Assert.True((average - start).matmul(u).abs().max().ToDouble() < 1e-7);
+        Assert.True(other.eq(otherBefore).all().item<bool>());
     }
 
     [Fact]
@@ -130,7 +169,6 @@ public class ConceptProjectorTests(Xunit.Abstractions.ITestOutputHelper output)
             var loss = targets.Select((t, i) => (t.Param.matmul(inputs) - goals[i]).pow(2).mean()).Aggregate((a, b) => a + b);
             loss.backward();
             projector.ProjectGradients();
-            projector.RememberWeights();
             optimizer.Step(kind == OptimizerKind.Sgd ? 0.05 : 1e-3);
             projector.ProjectUpdate();
         }
