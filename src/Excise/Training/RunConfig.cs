@@ -185,9 +185,6 @@ public sealed record RunConfig(
             throw new ArgumentException($"data.image_size ({data.ImageSize}) must be {pipeline.PixelSize} for this pipeline: its UNet's sample_size " +
                                         $"{pipeline.UNetConfig.SampleSize} × the VAE's downsampling factor {pipeline.VaeConfig.DownsamplingFactor} " +
                                         "(excise train --pipeline sets it).");
-        if (data.RandomFlip)
-            throw new ArgumentException("data.random_flip is not supported on pipelines yet: each image is encoded by the VAE once, and flipping its " +
-                                        "latents is only an approximation of encoding the flipped image. Drop data.random_flip.");
         if (data.ToGrey) throw new ArgumentException("data.to_grey: a Stable Diffusion VAE encodes RGB images; drop data.to_grey.");
         if (PipelineSha256 is not null && pipeline.ContentHash() is var digest && digest != PipelineSha256.ToLowerInvariant())
             throw new ArgumentException($"pipeline_sha256: the folder {pipeline.Path} has content hash {digest}, not the {PipelineSha256} this run " +

@@ -10,7 +10,9 @@ namespace Excise.Training;
 /// text-state tensors stay owned by whoever built them (usually a text-state cache).
 /// A pipeline run (<see cref="FromLatents"/>) holds VAE latents instead: each image's posterior mean and standard
 /// deviation, float32 [N,C,h,w], both × the VAE's scaling factor; each step draws mean + std·ε as diffusers'
-/// <c>latent_dist.sample()</c> does, with ε from the step's own generator.
+/// <c>latent_dist.sample()</c> does, with ε from the step's own generator. With random flips it holds 2N posteriors, the
+/// images' and then their mirror images' (each encoded by the VAE, not a flipped latent), and a step takes the mirror
+/// image's where the pixel path would have flipped the image.
 /// </summary>
 public sealed class TrainingBatches : IDisposable
 {
@@ -70,15 +72,17 @@ public sealed class TrainingBatches : IDisposable
         this.randomFlip = randomFlip;
     }
 
-    private TrainingBatches(Tensor latentMean, Tensor latentStd, long[] captionIndex, Tensor textStates, Tensor textMask, int emptyCaptionIndex, Tensor? lossWeights)
+    private TrainingBatches(Tensor latentMean, Tensor latentStd, long[] captionIndex, Tensor textStates, Tensor textMask, int emptyCaptionIndex, Tensor? lossWeights,
+                            bool randomFlip)
     {
         if (latentMean.dtype != ScalarType.Float32 || latentMean.dim() != 4 || !latentStd.shape.SequenceEqual(latentMean.shape) || latentStd.dtype != ScalarType.Float32)
             throw new ArgumentException("latents must be float32 means and standard deviations of one shape [N,C,h,w].");
         if (lossWeights is not null && (lossWeights.dtype != ScalarType.Byte || !lossWeights.shape.SequenceEqual(
-                new[] { latentMean.shape[0], 1, latentMean.shape[2], latentMean.shape[3] })))
+                new[] { (long)captionIndex.Length, 1, latentMean.shape[2], latentMean.shape[3] })))
             throw new ArgumentException("loss weights must be a uint8 tensor [N,1,h,w] matching the latents.");
-        if (latentMean.shape[0] != captionIndex.Length)
-            throw new ArgumentException($"{latentMean.shape[0]} latents but {captionIndex.Length} caption indices.");
+        long expected = captionIndex.Length * (randomFlip ? 2L : 1L);
+        if (latentMean.shape[0] != expected)
+            throw new ArgumentException($"{latentMean.shape[0]} latents but {captionIndex.Length} caption indices{(randomFlip ? " (with random flips: the images' latents, then their mirror images')" : "")}.");
         if (captionIndex.Length == 0) throw new ArgumentException("The training set is empty.");
         long k = textStates.shape[0];
         if (captionIndex.Any(i => i < 0 || i >= k) || emptyCaptionIndex < 0 || emptyCaptionIndex >= k)
@@ -91,15 +95,17 @@ public sealed class TrainingBatches : IDisposable
         EmptyCaptionIndex = emptyCaptionIndex;
         LossWeights = lossWeights?.DetachFromDisposeScope();
         uncropped = new Dictionary<long, UncroppedImage>();
+        this.randomFlip = randomFlip;
     }
 
     /// <summary>
     /// Batches of VAE latents (owned here from now on): posterior means and standard deviations × scaling factor, with
-    /// loss weights at latent resolution. Latent runs neither crop nor flip per step (each image was encoded once).
+    /// loss weights at latent resolution (one per example). Latent runs do not crop per step (each image was encoded once);
+    /// with <paramref name="randomFlip"/> the latents are 2N, the N images' and then their mirror images'.
     /// </summary>
     public static TrainingBatches FromLatents(Tensor latentMean, Tensor latentStd, long[] captionIndex, Tensor textStates, Tensor textMask,
-                                              int emptyCaptionIndex, Tensor? lossWeights = null) =>
-        new(latentMean, latentStd, captionIndex, textStates, textMask, emptyCaptionIndex, lossWeights);
+                                              int emptyCaptionIndex, Tensor? lossWeights = null, bool randomFlip = false) =>
+        new(latentMean, latentStd, captionIndex, textStates, textMask, emptyCaptionIndex, lossWeights, randomFlip);
 
     /// <summary>Example indices of a step's batch: an endless stream of per-epoch permutations, a pure function of (seed, step).</summary>
     public long[] BatchIndices(long seed, int step, int batchSize)
@@ -138,7 +144,7 @@ public sealed class TrainingBatches : IDisposable
     public (Tensor Images, Tensor? LossWeights) Draw(long[] indices, long seed, int step, Device device)
     {
         using var idx = tensor(indices);
-        if (LatentStd is not null) return DrawLatents(idx, seed, step, device);
+        if (LatentStd is not null) return DrawLatents(indices, seed, step, device);
         var images = Images.index_select(0, idx);
         var weights = LossWeights?.index_select(0, idx);
         if (randomFlip || uncropped.Count > 0) Augment(images, weights, indices, seed, step);
@@ -149,23 +155,36 @@ public sealed class TrainingBatches : IDisposable
     /// A step's latents: mean + std·ε per example, ε from a CPU generator of (seed, step) alone, so the draw is a pure
     /// function of them on any device and a resumed run repeats it bit for bit.
     /// </summary>
-    (Tensor Latents, Tensor? LossWeights) DrawLatents(Tensor idx, long seed, int step, Device device)
+    (Tensor Latents, Tensor? LossWeights) DrawLatents(long[] indices, long seed, int step, Device device)
     {
+        // The mirror image's posterior sits N rows after the image's; its loss weights are the image's, mirrored.
+        var flipped = randomFlip ? Enumerable.Range(0, indices.Length).Select(p => FlipsAt(seed, step, p)).ToArray() : new bool[indices.Length];
+        using var rows = tensor(indices.Select((i, p) => flipped[p] ? i + Count : i).ToArray());
         using var generator = new Generator(Excise.Torch.SeedMixer.Derive(seed, LatentStream, step));
-        var mean = Images.index_select(0, idx);
+        var mean = Images.index_select(0, rows);
         var noise = randn(mean.shape, generator: generator);
-        var latents = mean.add_(LatentStd!.index_select(0, idx).mul_(noise));
-        return (latents.to(device), LossWeights?.index_select(0, idx).to(device).to(ScalarType.Float32));
+        var latents = mean.add_(LatentStd!.index_select(0, rows).mul_(noise));
+        if (LossWeights is null) return (latents.to(device), null);
+        using var idx = tensor(indices);
+        var weights = LossWeights.index_select(0, idx);
+        for (int p = 0; p < indices.Length; p++)
+            if (flipped[p]) weights[p].copy_(weights[p].flip(2));
+        return (latents.to(device), weights.to(device).to(ScalarType.Float32));
     }
+
+    /// <summary>A generator per position of a step's batch: an image's crop and flip do not depend on the rest of the batch or on how it is split.</summary>
+    static Random PositionRandom(long seed, int step, int position) =>
+        new(Excise.Torch.SeedMixer.DeriveInt(unchecked((long)Excise.Torch.SeedMixer.Derive(seed, AugmentStream, step)), position, 0));
+
+    /// <summary>Whether a latent run's example at this position is mirrored: the same draw that flips an image on the pixel path (which has no crop to draw first).</summary>
+    static bool FlipsAt(long seed, int step, int position) => PositionRandom(seed, step, position).NextDouble() < 0.5;
 
     void Augment(Tensor images, Tensor? weights, long[] indices, long seed, int step)
     {
         long size = Images.shape[2];
-        var stepSeed = unchecked((long)Excise.Torch.SeedMixer.Derive(seed, AugmentStream, step));
         for (int position = 0; position < indices.Length; position++)
         {
-            // A generator per position: an image's crop and flip do not depend on the rest of the batch or on how it is split.
-            var random = new Random(Excise.Torch.SeedMixer.DeriveInt(stepSeed, position, 0));
+            var random = PositionRandom(seed, step, position);
             if (uncropped.TryGetValue(indices[position], out var source))
             {
                 long top = random.NextInt64(source.Image.shape[1] - size + 1), left = random.NextInt64(source.Image.shape[2] - size + 1);

@@ -89,20 +89,26 @@ public static class TrainingData
         var text = TextStateCache.Build(encoder, dataset.Train.Select(e => e.Caption));
         try
         {
-            using var images = ImageTensors.ToUint8Batch(prepared);
+            using var prepared4 = ImageTensors.ToUint8Batch(prepared);
+            // Random flips: the VAE encodes each image's mirror image too (once), rather than flipping latents, which only
+            // approximates encoding the flipped image.
+            using var images = preparation.RandomFlip ? TorchSharp.torch.cat([prepared4, prepared4.flip(3)], 0) : prepared4.alias();
             var vae = pipeline.VaeConfig;
             var key = new LatentCacheKey(Digest.Sha256(pipeline.VaeWeights.Path), LatentCacheKey.HashImages(images), vae.ScalingFactor);
             var latents = LatentCache.LoadOrEncode(latentCachePath, key, images, pipeline.LoadVae, device, writeCache);
             using var pixelWeights = concepts is null ? null : LossWeights(concepts, preparation.Size);
             var latentWeights = pixelWeights is null ? null : ToLatentResolution(pixelWeights, vae.DownsamplingFactor);
             var captionIndex = dataset.Train.Select(e => (long)text.IndexOf(e.Caption)).ToArray();
-            var batches = TrainingBatches.FromLatents(latents.Mean, latents.Std, captionIndex, text.States, text.Mask, TextStateCache.UnconditionalIndex, latentWeights);
+            var batches = TrainingBatches.FromLatents(latents.Mean, latents.Std, captionIndex, text.States, text.Mask, TextStateCache.UnconditionalIndex,
+                                                      latentWeights, preparation.RandomFlip);
             var shape = string.Join("×", latents.Mean.shape.Skip(1));
             var done = preparation.Describe(dataset.Train.Select(e => e.Image).ToList(), prepared) +
                        (latents.FromCache
                            ? $" Read their VAE latents ({shape}, × scaling_factor {vae.ScalingFactor}) from {latentCachePath}, made from the same VAE and images."
-                           : $" Encoded them once with the pipeline's VAE to latents {shape} (posterior mean and std × scaling_factor {vae.ScalingFactor}; " +
-                             "each step samples mean + std·ε)" + (writeCache ? $", cached in {latentCachePath}." : "."));
+                           : $" Encoded them {(preparation.RandomFlip ? "and their mirror images " : "")}once with the pipeline's VAE to latents {shape} " +
+                             $"(posterior mean and std × scaling_factor {vae.ScalingFactor}; each step samples mean + std·ε" +
+                             (preparation.RandomFlip ? ", from the mirror image's posterior for a flipped example" : "") + ")" +
+                             (writeCache ? $", cached in {latentCachePath}." : "."));
             if (concepts is not null) done += $" Loss masks at latent resolution: a latent pixel is left out when any of its {vae.DownsamplingFactor}×{vae.DownsamplingFactor} image pixels is.";
             return new PreparedData(dataset, text, batches, done);
         }

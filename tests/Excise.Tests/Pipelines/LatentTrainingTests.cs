@@ -258,6 +258,53 @@ public sealed class LatentTrainingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Random_flips_on_a_pipeline_draw_the_VAE_latents_of_the_mirror_images_with_their_masks_mirrored()
+    {
+        using var dir = new TempDirectory();
+        var pipelinePath = TinyPipeline.Write(dir.File("sd"));
+        var images = WriteImageFolder(dir.File("images"));
+        var config = Config(pipelinePath, images, "data.random_flip=true", "selective.arm=masked-loss", "selective.mask_margin=0");
+        var pipeline = config.OpenPipelineFolder()!;
+        using var encoder = pipeline.LoadTextEncoder();
+        using var data = TrainingData.PrepareLatents(config, encoder, pipeline, dir.File("latents.safetensors"), CPU, writeCache: true);
+        Assert.Contains("Encoded them and their mirror images once", data.ImagesDone);
+
+        // Rows 8–15 are the VAE's posteriors of the mirrored images (encoded, not the latents flipped).
+        var batches = data.Batches;
+        Assert.Equal(new long[] { 16, 4, 16, 16 }, batches.Images.shape);
+        using (var scope = NewDisposeScope())
+        using (var vae = pipeline.LoadVae())
+        using (no_grad())
+        {
+            var prepared = new ImagePreparation(32, 3, CenterCrop: false, RandomFlip: false, ToGrey: false).Prepare(PngIO.Load(Path.Combine(images, "img3.png")), "img3");
+            var mirrored = DenoisingObjective.ToModelRange(ImageTensors.ToUint8Batch([prepared]).flip(3));
+            var expected = vae.Encode(mirrored).Mean * pipeline.VaeConfig.ScalingFactor;
+            Assert.True(batches.Images[8 + 3].allclose(expected[0], rtol: 0, atol: 1e-5));
+            Assert.False(batches.Images[8 + 3].allclose(batches.Images[3].flip(2), rtol: 0, atol: 1e-3), "a flipped latent is not the mirror image's latent");
+        }
+
+        // Over a few steps both orientations are drawn, and a flipped example's mask is the mirror of its own.
+        int flips = 0, kept = 0;
+        for (int step = 0; step < 6; step++)
+        {
+            using var scope = NewDisposeScope();
+            var indices = batches.BatchIndices(seed: 0, step, 4);
+            var (_, weights) = batches.Draw(indices, seed: 0, step, CPU);
+            for (int p = 0; p < indices.Length; p++)
+            {
+                var own = batches.LossWeights![indices[p]].to(ScalarType.Float32);
+                if (Same(own, own.flip(2))) continue; // a symmetric mask cannot tell the two apart
+                if (Same(weights![p], own)) kept++;
+                else if (Same(weights[p], own.flip(2))) flips++;
+                else Assert.Fail($"step {step}, position {p}: the mask is neither the example's nor its mirror");
+            }
+        }
+        Assert.True(flips > 0 && kept > 0, $"{flips} flipped, {kept} kept");
+        var run = TrainingJob.Run(config with { Training = config.TrainingOrDefault with { Steps = 2 } }, new RunDirectory(dir.File("run")), resume: false, log: Log);
+        Assert.True(double.IsFinite(run.Summary.FinalLoss));
+    }
+
+    [Fact]
     public void What_a_pipeline_run_cannot_use_is_refused_by_name()
     {
         using var dir = new TempDirectory();
@@ -267,7 +314,6 @@ public sealed class LatentTrainingTests(ITestOutputHelper output)
         var model = Assert.Throws<ArgumentException>(() => Config(pipelinePath, images, "model.sample_size=16", "text.encoder=minilm"));
         Assert.Contains("drop model", model.Message);
         Assert.Contains("text (", model.Message);
-        Assert.Contains("random_flip", Assert.Throws<ArgumentException>(() => Config(pipelinePath, images, "data.random_flip=true")).Message);
         Assert.Contains("diffusion", Assert.Throws<ArgumentException>(() => Config(pipelinePath, images, "diffusion.beta_end=0.02")).Message);
         Assert.Contains("must be 32", Assert.Throws<ArgumentException>(() => Config(pipelinePath, images, "data.image_size=64")).Message);
         Assert.Contains("selective.concept", Assert.Throws<ArgumentException>(() => Config(pipelinePath, images, "selective.arm=update-projection")).Message);
