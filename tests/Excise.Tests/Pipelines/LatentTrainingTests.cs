@@ -326,6 +326,10 @@ public sealed class LatentTrainingTests(ITestOutputHelper output)
         Assert.Contains("data.center_crop=true", refused.Message);
         var cropped = TrainingJob.Run(Config(pipelinePath, wide, "data.center_crop=true", "training.steps=1"), new RunDirectory(dir.File("cropped")), resume: false);
         Assert.Equal(8, cropped.TrainImages);
+
+        // Attacks and evaluation are not built for latent runs: refused with the reason, not a failure deep in sampling.
+        var attack = Assert.Throws<NotSupportedException>(() => Excise.Attacks.Victim.Open(new RunDirectory(dir.File("cropped"))));
+        Assert.Contains("attacks and evaluation do not run on pipeline runs yet", attack.Message);
     }
 
     [Fact]
