@@ -36,7 +36,9 @@ public static class ShareSweepReport
         var text = new StringBuilder("# Stamped-share sweep\n\n");
         text.Append(CultureInfo.InvariantCulture, $"The same experiment with {string.Join(", ", sweep.Shares.Select(ShareLabel))} of the fine-tuning images stamped; ")
             .Append(sweep.Seeds == 1 ? "one seed (provisional)" : $"{sweep.Seeds} seeds").Append(". Each share's full report: ")
-            .Append(string.Join(", ", sweep.Folders.Select(f => $"`{f}/`"))).Append(".\n\n");
+            .Append(string.Join(", ", sweep.Folders.Select(f => $"`{f}/`"))).Append(".\n\n")
+            .Append("![The logo when named, by share](").Append(NamedPlot).Append(")\n")
+            .Append("![The logo unasked, by share](").Append(UnaskedPlot).Append(")\n\n");
         foreach (var (title, figure, decimals) in new (string, Func<ShareSweepRow, Estimate?>, int)[]
                  {
                      ("Logo when named", r => r.Named, 3), ("Logo unasked", r => r.Unasked, 3), ("Lift (named − unasked)", r => r.Lift, 3),

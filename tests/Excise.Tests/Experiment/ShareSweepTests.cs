@@ -44,6 +44,9 @@ public sealed class ShareSweepTests
         Assert.Contains("| arm | 10% | 50% |", markdown);
         Assert.Contains("| base (never saw the logo) |", markdown);
         Assert.True(File.Exists(ReportFiles.Resolve(paths.Output, ShareSweepReport.NamedPlot)));
+        // The charts are in the report, linked where they were written.
+        Assert.Contains($"]({ShareSweepReport.NamedPlot})", markdown);
+        Assert.Contains($"]({ShareSweepReport.UnaskedPlot})", markdown);
 
         // Run again: every share's experiment reuses its fine-tunes and evaluations.
         var log = new List<string>();
