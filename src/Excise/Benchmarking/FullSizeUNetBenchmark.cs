@@ -45,7 +45,7 @@ public sealed record FullSizeUNetBenchmark(
         log($"full-size UNet ({Path.GetFileName(configPath)}): {parameters:N0} parameters, latents {config.InChannels}×{config.SampleSize}×{config.SampleSize}, " +
             $"batch {batch}, {tokens} text tokens of width {config.CrossAttentionDim}; {warmupSteps} warm-up and {steps} timed forward+backward steps on {device.type}.");
 
-        double first = 0;
+        double first = 0, highestSeen = baseline;
         var forward = new List<double>();
         var backward = new List<double>();
         for (int i = 0; i < warmupSteps + steps; i++)
@@ -63,9 +63,13 @@ public sealed record FullSizeUNetBenchmark(
             double b = clock.Elapsed.TotalSeconds;
             if (i == 0) first = f + b;
             if (i >= warmupSteps) { forward.Add(f); backward.Add(b); }
-            log($"full-size UNet: step {i + 1}/{warmupSteps + steps}{(i < warmupSteps ? " (warm-up)" : "")}: forward {f:F1} s, backward {b:F1} s, RSS {ProcessMemory.ResidentMegabytes():F0} MB.");
+            double resident = ProcessMemory.ResidentMegabytes();
+            highestSeen = Math.Max(highestSeen, resident);
+            log($"full-size UNet: step {i + 1}/{warmupSteps + steps}{(i < warmupSteps ? " (warm-up)" : "")}: forward {f:F1} s, backward {b:F1} s, RSS {resident:F0} MB.");
         }
-        double peak = ProcessMemory.PeakResidentMegabytes();
+        // Linux updates the peak (VmHWM) lazily, so it can trail the resident memory read a moment later: the peak is at
+        // least every resident figure seen.
+        double peak = Math.Max(ProcessMemory.PeakResidentMegabytes(), highestSeen);
         double weights = parameters * 4.0 / (1024 * 1024);
         var stepTimes = forward.Zip(backward, (f, b) => f + b).ToList();
         return new FullSizeUNetBenchmark(configPath, parameters, config.SampleSize, config.InChannels, batch, tokens, config.CrossAttentionDim, first,

@@ -113,7 +113,6 @@ public class BenchmarkRunnerTests(ITestOutputHelper output)
         // On Linux the peak is this section's own: reset before the model was built, so it is not the lifetime peak of a
         // test process that has held far larger models.
         Assert.True(fullSize.PeakWasReset);
-        Assert.True(fullSize.PeakResidentMegabytes >= fullSize.BaselineResidentMegabytes);
         Assert.True(fullSize.ModelPeakMegabytes < 2048, $"{fullSize.ModelPeakMegabytes:F0} MB for a tiny UNet: the peak was not reset");
         Assert.Equal(fullSize.Parameters, BenchmarkReport.FromJson(report.ToJson()).FullSize!.Parameters);
     }
