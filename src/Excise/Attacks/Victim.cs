@@ -51,12 +51,13 @@ public sealed class Victim : IDisposable
     {
         // The attacks draw the UNet's own output as images and learn inversions from pixels, and the judges know the
         // built-in testbed's 32×32 images: on a latent (Stable Diffusion) run none of that holds yet, so say so up front.
-        if (run.LoadConfig().Pipeline is { } pipelineFolder)
+        var config = run.LoadConfig();
+        if (config.Pipeline is { } pipelineFolder)
             throw new NotSupportedException($"{run.Root} fine-tunes the Stable Diffusion pipeline {pipelineFolder}: attacks and evaluation do not run on " +
                                             "pipeline runs yet (they sample the UNet without the VAE, and the judges know only the built-in testbed). " +
                                             "Sample it with excise sample and check it with excise verify (docs/stable-diffusion.md).");
         var pipeline = run.OpenPipeline(weightsPath, deviceName);
-        return new Victim(pipeline.Model, pipeline.Encoder, pipeline.Schedule, pipeline.Device, recipe ?? run.LoadConfig(),
+        return new Victim(pipeline.Model, pipeline.Encoder, pipeline.Schedule, pipeline.Device, recipe ?? config,
             recipe is null ? run : null, Path.GetFullPath(weightsPath ?? run.ModelPath), ownsParts: true) { RecipeIsForeign = recipe is not null };
     }
 

@@ -143,8 +143,8 @@ public sealed class TrainingBatches : IDisposable
     /// </summary>
     public (Tensor Images, Tensor? LossWeights) Draw(long[] indices, long seed, int step, Device device)
     {
-        using var idx = tensor(indices);
         if (LatentStd is not null) return DrawLatents(indices, seed, step, device);
+        using var idx = tensor(indices);
         var images = Images.index_select(0, idx);
         var weights = LossWeights?.index_select(0, idx);
         if (randomFlip || uncropped.Count > 0) Augment(images, weights, indices, seed, step);
