@@ -17,7 +17,7 @@ public sealed record BenchmarkReport(
     DateTimeOffset Date, MachineInfo Machine, MatmulPeakResult? MatmulPeak, IReadOnlyList<ModelBenchmark> Models, TrainerBenchmark? Trainer,
     IReadOnlyList<ProjectionOverhead> Projection, TextEncodingResult? TextEncoding, TrainingLoopComparison? TrainingLoop,
     SamplingBenchmarkResult? Sampling, SolverAccuracyResult? Solvers = null, MetricsCostResult? Metrics = null, ScalingBenchmark? Scaling = null,
-    FullSizeUNetBenchmark? FullSize = null)
+    FullSizeUNetBenchmark? FullSize = null, FullSizeUNetBenchmark? FullSizeCheckpointed = null)
 {
     public string ToJson() => JsonSerializer.Serialize(this, RecordJson.Options);
 

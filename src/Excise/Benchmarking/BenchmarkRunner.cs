@@ -207,18 +207,25 @@ public static class BenchmarkRunner
         if (Has("metrics"))
             metrics = MetricsCostBenchmark.Measure(settings.MetricsImages, settings.Seed, log);
 
-        FullSizeUNetBenchmark? fullSize = null;
+        FullSizeUNetBenchmark? fullSize = null, fullSizeCheckpointed = null;
         if (Has("full-size"))
         {
+            // Checkpointed first: memory the plain run frees and the allocator keeps would hide the smaller run's growth.
+            fullSizeCheckpointed = FullSizeUNetBenchmark.Measure(settings.FullSizeConfig!, settings.Batch ?? 1, settings.FullSizeTokens, warmupSteps: 1,
+                settings.FullSizeSteps, settings.Seed, TorchRuntime.ParseDevice(primary.Device), gradientCheckpointing: true, log);
             fullSize = FullSizeUNetBenchmark.Measure(settings.FullSizeConfig!, settings.Batch ?? 1, settings.FullSizeTokens, warmupSteps: 1, settings.FullSizeSteps,
-                settings.Seed, TorchRuntime.ParseDevice(primary.Device), log);
-            log($"full-size UNet: {fullSize.Step.MedianSeconds:F1} s per forward+backward (forward {fullSize.Forward.MedianSeconds:F1}, backward {fullSize.Backward.MedianSeconds:F1}), " +
-                $"{fullSize.TrainingGflopPerStep / fullSize.Step.MedianSeconds:F1} GFLOP/s; peak RSS {fullSize.PeakResidentMegabytes / 1024:F1} GiB " +
-                $"({fullSize.ModelPeakMegabytes / 1024:F1} GiB over the process's {fullSize.BaselineResidentMegabytes / 1024:F1} GiB{(fullSize.PeakWasReset ? "" : "; lifetime peak, not reset")}); " +
-                $"a full fine-tune adds {fullSize.OptimizerAndEmaMegabytes / 1024:F1} GiB of AdamW moments and EMA: about {fullSize.FineTuneEstimateMegabytes / 1024:F1} GiB.");
+                settings.Seed, TorchRuntime.ParseDevice(primary.Device), gradientCheckpointing: false, log);
+            foreach (var measured in new[] { fullSize, fullSizeCheckpointed })
+                log($"full-size UNet{(measured.GradientCheckpointing ? " with gradient checkpointing" : "")}: {measured.Step.MedianSeconds:F1} s per forward+backward " +
+                    $"(forward {measured.Forward.MedianSeconds:F1}, backward {measured.Backward.MedianSeconds:F1}), " +
+                    $"{measured.TrainingGflopPerStep / measured.Step.MedianSeconds:F1} GFLOP/s; peak RSS {measured.PeakResidentMegabytes / 1024:F1} GiB " +
+                    $"({measured.ModelPeakMegabytes / 1024:F1} GiB over the process's {measured.BaselineResidentMegabytes / 1024:F1} GiB{(measured.PeakWasReset ? "" : "; lifetime peak, not reset")}); " +
+                    $"a full fine-tune adds {measured.OptimizerAndEmaMegabytes / 1024:F1} GiB of AdamW moments and EMA: about {measured.FineTuneEstimateMegabytes / 1024:F1} GiB.");
+            log($"gradient checkpointing: {fullSizeCheckpointed.Step.MedianSeconds / fullSize.Step.MedianSeconds:F2}× the time per step, " +
+                $"{fullSizeCheckpointed.ModelPeakMegabytes / fullSize.ModelPeakMegabytes:F2}× the model's peak memory.");
         }
 
-        return new BenchmarkReport(DateTimeOffset.UtcNow, machine, peak, models, trainer, projection, text, loop, sampling, solvers, metrics, scaling, fullSize);
+        return new BenchmarkReport(DateTimeOffset.UtcNow, machine, peak, models, trainer, projection, text, loop, sampling, solvers, metrics, scaling, fullSize, fullSizeCheckpointed);
     }
 
     static ModelBenchmark MeasureModel(string name, RunConfig config, BenchmarkSettings settings, MatmulPeakResult? peak, bool profile)

@@ -18,10 +18,12 @@ namespace Excise.Benchmarking;
 /// (the peak was reset first where Linux allows it, else it is the process's lifetime peak: see <see cref="PeakWasReset"/>).</param>
 /// <param name="WeightsMegabytes">The float32 weights alone; their gradients take as much again.</param>
 /// <param name="OptimizerAndEmaMegabytes">What a full fine-tune adds and this section does not run: AdamW's two moments and an EMA copy (3 × the weights).</param>
+/// <param name="GradientCheckpointing">Whether the UNet recomputed its blocks' activations in backward (training.gradient_checkpointing).</param>
 public sealed record FullSizeUNetBenchmark(
     string ConfigPath, long Parameters, int SampleSize, int InChannels, int Batch, int Tokens, int CrossAttentionDim,
     double FirstStepSeconds, TimingSummary Forward, TimingSummary Backward, TimingSummary Step, double TrainingGflopPerStep,
-    double BaselineResidentMegabytes, double PeakResidentMegabytes, bool PeakWasReset, double WeightsMegabytes, double OptimizerAndEmaMegabytes, string Device)
+    double BaselineResidentMegabytes, double PeakResidentMegabytes, bool PeakWasReset, double WeightsMegabytes, double OptimizerAndEmaMegabytes, string Device,
+    bool GradientCheckpointing = false)
 {
     /// <summary>The peak over the baseline: weights, gradients, activations and libtorch's workspace for this model.</summary>
     public double ModelPeakMegabytes => PeakResidentMegabytes - BaselineResidentMegabytes;
@@ -29,21 +31,26 @@ public sealed record FullSizeUNetBenchmark(
     /// <summary>The measured peak plus the optimizer state and EMA a full fine-tune would add.</summary>
     public double FineTuneEstimateMegabytes => ModelPeakMegabytes + OptimizerAndEmaMegabytes;
 
-    public static FullSizeUNetBenchmark Measure(string configPath, int batch, int tokens, int warmupSteps, int steps, long seed, Device device, Action<string> log)
+    public static FullSizeUNetBenchmark Measure(string configPath, int batch, int tokens, int warmupSteps, int steps, long seed, Device device,
+        bool gradientCheckpointing, Action<string> log)
     {
         if (batch < 1 || tokens < 1 || steps < 1 || warmupSteps < 0)
             throw new ArgumentException($"The full-size section needs a batch, tokens and steps ≥ 1 (got {batch}, {tokens}, {steps}) and a non-negative warm-up.");
         var config = UNetConfig.FromDiffusersJson(File.ReadAllText(configPath));
         GC.Collect();
+        GC.WaitForPendingFinalizers();
+        ProcessMemory.ReleaseFreedMemory();
         bool reset = ProcessMemory.ResetPeak();
         double baseline = ProcessMemory.ResidentMegabytes();
         using var synthetic = new SyntheticBatch(config, batch, tokens, seed, device);
         manual_seed(seed);
         using var model = new UNet2DConditionModel(config);
         model.to(device).train();
+        model.GradientCheckpointing = gradientCheckpointing;
         long parameters = model.ParameterCount;
         log($"full-size UNet ({Path.GetFileName(configPath)}): {parameters:N0} parameters, latents {config.InChannels}×{config.SampleSize}×{config.SampleSize}, " +
-            $"batch {batch}, {tokens} text tokens of width {config.CrossAttentionDim}; {warmupSteps} warm-up and {steps} timed forward+backward steps on {device.type}.");
+            $"batch {batch}, {tokens} text tokens of width {config.CrossAttentionDim}; {warmupSteps} warm-up and {steps} timed forward+backward steps on {device.type}" +
+            $"{(gradientCheckpointing ? ", with gradient checkpointing" : "")}.");
 
         double first = 0, highestSeen = baseline;
         var forward = new List<double>();
@@ -52,8 +59,10 @@ public sealed record FullSizeUNetBenchmark(
         {
             using var scope = NewDisposeScope();
             var clock = Stopwatch.StartNew();
-            var prediction = model.forward(synthetic.Sample, synthetic.Timesteps, synthetic.TextStates, synthetic.TextMask);
-            var loss = DenoisingObjective.MeanSquaredError(prediction, synthetic.Target);
+            Tensor loss;
+            using (var forwardScope = NewDisposeScope()) // as the trainer: backward frees what our handles would hold
+                loss = DenoisingObjective.MeanSquaredError(model.forward(synthetic.Sample, synthetic.Timesteps, synthetic.TextStates, synthetic.TextMask),
+                    synthetic.Target).MoveToOuterDisposeScope();
             loss.ToDouble();
             double f = clock.Elapsed.TotalSeconds;
             clock.Restart();
@@ -75,6 +84,6 @@ public sealed record FullSizeUNetBenchmark(
         return new FullSizeUNetBenchmark(configPath, parameters, config.SampleSize, config.InChannels, batch, tokens, config.CrossAttentionDim, first,
             TimingSummary.Of(forward), TimingSummary.Of(backward), TimingSummary.Of(stepTimes),
             ModelFlops.ForwardTotal(config, batch, tokens) * ModelFlops.TrainingStepMultiplier / 1e9,
-            baseline, peak, reset, weights, 3 * weights, device.type.ToString().ToLowerInvariant());
+            baseline, peak, reset, weights, 3 * weights, device.type.ToString().ToLowerInvariant(), gradientCheckpointing);
     }
 }

@@ -52,8 +52,10 @@ public sealed class TrainingStepLoop : IDisposable
         using (NewDisposeScope())
         {
             var clock = Stopwatch.StartNew();
-            var prediction = model.forward(batch.Sample, batch.Timesteps, batch.TextStates, batch.TextMask);
-            var loss = DenoisingObjective.MeanSquaredError(prediction, batch.Target);
+            Tensor loss;
+            using (var forwardScope = NewDisposeScope()) // as the trainer: backward frees what our handles would hold
+                loss = DenoisingObjective.MeanSquaredError(model.forward(batch.Sample, batch.Timesteps, batch.TextStates, batch.TextMask),
+                    batch.Target).MoveToOuterDisposeScope();
             double value = loss.ToDouble();
             double forward = clock.Elapsed.TotalSeconds;
 

@@ -38,6 +38,8 @@ public enum TimestepSpacing
     /// x₀ overshoots (on Gaussian data at 10 steps it made DPM-Solver++ less accurate than DDIM).
     /// </summary>
     [JsonStringEnumMemberName("linspace")] Linspace,
+    /// <summary>T − 1, T − 1 − T/n, … down to T/n − 1: starts at the last training timestep (diffusers' "trailing", Lin et al. 2024).</summary>
+    [JsonStringEnumMemberName("trailing")] Trailing,
 }
 
 public static class SamplerKinds
@@ -46,6 +48,9 @@ public static class SamplerKinds
     public static TimestepSpacing DefaultSpacing(SamplerKind kind) => kind == SamplerKind.Ddim ? TimestepSpacing.Leading : TimestepSpacing.Linspace;
 }
 
+/// <param name="StepsOffset">Added to every timestep of leading spacing (diffusers' <c>steps_offset</c>; 1 in Stable Diffusion's configs).</param>
+/// <param name="SetAlphaToOne">Whether the last step goes to ᾱ = 1 (a clean sample) or to ᾱ of timestep 0 (diffusers'
+/// <c>set_alpha_to_one</c>; false in Stable Diffusion's PNDM configs).</param>
 public sealed record SamplingOptions(
     int Steps = 50,
     double GuidanceScale = 3.0,
@@ -53,7 +58,9 @@ public sealed record SamplingOptions(
     bool ClipSample = true,
     long Seed = 0,
     SamplerKind Sampler = SamplerKind.Ddim,
-    TimestepSpacing? Spacing = null)
+    TimestepSpacing? Spacing = null,
+    int StepsOffset = 0,
+    bool SetAlphaToOne = true)
 {
     public TimestepSpacing EffectiveSpacing => Spacing ?? SamplerKinds.DefaultSpacing(Sampler);
 
@@ -62,9 +69,21 @@ public sealed record SamplingOptions(
         if (Steps < 1) throw new ArgumentException($"sampling steps must be at least 1 (got {Steps}).");
         if (GuidanceScale < 0) throw new ArgumentException($"guidance scale must be non-negative (got {GuidanceScale}).");
         if (Eta < 0 || Eta > 1) throw new ArgumentException($"eta must be within [0, 1] (got {Eta}).");
+        if (StepsOffset < 0) throw new ArgumentException($"the steps offset must be non-negative (got {StepsOffset}).");
         if (Eta != 0 && Sampler != SamplerKind.Ddim)
             throw new ArgumentException($"eta (stochastic sampling) applies to the ddim sampler only (got eta {Eta} with {Sampler.ToName()}).");
     }
+}
+
+/// <summary>
+/// What a Stable Diffusion pipeline's scheduler config decides about sampling, which a run's sampling then follows
+/// whatever solver it uses: whether x₀ is clipped (never, for latents in SD's configs), where the timesteps fall, and
+/// where the last step ends. A null spacing leaves the solver's own default.
+/// </summary>
+public sealed record SchedulerSampling(bool ClipSample, TimestepSpacing? Spacing, int StepsOffset, bool SetAlphaToOne)
+{
+    public SamplingOptions Apply(SamplingOptions options) =>
+        options with { ClipSample = ClipSample, Spacing = Spacing ?? options.Spacing, StepsOffset = StepsOffset, SetAlphaToOne = SetAlphaToOne };
 }
 
 /// <summary>
@@ -82,21 +101,33 @@ public sealed class DiffusionSampler
 
     public NoiseSchedule Schedule => schedule;
 
-    public int[] Timesteps(int steps, TimestepSpacing spacing = TimestepSpacing.Leading)
+    /// <param name="stepsOffset">diffusers' <c>steps_offset</c>, which it adds to leading spacing only.</param>
+    public int[] Timesteps(int steps, TimestepSpacing spacing = TimestepSpacing.Leading, int stepsOffset = 0)
     {
         int t = schedule.TrainTimesteps;
         if (steps > t) throw new ArgumentException($"sampling steps ({steps}) cannot exceed the training timesteps ({t}).");
-        if (spacing == TimestepSpacing.Linspace)
-            return Enumerable.Range(0, steps).Select(i => (int)Math.Round((t - 1) * (1.0 - (double)i / steps))).ToArray();
-        int ratio = t / steps;
-        return Enumerable.Range(0, steps).Select(i => i * ratio).Reverse().ToArray();
+        switch (spacing)
+        {
+            case TimestepSpacing.Linspace:
+                return Enumerable.Range(0, steps).Select(i => (int)Math.Round((t - 1) * (1.0 - (double)i / steps))).ToArray();
+            case TimestepSpacing.Trailing:
+                return Enumerable.Range(0, steps).Select(i => (int)Math.Round(t - i * ((double)t / steps), MidpointRounding.ToEven) - 1).ToArray();
+            default:
+                int ratio = t / steps;
+                if ((steps - 1) * ratio + stepsOffset > t - 1)
+                    throw new ArgumentException($"a steps offset of {stepsOffset} puts the first of {steps} leading timesteps past the last training timestep ({t - 1}).");
+                return Enumerable.Range(0, steps).Select(i => i * ratio + stepsOffset).Reverse().ToArray();
+        }
     }
 
     /// <summary>
-    /// Samples one image per row of <paramref name="textStates"/>; returns [B,C,H,W] in [−1, 1] (detached, caller owns it).
+    /// Samples one image per row of <paramref name="textStates"/>; returns [B,C,H,W] (detached, caller owns it), in
+    /// [−1, 1] when the UNet samples pixels.
     /// </summary>
+    /// <param name="latents">The UNet samples a VAE's latents, which are returned as they are: clamping them to the
+    /// pixel range would cut off much of what Stable Diffusion's latents hold (they have unit variance).</param>
     public Tensor Sample(NoisePredictor predict, long[] sampleShape, Tensor textStates, Tensor textMask,
-                         Tensor unconditionalStates, Tensor unconditionalMask, SamplingOptions options)
+                         Tensor unconditionalStates, Tensor unconditionalMask, SamplingOptions options, bool latents = false)
     {
         options.Validate();
         var device = textStates.device;
@@ -116,8 +147,9 @@ public sealed class DiffusionSampler
             mask = cat(new[] { uncondMask, textMask }, 0);
         }
 
-        var ts = Timesteps(options.Steps, options.EffectiveSpacing);
+        var ts = Timesteps(options.Steps, options.EffectiveSpacing, options.StepsOffset);
         var alphas = schedule.AlphasCumprod;
+        double finalAlphaBar = options.SetAlphaToOne ? 1.0 : alphas[0];
         Tensor? previousX0 = null;
         double previousLambda = 0;
         for (int i = 0; i < ts.Length; i++)
@@ -125,7 +157,7 @@ public sealed class DiffusionSampler
             using var stepScope = NewDisposeScope();
             int t = ts[i];
             int prev = i + 1 < ts.Length ? ts[i + 1] : -1;
-            double aT = alphas[t], aPrev = prev >= 0 ? alphas[prev] : 1.0;
+            double aT = alphas[t], aPrev = prev >= 0 ? alphas[prev] : finalAlphaBar;
 
             var modelInput = guided ? cat(new[] { x, x }, 0) : x;
             var tTensor = full(new long[] { modelInput.shape[0] }, (float)t, device: device);
@@ -179,7 +211,7 @@ public sealed class DiffusionSampler
         if (!x.isfinite().all().item<bool>())
             throw new InvalidOperationException($"Sampling produced non-finite pixels ({options.Sampler.ToName()}, {options.Steps} steps, guidance {options.GuidanceScale}): "
                                                 + "the model's weights or its predictions are NaN or infinite; check the run's loss in metrics.jsonl.");
-        return x.clamp(-1, 1).MoveToOuterDisposeScope();
+        return (latents ? x : x.clamp(-1, 1)).MoveToOuterDisposeScope();
     }
 
     /// <summary>λ = log(α/σ) with α = √ᾱ, σ = √(1 − ᾱ): DPM-Solver's time variable.</summary>

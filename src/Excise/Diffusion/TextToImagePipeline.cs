@@ -23,13 +23,16 @@ public sealed class TextToImagePipeline : IDisposable
     readonly Device device;
     readonly bool ownsParts;
     readonly AutoencoderKL? decoder;
+    readonly SchedulerSampling? schedulerSampling;
 
     /// <param name="decoder">The VAE that decodes sampled latents to images (on <paramref name="device"/>); null: the UNet samples images itself.</param>
+    /// <param name="schedulerSampling">A Stable Diffusion pipeline's scheduler settings, which every sampling call follows (clipping, timesteps, final ᾱ).</param>
     public TextToImagePipeline(UNet2DConditionModel model, ITextEncoder encoder, NoiseSchedule schedule, Device device, bool ownsParts = false,
-                               AutoencoderKL? decoder = null)
+                               AutoencoderKL? decoder = null, SchedulerSampling? schedulerSampling = null)
     {
         this.model = model;
         this.decoder = decoder;
+        this.schedulerSampling = schedulerSampling;
         this.encoder = encoder;
         sampler = new DiffusionSampler(schedule);
         this.device = device;
@@ -52,7 +55,8 @@ public sealed class TextToImagePipeline : IDisposable
         int n = prompts.Count;
         var cfg = model.Config;
         var shape = new long[] { n, cfg.InChannels, cfg.SampleSize, cfg.SampleSize };
-        var images = sampler.Sample(NoisePredictors.Of(model), shape, all[..n], mask[..n], all[n..], mask[n..], options);
+        var images = sampler.Sample(NoisePredictors.Of(model), shape, all[..n], mask[..n], all[n..], mask[n..],
+            schedulerSampling?.Apply(options) ?? options, latents: decoder is not null);
         if (decoder is not null)
         {
             decoder.eval();

@@ -45,6 +45,14 @@ public sealed partial class UNet2DConditionModel : nn.Module<Tensor, Tensor, Ten
 
     public long ParameterCount { get; }
 
+    /// <summary>
+    /// diffusers' gradient checkpointing: while gradients are on, each resnet and each transformer of the down, mid and
+    /// up blocks keeps only its inputs and recomputes its activations in backward (one more forward of most of the
+    /// network per step, for a fraction of the activation memory; figures in docs/performance.md). The outputs and
+    /// gradients are those of the plain forward, up to the order in which shared gradients add up. Off by default.
+    /// </summary>
+    public bool GradientCheckpointing { get; set; }
+
     /// <summary>Every cross-attention <c>attn2.to_k.weight</c> and <c>attn2.to_v.weight</c>, by full name,
     /// in state_dict order. Their input width is <see cref="UNetConfig.CrossAttentionDim"/>.</summary>
     public IEnumerable<(string Name, Parameter Param)> CrossAttentionKeyValueWeights() =>
@@ -72,7 +80,7 @@ public sealed partial class UNet2DConditionModel : nn.Module<Tensor, Tensor, Ten
         var textMask = encoderAttentionMask is null
             ? null
             : (1 - encoderAttentionMask.to_type(sample.dtype)).mul_(MaskedScoreBias).view(batch, 1, 1, -1);
-        var context = new BlockContext(nn.functional.silu(timeEmbedding), encoderHiddenStates, textMask);
+        var context = new BlockContext(nn.functional.silu(timeEmbedding), encoderHiddenStates, textMask, GradientCheckpointing && is_grad_enabled());
 
         var hidden = conv_in.call(sample);
         observer?.Invoke("conv_in", hidden);

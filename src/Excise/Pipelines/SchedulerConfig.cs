@@ -40,6 +40,13 @@ public sealed record SchedulerConfig(
         ["squaredcos_cap_v2"] = BetaSchedule.Cosine,
     };
 
+    private static readonly Dictionary<string, Diffusion.TimestepSpacing> TimestepSpacings = new(StringComparer.Ordinal)
+    {
+        ["leading"] = Diffusion.TimestepSpacing.Leading,
+        ["linspace"] = Diffusion.TimestepSpacing.Linspace,
+        ["trailing"] = Diffusion.TimestepSpacing.Trailing,
+    };
+
     private static readonly Dictionary<string, PredictionType> PredictionTypes = new(StringComparer.Ordinal)
     {
         ["epsilon"] = PredictionType.Epsilon,
@@ -48,6 +55,17 @@ public sealed record SchedulerConfig(
 
     /// <summary>The noise schedule training and sampling use for this pipeline.</summary>
     public NoiseScheduleOptions ToNoiseScheduleOptions() => new(BetaSchedule, NumTrainTimesteps, BetaStart, BetaEnd, PredictionType);
+
+    /// <summary>
+    /// What sampling a run of this pipeline follows, with the class's own default for a key the file leaves out:
+    /// clip_sample (DDPM and DDIM clip by default, the other classes never do), timestep_spacing, steps_offset and
+    /// set_alpha_to_one (PNDM's default is false, DDIM's true; the other classes end on a clean sample, ᾱ = 1).
+    /// </summary>
+    public SchedulerSampling Sampling => new(
+        ClipSample ?? ClassName is "DDPMScheduler" or "DDIMScheduler",
+        TimestepSpacing is null ? null : TimestepSpacings[TimestepSpacing],
+        StepsOffset,
+        SetAlphaToOne ?? ClassName != "PNDMScheduler");
 
     /// <summary>
     /// Reads a <c>scheduler_config.json</c>. A class outside <see cref="SupportedClasses"/>, a beta schedule or prediction
@@ -89,6 +107,8 @@ public sealed record SchedulerConfig(
         if (schedule != BetaSchedule.Cosine && !(config.BetaStart > 0 && config.BetaEnd > config.BetaStart && config.BetaEnd < 1))
             throw new InvalidDataException($"{source} 'beta_start', 'beta_end': must satisfy 0 < beta_start < beta_end < 1; got {config.BetaStart}, {config.BetaEnd}.");
         if (config.StepsOffset < 0) throw new InvalidDataException($"{source} 'steps_offset': must not be negative; got {config.StepsOffset}.");
+        if (config.TimestepSpacing is { } spacing && !TimestepSpacings.ContainsKey(spacing))
+            throw Unsupported(source, "timestep_spacing", $"'{spacing}'", string.Join(", ", TimestepSpacings.Keys));
         return config;
     }
 

@@ -69,14 +69,16 @@ public sealed class StableDiffusionPipelineFolder
     /// <summary>
     /// The SHA-256 of the folder's content: of every file's relative path and SHA-256, in ordinal order of the paths. A run
     /// pins the pipeline it trains on by this (as it pins init weights by their hash), so a pipeline whose weights, configs
-    /// or tokenizer changed since is refused on resume, and moving the folder changes nothing.
+    /// or tokenizer changed since is refused on resume, and moving the folder changes nothing. The weight files' digests are
+    /// remembered by path, size and modification time (<see cref="Digest.Sha256Remembered"/>): SD 1.5's folder holds
+    /// about 5 GB, which every command on a run would otherwise read again.
     /// </summary>
     public string ContentHash()
     {
         var lines = Directory.EnumerateFiles(Path, "*", SearchOption.AllDirectories)
             .Select(file => System.IO.Path.GetRelativePath(Path, file).Replace('\\', '/'))
             .Order(StringComparer.Ordinal)
-            .Select(relative => $"{Digest.Sha256(System.IO.Path.Combine(Path, relative))}  {relative}\n");
+            .Select(relative => $"{Digest.Sha256Remembered(System.IO.Path.Combine(Path, relative))}  {relative}\n");
         return Digest.OfText(string.Concat(lines));
     }
 
@@ -157,7 +159,7 @@ public sealed class StableDiffusionPipelineFolder
     }
 
     /// <summary>The tokenizer and text model as the trainer's text encoder (see <see cref="ClipTextEncoder"/> for its mask).</summary>
-    public ClipTextEncoder LoadTextEncoder() => new(Tokenizer, LoadTextModel(), Digest.Sha256(TextEncoderWeights.Path));
+    public ClipTextEncoder LoadTextEncoder() => new(Tokenizer, LoadTextModel(), Digest.Sha256Remembered(TextEncoderWeights.Path));
 
     /// <summary>
     /// Writes this pipeline with <paramref name="unet"/>'s weights to <paramref name="target"/>, a folder that must not

@@ -88,7 +88,7 @@ public sealed class ConceptProjector : IDisposable
             if (start is not null && !start.shape.SequenceEqual(p.shape))
                 throw new ArgumentException($"The start of '{name}' is [{string.Join(", ", start.shape)}], the weight is [{string.Join(", ", p.shape)}].");
             var response = start is null
-                ? zeros([p.shape[0], basis.shape[1]], ScalarType.Float64, p.device)
+                ? zeros([.. p.shape[..^1], basis.shape[1]], ScalarType.Float64, p.device) // W U's shape, for a weight of any rank
                 : start.detach().to(ScalarType.Float64, p.device).matmul(basis64!);
             startResponse.Add(response.MoveToOuterDisposeScope().DetachFromDisposeScope());
         }

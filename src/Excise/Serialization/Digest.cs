@@ -18,6 +18,67 @@ public static class Digest
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
+    /// <summary>Files smaller than this are hashed each time: they take milliseconds, and the cache stays small.</summary>
+    public const long RememberedMinimumBytes = 16L << 20;
+
+    /// <summary>
+    /// <see cref="Sha256"/> of a large file (weights of several GB), remembered by its full path, length and modification
+    /// time, the signature git's index trusts too: a file rewritten in place gets a new modification time and is hashed
+    /// again. The memory lasts the process and is kept in <paramref name="cacheFile"/> (default
+    /// <see cref="DefaultDigestCache"/>) for the next one, so each command that checks a pinned pipeline folder does not
+    /// read it whole again. A cache that cannot be read or written is only slower.
+    /// </summary>
+    public static string Sha256Remembered(string path, string? cacheFile = null)
+    {
+        var file = new FileInfo(path);
+        if (!file.Exists) throw new FileNotFoundException($"{path} not found.", path);
+        if (file.Length < RememberedMinimumBytes) return Sha256(path);
+        cacheFile ??= DefaultDigestCache;
+        var key = $"{file.Length}\t{file.LastWriteTimeUtc.Ticks}\t{file.FullName}";
+        lock (RememberedLock)
+        {
+            var remembered = RememberedDigests(cacheFile);
+            if (remembered.TryGetValue(key, out var known)) return known;
+            var digest = Sha256(path);
+            remembered[key] = digest;
+            try
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(cacheFile))!);
+                File.AppendAllText(cacheFile, $"{digest}\t{key}\n");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            return digest;
+        }
+    }
+
+    /// <summary>$EXCISE_CACHE_HOME, else $XDG_CACHE_HOME/excise, else ~/.cache/excise: sha256.tsv (digest, length, modification ticks, path).</summary>
+    public static string DefaultDigestCache =>
+        Path.Combine(Environment.GetEnvironmentVariable("EXCISE_CACHE_HOME") is { Length: > 0 } home ? home
+            : Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
+                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "excise"), "sha256.tsv");
+
+    static readonly object RememberedLock = new();
+    static readonly Dictionary<string, Dictionary<string, string>> RememberedByCache = new(StringComparer.Ordinal);
+
+    static Dictionary<string, string> RememberedDigests(string cacheFile)
+    {
+        if (RememberedByCache.TryGetValue(cacheFile, out var known)) return known;
+        known = new Dictionary<string, string>(StringComparer.Ordinal);
+        try
+        {
+            if (File.Exists(cacheFile))
+                foreach (var line in File.ReadLines(cacheFile))
+                {
+                    // Lines another process was appending at the same moment may be cut short: skip what does not parse.
+                    var parts = line.Split('\t', 4);
+                    if (parts.Length == 4 && parts[0].Length == 64 && parts[0].All(Uri.IsHexDigit)) known[$"{parts[1]}\t{parts[2]}\t{parts[3]}"] = parts[0];
+                }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        RememberedByCache[cacheFile] = known;
+        return known;
+    }
+
     public static string OfBytes(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 
     /// <summary>The digest of a text's UTF-8 bytes.</summary>

@@ -80,6 +80,13 @@ public static class LatentCache
     {
         using var vae = loadVae();
         vae.to(device);
+        var (mean, std) = Encode(vae, imagesUint8, device, scalingFactor);
+        return new EncodedLatents(mean, std, FromCache: false);
+    }
+
+    /// <summary>As above with a VAE already on <paramref name="device"/>: posterior means and standard deviations × scaling factor, on the CPU.</summary>
+    public static (Tensor Mean, Tensor Std) Encode(AutoencoderKL vae, Tensor imagesUint8, Device device, double scalingFactor)
+    {
         var means = new List<Tensor>();
         var stds = new List<Tensor>();
         try
@@ -93,11 +100,38 @@ public static class LatentCache
                     means.Add(posterior.Mean.mul(scalingFactor).cpu().MoveToOuterDisposeScope());
                     stds.Add(posterior.LogVariance.mul(0.5).exp().mul_(scalingFactor).cpu().MoveToOuterDisposeScope());
                 }
-            return new EncodedLatents(cat(means, 0), cat(stds, 0), FromCache: false);
+            return (cat(means, 0), cat(stds, 0));
         }
         finally
         {
             foreach (var t in means.Concat(stds)) t.Dispose();
         }
     }
+}
+
+/// <summary>
+/// The pipeline's VAE kept for the whole run, to encode the crops a step draws from images that are not square
+/// (data.center_crop off): diffusers' training script crops each time it loads an image and encodes every batch, so a
+/// crop drawn anew at each step cannot come from a cache.
+/// </summary>
+public sealed class CropEncoder : IDisposable
+{
+    readonly AutoencoderKL vae;
+    readonly Device device;
+    readonly double scalingFactor;
+
+    /// <param name="vae">Owned from now on, and moved to <paramref name="device"/>.</param>
+    /// <param name="pixelSize">The square the VAE is given (data.image_size).</param>
+    public CropEncoder(AutoencoderKL vae, Device device, double scalingFactor, int pixelSize)
+    {
+        vae.to(device);
+        (this.vae, this.device, this.scalingFactor, PixelSize) = (vae, device, scalingFactor, pixelSize);
+    }
+
+    public int PixelSize { get; }
+
+    /// <summary>uint8 [B,3,S,S] crops → posterior means and standard deviations × scaling factor, float32 on the CPU.</summary>
+    public (Tensor Mean, Tensor Std) Encode(Tensor cropsUint8) => LatentCache.Encode(vae, cropsUint8, device, scalingFactor);
+
+    public void Dispose() => vae.Dispose();
 }

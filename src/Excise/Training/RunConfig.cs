@@ -104,7 +104,9 @@ public sealed record RunConfig(
         if (node["training"] is System.Text.Json.Nodes.JsonObject training)
             // on_nonfinite and max_consecutive_skips change nothing until a step diverges, and a run stopped by a NaN
             // must be resumable with on_nonfinite = skip; leaving them out also keeps the hashes of existing runs.
-            foreach (var key in new[] { "steps", "checkpoint_every", "keep_checkpoints", "log_every", "gc_every", "on_nonfinite", "max_consecutive_skips" })
+            // gradient_checkpointing trades memory for time, like threads: the same training up to rounding.
+            foreach (var key in new[] { "steps", "checkpoint_every", "keep_checkpoints", "log_every", "gc_every", "on_nonfinite", "max_consecutive_skips",
+                                        "gradient_checkpointing" })
                 if (key != "steps" || !includeStepBudget) training.Remove(key);
         return Digest.Short(node.ToJsonString());
     }
@@ -419,7 +421,8 @@ public sealed record OptimizationConfig(
     int LogEvery = 10,
     int GcEvery = 10,
     NonfinitePolicy OnNonfinite = NonfinitePolicy.Stop,
-    int MaxConsecutiveSkips = 10)
+    int MaxConsecutiveSkips = 10,
+    bool GradientCheckpointing = false)
 {
     /// <summary>A typo guard: the batch's indices and images are allocated at this size before anything checks memory.</summary>
     public const int MaxBatchSize = 65_536;

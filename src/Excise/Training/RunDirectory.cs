@@ -66,7 +66,8 @@ public sealed class RunDirectory
             encoder = folder.LoadTextEncoder();
             var vae = folder.LoadVae();
             vae.to(device);
-            return new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device, ownsParts: true, decoder: vae);
+            return new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device, ownsParts: true, decoder: vae,
+                schedulerSampling: folder.SchedulerConfig.Sampling);
         }
         catch
         {

@@ -208,16 +208,14 @@ public sealed class Trainer : IDisposable
         if (TextNoiseSigma > 0) states = states + TextNoiseSigma * randn(states.shape, generator: generator, device: device);
 
         Tensor loss;
-        if (Group.Size == 1)
-        {
-            loss = DenoisingObjective.Loss(predict, schedule, x0, noise, t, states, mask, lossWeights);
-            value = loss.ToDouble();
-        }
-        else
-        {
-            loss = ShareOfLoss(x0, noise, t, states, mask, lossWeights);
-            value = Group.Sum(loss.ToDouble()); // the global batch's loss on every rank, so all take the same branch below
-        }
+        // The forward's intermediates leave with this scope before backward: autograd holds its own references to what
+        // backward needs and frees each as backward passes it, where our handles would keep every activation to the
+        // end of the step (docs/performance.md, "Activation memory").
+        using (var forward = NewDisposeScope())
+            loss = (Group.Size == 1 ? DenoisingObjective.Loss(predict, schedule, x0, noise, t, states, mask, lossWeights)
+                                    : ShareOfLoss(x0, noise, t, states, mask, lossWeights)).MoveToOuterDisposeScope();
+        // With several ranks, the global batch's loss on every rank, so all take the same branch below.
+        value = Group.Size == 1 ? loss.ToDouble() : Group.Sum(loss.ToDouble());
         gradNorm = double.NaN;
         if (!double.IsFinite(value))
         {

@@ -12,7 +12,9 @@ namespace Excise.Training;
 /// deviation, float32 [N,C,h,w], both × the VAE's scaling factor; each step draws mean + std·ε as diffusers'
 /// <c>latent_dist.sample()</c> does, with ε from the step's own generator. With random flips it holds 2N posteriors, the
 /// images' and then their mirror images' (each encoded by the VAE, not a flipped latent), and a step takes the mirror
-/// image's where the pixel path would have flipped the image.
+/// image's where the pixel path would have flipped the image. An image that is not square (data.center_crop off) is
+/// cropped at each step where the pixel path would crop it, flipped where it would flip it, and that crop is encoded by
+/// the VAE (<see cref="CropEncoder"/>) at that step, as diffusers' training script does for every image.
 /// </summary>
 public sealed class TrainingBatches : IDisposable
 {
@@ -38,6 +40,8 @@ public sealed class TrainingBatches : IDisposable
     /// <summary>By example index, the images cropped anew at each step (see <see cref="UncroppedImage"/>); empty when none is.</summary>
     readonly IReadOnlyDictionary<long, UncroppedImage> uncropped;
     readonly bool randomFlip;
+    /// <summary>A latent run's VAE for the crops of non-square images; null when every image is square (or for pixels).</summary>
+    readonly CropEncoder? cropEncoder;
 
     public TrainingBatches(Tensor imagesUint8, long[] captionIndex, Tensor textStates, Tensor textMask, int emptyCaptionIndex, Tensor? lossWeights = null,
                            IReadOnlyDictionary<long, UncroppedImage>? uncropped = null, bool randomFlip = false)
@@ -60,21 +64,28 @@ public sealed class TrainingBatches : IDisposable
         EmptyCaptionIndex = emptyCaptionIndex;
         LossWeights = lossWeights?.DetachFromDisposeScope();
         this.uncropped = uncropped ?? new Dictionary<long, UncroppedImage>();
-        foreach (var (index, image) in this.uncropped)
-        {
-            if (index < 0 || index >= Count) throw new ArgumentException($"An uncropped image is for example {index}, outside the {Count} examples.");
-            if (image.Image.shape[0] != imagesUint8.shape[1] || image.Image.shape[1] < imagesUint8.shape[2] || image.Image.shape[2] < imagesUint8.shape[3])
-                throw new ArgumentException($"The uncropped image of example {index} is [{string.Join(",", image.Image.shape)}], smaller than the model's input or in other channels.");
-            if ((image.LossWeights is null) != (lossWeights is null)) throw new ArgumentException($"The uncropped image of example {index} must carry loss weights exactly when the batches do.");
-            image.Image.DetachFromDisposeScope();
-            image.LossWeights?.DetachFromDisposeScope();
-        }
+        KeepUncropped(imagesUint8.shape[1], imagesUint8.shape[2], lossWeights is not null);
         this.randomFlip = randomFlip;
     }
 
-    private TrainingBatches(Tensor latentMean, Tensor latentStd, long[] captionIndex, Tensor textStates, Tensor textMask, int emptyCaptionIndex, Tensor? lossWeights,
-                            bool randomFlip)
+    void KeepUncropped(long channels, long size, bool masked)
     {
+        foreach (var (index, image) in uncropped)
+        {
+            if (index < 0 || index >= Count) throw new ArgumentException($"An uncropped image is for example {index}, outside the {Count} examples.");
+            if (image.Image.shape[0] != channels || image.Image.shape[1] < size || image.Image.shape[2] < size)
+                throw new ArgumentException($"The uncropped image of example {index} is [{string.Join(",", image.Image.shape)}], smaller than the model's input or in other channels.");
+            if ((image.LossWeights is not null) != masked) throw new ArgumentException($"The uncropped image of example {index} must carry loss weights exactly when the batches do.");
+            image.Image.DetachFromDisposeScope();
+            image.LossWeights?.DetachFromDisposeScope();
+        }
+    }
+
+    private TrainingBatches(Tensor latentMean, Tensor latentStd, long[] captionIndex, Tensor textStates, Tensor textMask, int emptyCaptionIndex, Tensor? lossWeights,
+                            bool randomFlip, IReadOnlyDictionary<long, UncroppedImage>? uncropped, CropEncoder? cropEncoder)
+    {
+        if (uncropped is { Count: > 0 } && cropEncoder is null)
+            throw new ArgumentException("Latent batches with images to crop at each step need the VAE to encode the crops.");
         if (latentMean.dtype != ScalarType.Float32 || latentMean.dim() != 4 || !latentStd.shape.SequenceEqual(latentMean.shape) || latentStd.dtype != ScalarType.Float32)
             throw new ArgumentException("latents must be float32 means and standard deviations of one shape [N,C,h,w].");
         if (lossWeights is not null && (lossWeights.dtype != ScalarType.Byte || !lossWeights.shape.SequenceEqual(
@@ -94,18 +105,23 @@ public sealed class TrainingBatches : IDisposable
         TextMask = textMask;
         EmptyCaptionIndex = emptyCaptionIndex;
         LossWeights = lossWeights?.DetachFromDisposeScope();
-        uncropped = new Dictionary<long, UncroppedImage>();
+        this.uncropped = uncropped ?? new Dictionary<long, UncroppedImage>();
+        if (cropEncoder is not null) KeepUncropped(3, cropEncoder.PixelSize, lossWeights is not null);
+        this.cropEncoder = cropEncoder;
         this.randomFlip = randomFlip;
     }
 
     /// <summary>
-    /// Batches of VAE latents (owned here from now on): posterior means and standard deviations × scaling factor, with
-    /// loss weights at latent resolution (one per example). Latent runs do not crop per step (each image was encoded once);
-    /// with <paramref name="randomFlip"/> the latents are 2N, the N images' and then their mirror images'.
+    /// Batches of VAE latents (owned here from now on, as is <paramref name="cropEncoder"/>): posterior means and standard
+    /// deviations × scaling factor, with loss weights at latent resolution (one per example). With
+    /// <paramref name="randomFlip"/> the latents are 2N, the N images' and then their mirror images'. The examples in
+    /// <paramref name="uncropped"/> (uint8 RGB, shorter side at the VAE's square, pixel loss weights) are cropped at each
+    /// step and encoded by <paramref name="cropEncoder"/>; their cached rows (the centre crop's) are not used.
     /// </summary>
     public static TrainingBatches FromLatents(Tensor latentMean, Tensor latentStd, long[] captionIndex, Tensor textStates, Tensor textMask,
-                                              int emptyCaptionIndex, Tensor? lossWeights = null, bool randomFlip = false) =>
-        new(latentMean, latentStd, captionIndex, textStates, textMask, emptyCaptionIndex, lossWeights, randomFlip);
+                                              int emptyCaptionIndex, Tensor? lossWeights = null, bool randomFlip = false,
+                                              IReadOnlyDictionary<long, UncroppedImage>? uncropped = null, CropEncoder? cropEncoder = null) =>
+        new(latentMean, latentStd, captionIndex, textStates, textMask, emptyCaptionIndex, lossWeights, randomFlip, uncropped, cropEncoder);
 
     /// <summary>Example indices of a step's batch: an endless stream of per-epoch permutations, a pure function of (seed, step).</summary>
     public long[] BatchIndices(long seed, int step, int batchSize)
@@ -157,27 +173,57 @@ public sealed class TrainingBatches : IDisposable
     /// </summary>
     (Tensor Latents, Tensor? LossWeights) DrawLatents(long[] indices, long seed, int step, Device device)
     {
-        // The mirror image's posterior sits N rows after the image's; its loss weights are the image's, mirrored.
-        var flipped = randomFlip ? Enumerable.Range(0, indices.Length).Select(p => FlipsAt(seed, step, p)).ToArray() : new bool[indices.Length];
+        // Per position, as the pixel path draws them: a crop (a non-square image only), then a flip. A square image's
+        // mirror image has its own posterior N rows after the image's; a crop is flipped before the VAE encodes it.
+        var flipped = new bool[indices.Length];
+        var crops = new List<(int Position, Tensor Pixels, Tensor? Weights)>();
+        for (int p = 0; p < indices.Length; p++)
+        {
+            var random = PositionRandom(seed, step, p);
+            if (uncropped.TryGetValue(indices[p], out var source))
+            {
+                var (pixels, weights) = Crop(source, cropEncoder!.PixelSize, random);
+                if (randomFlip && random.NextDouble() < 0.5) (pixels, weights) = (pixels.flip(2), weights?.flip(2));
+                crops.Add((p, pixels, weights));
+            }
+            else flipped[p] = randomFlip && random.NextDouble() < 0.5;
+        }
         using var rows = tensor(indices.Select((i, p) => flipped[p] ? i + Count : i).ToArray());
         using var generator = new Generator(Excise.Torch.SeedMixer.Derive(seed, LatentStream, step));
         var mean = Images.index_select(0, rows);
+        var std = LatentStd!.index_select(0, rows);
+        if (crops.Count > 0)
+        {
+            using var pixels = stack(crops.Select(c => c.Pixels));
+            var (cropMean, cropStd) = cropEncoder!.Encode(pixels);
+            for (int k = 0; k < crops.Count; k++)
+            {
+                mean[crops[k].Position].copy_(cropMean[k]);
+                std[crops[k].Position].copy_(cropStd[k]);
+            }
+        }
         var noise = randn(mean.shape, generator: generator);
-        var latents = mean.add_(LatentStd!.index_select(0, rows).mul_(noise));
+        var latents = mean.add_(std.mul_(noise));
         if (LossWeights is null) return (latents.to(device), null);
         using var idx = tensor(indices);
-        var weights = LossWeights.index_select(0, idx);
+        var latentWeights = LossWeights.index_select(0, idx);
         for (int p = 0; p < indices.Length; p++)
-            if (flipped[p]) weights[p].copy_(weights[p].flip(2));
-        return (latents.to(device), weights.to(device).to(ScalarType.Float32));
+            if (flipped[p]) latentWeights[p].copy_(latentWeights[p].flip(2));
+        foreach (var (position, _, weights) in crops)
+            latentWeights[position].copy_(TrainingData.ToLatentResolution(weights!.unsqueeze(0), (int)(cropEncoder!.PixelSize / latentWeights.shape[2]))[0]);
+        return (latents.to(device), latentWeights.to(device).to(ScalarType.Float32));
+    }
+
+    /// <summary>A square of <paramref name="size"/> at a position drawn from <paramref name="random"/>, from the image and its loss weights alike.</summary>
+    static (Tensor Pixels, Tensor? Weights) Crop(UncroppedImage source, long size, Random random)
+    {
+        long top = random.NextInt64(source.Image.shape[1] - size + 1), left = random.NextInt64(source.Image.shape[2] - size + 1);
+        return (source.Image.narrow(1, top, size).narrow(2, left, size), source.LossWeights?.narrow(1, top, size).narrow(2, left, size));
     }
 
     /// <summary>A generator per position of a step's batch: an image's crop and flip do not depend on the rest of the batch or on how it is split.</summary>
     static Random PositionRandom(long seed, int step, int position) =>
         new(Excise.Torch.SeedMixer.DeriveInt(unchecked((long)Excise.Torch.SeedMixer.Derive(seed, AugmentStream, step)), position, 0));
-
-    /// <summary>Whether a latent run's example at this position is mirrored: the same draw that flips an image on the pixel path (which has no crop to draw first).</summary>
-    static bool FlipsAt(long seed, int step, int position) => PositionRandom(seed, step, position).NextDouble() < 0.5;
 
     void Augment(Tensor images, Tensor? weights, long[] indices, long seed, int step)
     {
@@ -187,9 +233,9 @@ public sealed class TrainingBatches : IDisposable
             var random = PositionRandom(seed, step, position);
             if (uncropped.TryGetValue(indices[position], out var source))
             {
-                long top = random.NextInt64(source.Image.shape[1] - size + 1), left = random.NextInt64(source.Image.shape[2] - size + 1);
-                images[position].copy_(source.Image.narrow(1, top, size).narrow(2, left, size));
-                weights?[position].copy_(source.LossWeights!.narrow(1, top, size).narrow(2, left, size));
+                var (pixels, pixelWeights) = Crop(source, size, random);
+                images[position].copy_(pixels);
+                weights?[position].copy_(pixelWeights!);
             }
             if (randomFlip && random.NextDouble() < 0.5)
             {
@@ -204,6 +250,7 @@ public sealed class TrainingBatches : IDisposable
         Images.Dispose();
         LatentStd?.Dispose();
         LossWeights?.Dispose();
+        cropEncoder?.Dispose();
         foreach (var image in uncropped.Values)
         {
             image.Image.Dispose();

@@ -78,29 +78,33 @@ public static class TrainingData
             dataset = dataset with { Train = ConceptMaskFolder.Apply(ConceptMaskFolder.Read(maskFolder), dataset.Train, $"selective.mask_folder {maskFolder}") };
         var preparation = config.DataOrDefault.ImagePreparation(pipeline.VaeConfig.InChannels);
         var prepared = dataset.Train.Select(e => preparation.Prepare(e.Image, e.Id)).ToList();
-        var notSquare = dataset.Train.Where((_, i) => preparation.NeedsCrop(prepared[i])).Select(e => e.Id).ToList();
-        if (notSquare.Count > 0)
-            throw new InvalidDataException($"{notSquare.Count} training images are not square ({string.Join(", ", notSquare.Take(3))}{(notSquare.Count > 3 ? ", …" : "")}). " +
-                "A pipeline run encodes each image with the VAE once, so it cannot draw a new random crop at every step: set data.center_crop=true " +
-                "to crop every image once at its centre.");
         var selective = config.SelectiveOrDefault;
         var concepts = selective.MasksLoss ? ConceptPixelsOf(dataset.Train, preparation, selective.MaskMargin) : null;
+        int size = preparation.Size;
 
         var text = TextStateCache.Build(encoder, dataset.Train.Select(e => e.Caption));
+        var uncropped = new Dictionary<long, UncroppedImage>();
+        CropEncoder? cropEncoder = null;
         try
         {
-            using var prepared4 = ImageTensors.ToUint8Batch(prepared);
+            // As on the pixel path, the cache holds every image at the square, a non-square one by its centre crop (which a
+            // step replaces by the crop it draws, encoded then).
+            using var prepared4 = ImageTensors.ToUint8Batch(prepared.Select(p => preparation.NeedsCrop(p) ? p.CropCentre(size) : p).ToList());
             // Random flips: the VAE encodes each image's mirror image too (once), rather than flipping latents, which only
             // approximates encoding the flipped image.
             using var images = preparation.RandomFlip ? TorchSharp.torch.cat([prepared4, prepared4.flip(3)], 0) : prepared4.alias();
             var vae = pipeline.VaeConfig;
-            var key = new LatentCacheKey(Digest.Sha256(pipeline.VaeWeights.Path), LatentCacheKey.HashImages(images), vae.ScalingFactor);
+            var key = new LatentCacheKey(Digest.Sha256Remembered(pipeline.VaeWeights.Path), LatentCacheKey.HashImages(images), vae.ScalingFactor);
             var latents = LatentCache.LoadOrEncode(latentCachePath, key, images, pipeline.LoadVae, device, writeCache);
-            using var pixelWeights = concepts is null ? null : LossWeights(concepts, preparation.Size);
+            using var pixelWeights = concepts is null ? null : LossWeights(concepts.Select(c => c.Crop(size)).ToList(), size);
             var latentWeights = pixelWeights is null ? null : ToLatentResolution(pixelWeights, vae.DownsamplingFactor);
+            for (int i = 0; i < prepared.Count; i++)
+                if (preparation.NeedsCrop(prepared[i]))
+                    uncropped[i] = new UncroppedImage(ImageTensors.ToUint8Batch([prepared[i]])[0], concepts is null ? null : LossWeights([concepts[i]], null)[0]);
+            if (uncropped.Count > 0) cropEncoder = new CropEncoder(pipeline.LoadVae(), device, vae.ScalingFactor, size);
             var captionIndex = dataset.Train.Select(e => (long)text.IndexOf(e.Caption)).ToArray();
             var batches = TrainingBatches.FromLatents(latents.Mean, latents.Std, captionIndex, text.States, text.Mask, TextStateCache.UnconditionalIndex,
-                                                      latentWeights, preparation.RandomFlip);
+                                                      latentWeights, preparation.RandomFlip, uncropped, cropEncoder);
             var shape = string.Join("×", latents.Mean.shape.Skip(1));
             var done = preparation.Describe(dataset.Train.Select(e => e.Image).ToList(), prepared) +
                        (latents.FromCache
@@ -109,12 +113,21 @@ public static class TrainingData
                              $"(posterior mean and std × scaling_factor {vae.ScalingFactor}; each step samples mean + std·ε" +
                              (preparation.RandomFlip ? ", from the mirror image's posterior for a flipped example" : "") + ")" +
                              (writeCache ? $", cached in {latentCachePath}." : "."));
+            if (uncropped.Count > 0)
+                done += $" {uncropped.Count} images are not square: each step encodes the {size}×{size} crop it draws from them with the VAE " +
+                        "(their cached latents, of the centre crop, are not used; data.center_crop=true crops them once and skips the VAE at each step).";
             if (concepts is not null) done += $" Loss masks at latent resolution: a latent pixel is left out when any of its {vae.DownsamplingFactor}×{vae.DownsamplingFactor} image pixels is.";
             return new PreparedData(dataset, text, batches, done);
         }
         catch
         {
             text.Dispose();
+            cropEncoder?.Dispose();
+            foreach (var image in uncropped.Values)
+            {
+                image.Image.Dispose();
+                image.LossWeights?.Dispose();
+            }
             throw;
         }
     }

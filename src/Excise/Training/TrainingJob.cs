@@ -172,6 +172,8 @@ public static class TrainingJob
             }
             adapters = config.Lora is { } lora ? Lora.Inject(model, new LoraOptions(lora.Rank, lora.Alpha, lora.Targets, config.Seed)) : null;
             if (adapters is not null) log($"Training rank-{config.Lora!.Rank} LoRA adapters on {adapters.Adapters.Count} layers; the base weights are frozen.");
+            model.GradientCheckpointing = config.TrainingOrDefault.GradientCheckpointing;
+            if (model.GradientCheckpointing) log("Gradient checkpointing: each resnet and transformer recomputes its activations in backward (less memory, about a third more time per step).");
             return model;
         }
         catch
@@ -248,14 +250,14 @@ public static class TrainingJob
         ModuleWeights.Load(model, run.ModelPath);
         using var vae = folder?.LoadVae();
         vae?.to(device);
-        using var pipeline = new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device, decoder: vae);
+        using var pipeline = new TextToImagePipeline(model, encoder, new NoiseSchedule(config.DiffusionOrDefault), device, decoder: vae,
+            schedulerSampling: folder?.SchedulerConfig.Sampling);
         var grid = pipeline.GenerateGrid(preview.Prompts ?? DefaultPreviewPrompts(dataset), preview.PerPrompt,
             new SamplingOptions(preview.Steps, preview.GuidanceScale, Seed: preview.Seed, Sampler: preview.Sampler));
         Imaging.PngIO.Save(grid, run.PreviewPath);
         return run.PreviewPath;
     }
 
-    /// <summary>The projection certificate of the sampling weights against the weights training started from, written into the run.</summary>
     /// <summary>The run's certificate as <c>excise verify</c> computes it (its own basis copy, reference weights and tolerance), saved beside the weights.</summary>
     static ProjectionCertificate Certify(RunDirectory run, Action<string> log)
     {

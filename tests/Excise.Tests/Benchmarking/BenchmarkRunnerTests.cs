@@ -115,5 +115,12 @@ public class BenchmarkRunnerTests(ITestOutputHelper output)
         Assert.True(fullSize.PeakWasReset);
         Assert.True(fullSize.ModelPeakMegabytes < 2048, $"{fullSize.ModelPeakMegabytes:F0} MB for a tiny UNet: the peak was not reset");
         Assert.Equal(fullSize.Parameters, BenchmarkReport.FromJson(report.ToJson()).FullSize!.Parameters);
+        // The same UNet again with gradient checkpointing, each with its own peak.
+        var checkpointed = report.FullSizeCheckpointed!;
+        Assert.True(checkpointed.GradientCheckpointing);
+        Assert.False(fullSize.GradientCheckpointing);
+        Assert.Equal(fullSize.Parameters, checkpointed.Parameters);
+        Assert.True(checkpointed.PeakWasReset);
+        Assert.True(BenchmarkReport.FromJson(report.ToJson()).FullSizeCheckpointed!.GradientCheckpointing);
     }
 }

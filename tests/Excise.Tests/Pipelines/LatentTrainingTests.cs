@@ -111,9 +111,23 @@ public sealed class LatentTrainingTests(ITestOutputHelper output)
 
         // Sampling decodes the latents with the VAE: RGB images at the pipeline's pixel size.
         Assert.True(File.Exists(run.PreviewPath));
-        using var sampler = run.OpenPipeline();
-        var sampled = sampler.GenerateImages(["a red shirt", "a green sneaker"], new SamplingOptions(Steps: 2));
-        Assert.All(sampled, image => Assert.Equal((32, 32, 3), (image.Width, image.Height, image.Channels)));
+        using (var sampler = run.OpenPipeline())
+        {
+            var sampled = sampler.GenerateImages(["a red shirt", "a green sneaker"], new SamplingOptions(Steps: 2));
+            Assert.All(sampled, image => Assert.Equal((32, 32, 3), (image.Width, image.Height, image.Channels)));
+        }
+
+        // A fine-tune continues from the written pipeline as from any pipeline folder: it starts from the run's weights,
+        // which a projection arm keeps as its certificate's reference.
+        var further = new RunDirectory(dir.File("further"));
+        TrainingJob.Run(Config(run.PipelinePath, images, "training.steps=1", "selective.arm=update-projection", "selective.concept=the Acme logo"),
+            further, resume: false, log: Log);
+        using (var scope = NewDisposeScope())
+        {
+            using var trained = SafetensorsFile.Load(run.ModelPath);
+            using var start = SafetensorsFile.Load(further.InitialWeightsPath);
+            Assert.All(trained.Names, name => Assert.True(Same(start[name], trained[name]), name));
+        }
     }
 
     [Fact]
@@ -305,6 +319,48 @@ public sealed class LatentTrainingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Wide_images_on_a_pipeline_are_cropped_at_each_step_as_the_pixel_path_crops_them_and_the_crop_is_encoded_by_the_VAE()
+    {
+        using var dir = new TempDirectory();
+        var pipelinePath = TinyPipeline.Write(dir.File("sd"));
+        var wide = WriteImageFolder(dir.File("wide"), width: 48);
+        var config = Config(pipelinePath, wide, "data.random_flip=true", "selective.arm=masked-loss", "selective.mask_margin=0");
+        var pipeline = config.OpenPipelineFolder()!;
+        using var encoder = pipeline.LoadTextEncoder();
+        using var latentData = TrainingData.PrepareLatents(config, encoder, pipeline, dir.File("latents.safetensors"), CPU, writeCache: true);
+        Assert.Contains("8 images are not square: each step encodes the 32×32 crop it draws", latentData.ImagesDone);
+        // The pixel path's batches of the same images, which crop and flip at the same (seed, step, position).
+        using var pixelData = TrainingData.Prepare(config, encoder, modelChannels: 3);
+        var latents = latentData.Batches;
+        // The latent draw's noise ε, read from batches of the cached rows alone: same generator, same shape, same ε.
+        using var cachedOnly = TrainingBatches.FromLatents(latents.Images.narrow(0, 0, 8).clone(), latents.LatentStd!.narrow(0, 0, 8).clone(), latents.CaptionIndex,
+            latents.TextStates, latents.TextMask, latents.EmptyCaptionIndex);
+        using var vae = pipeline.LoadVae();
+        var factor = pipeline.VaeConfig.ScalingFactor;
+        var offsets = new HashSet<string>();
+        for (int step = 0; step < 4; step++)
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var indices = latents.BatchIndices(seed: 0, step, 4);
+            var (drawn, weights) = latents.Draw(indices, seed: 0, step, CPU);
+            var (pixels, pixelWeights) = pixelData.Batches.Draw(indices, seed: 0, step, CPU);
+            using var rows = tensor(indices);
+            var (cached, _) = cachedOnly.Draw(indices, seed: 0, step, CPU);
+            var noise = (cached - latents.Images.index_select(0, rows)) / latents.LatentStd.index_select(0, rows);
+            var posterior = vae.Encode(pixels);
+            var expected = posterior.Mean * factor + (posterior.LogVariance * 0.5).exp() * factor * noise;
+            var worst = (drawn - expected).abs().max().ToDouble();
+            Assert.True(worst < 1e-4, $"step {step}: the latents are not the VAE's posterior of the pixel path's crops (max |Δ| {worst:E2})");
+            Assert.True(Same(weights!, TrainingData.ToLatentResolution(pixelWeights!.to(ScalarType.Byte), 2).to(ScalarType.Float32)), $"step {step}: masks");
+            for (int p = 0; p < 4; p++) offsets.Add($"{indices[p]}:{pixels[p].narrow(2, 0, 8).sum().ToDouble():F3}");
+        }
+        Assert.True(offsets.Count > 4, "the crops should move from step to step");
+        var run = TrainingJob.Run(config with { Training = config.TrainingOrDefault with { Steps = 2 } }, new RunDirectory(dir.File("run")), resume: false, log: Log);
+        Assert.True(double.IsFinite(run.Summary.FinalLoss));
+    }
+
+    [Fact]
     public void What_a_pipeline_run_cannot_use_is_refused_by_name()
     {
         using var dir = new TempDirectory();
@@ -319,11 +375,7 @@ public sealed class LatentTrainingTests(ITestOutputHelper output)
         Assert.Contains("selective.concept", Assert.Throws<ArgumentException>(() => Config(pipelinePath, images, "selective.arm=update-projection")).Message);
         Assert.Contains("projects nothing", Assert.Throws<ArgumentException>(() => Config(pipelinePath, images, "selective.concept=the Acme logo")).Message);
 
-        // Wide images cannot get a new random crop per step from latents encoded once: refused, naming data.center_crop.
         var wide = WriteImageFolder(dir.File("wide"), width: 48);
-        var run = new RunDirectory(dir.File("run"));
-        var refused = Assert.Throws<InvalidDataException>(() => TrainingJob.Run(Config(pipelinePath, wide), run, resume: false));
-        Assert.Contains("data.center_crop=true", refused.Message);
         var cropped = TrainingJob.Run(Config(pipelinePath, wide, "data.center_crop=true", "training.steps=1"), new RunDirectory(dir.File("cropped")), resume: false);
         Assert.Equal(8, cropped.TrainImages);
 

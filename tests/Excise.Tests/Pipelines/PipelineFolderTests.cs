@@ -73,6 +73,13 @@ public sealed class PipelineFolderTests(ITestOutputHelper output)
         var pipeline = StableDiffusionPipelineFolder.Open(TinyPipeline.Write(dir.File("sd")));
         var scheduler = pipeline.SchedulerConfig;
         Assert.Equal((1, false, false, "leading"), (scheduler.StepsOffset, scheduler.SetAlphaToOne, scheduler.ClipSample, scheduler.TimestepSpacing));
+        // Sampling a run of it follows them: no x₀ clipping of latents, leading timesteps + 1, the last step to ᾱ₀.
+        Assert.Equal(new SchedulerSampling(ClipSample: false, TimestepSpacing.Leading, StepsOffset: 1, SetAlphaToOne: false), scheduler.Sampling);
+        // A key the file leaves out takes its class's default: DDIM clips and ends on ᾱ = 1, PNDM does neither.
+        var ddim = SchedulerConfig.FromDiffusersJson("""{"_class_name": "DDIMScheduler"}""", "ddim.json").Sampling;
+        Assert.Equal(new SchedulerSampling(ClipSample: true, Spacing: null, StepsOffset: 0, SetAlphaToOne: true), ddim);
+        var pndm = SchedulerConfig.FromDiffusersJson("""{"_class_name": "PNDMScheduler"}""", "pndm.json").Sampling;
+        Assert.Equal((false, false), (pndm.ClipSample, pndm.SetAlphaToOne));
         Assert.Equal(new NoiseScheduleOptions(BetaSchedule.ScaledLinear, 1000, 0.00085, 0.012, PredictionType.Epsilon), pipeline.NoiseSchedule);
 
         // diffusers: betas = linspace(√0.00085, √0.012, 1000)²; ᾱ = cumprod(1 − β): 0.99915 first, 0.00466 last (SD 1.x).
@@ -238,6 +245,7 @@ public sealed class PipelineFolderTests(ITestOutputHelper output)
         { "pipeline class", "_class_name", ["model_index.json", "'_class_name'", "StableDiffusionXLPipeline"] },
         { "trained betas", "trained_betas", ["scheduler_config.json", "'trained_betas'"] },
         { "betas out of order", "beta_end", ["scheduler_config.json", "'beta_end'", "0.0001"] },
+        { "timestep spacing", "timestep_spacing", ["scheduler_config.json", "'timestep_spacing'", "karras", "trailing"] },
     };
 
     [Theory]
@@ -278,6 +286,9 @@ public sealed class PipelineFolderTests(ITestOutputHelper output)
                 break;
             case "trained betas":
                 TinyPipeline.EditJson(Path.Combine(root, "scheduler", "scheduler_config.json"), n => n[key] = new System.Text.Json.Nodes.JsonArray(0.001, 0.002));
+                break;
+            case "timestep spacing":
+                TinyPipeline.EditJson(Path.Combine(root, "scheduler", "scheduler_config.json"), n => n[key] = "karras");
                 break;
             case "betas out of order":
                 TinyPipeline.EditJson(Path.Combine(root, "scheduler", "scheduler_config.json"), n => n[key] = 0.0001);

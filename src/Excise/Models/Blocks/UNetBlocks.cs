@@ -1,10 +1,23 @@
+using Excise.Torch;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Excise.Models.Blocks;
 
 /// <summary>Per-forward inputs shared by every block.</summary>
-internal sealed record BlockContext(Tensor ActivatedTimeEmbedding, Tensor TextStates, Tensor? TextMask);
+/// <param name="Checkpointed">Run each resnet and each transformer as a checkpointed segment (diffusers' gradient
+/// checkpointing: the same segments, recomputed in backward; see <see cref="ActivationCheckpoint"/>).</param>
+internal sealed record BlockContext(Tensor ActivatedTimeEmbedding, Tensor TextStates, Tensor? TextMask, bool Checkpointed)
+{
+    /// <summary><paramref name="resnet"/> on [hidden, skip] concatenated on channels (skip null: hidden alone).</summary>
+    public Tensor Resnet(ResnetBlock2D resnet, Tensor hidden, Tensor? skip = null) => Checkpointed
+        ? ActivationCheckpoint.Run(x => resnet.Forward(x[1] is null ? x[0]! : cat([x[0]!, x[1]!], 1), x[2]), hidden, skip, ActivatedTimeEmbedding)
+        : resnet.Forward(skip is null ? hidden : cat([hidden, skip], 1), ActivatedTimeEmbedding);
+
+    public Tensor Attention(Transformer2DModel attention, Tensor hidden) => Checkpointed
+        ? ActivationCheckpoint.Run(x => attention.Forward(x[0]!, x[1]!, x[2]), hidden, TextStates, TextMask)
+        : attention.Forward(hidden, TextStates, TextMask);
+}
 
 /// <summary>diffusers <c>CrossAttnDownBlock2D</c> (with <c>attentions</c>) or <c>DownBlock2D</c> (without).</summary>
 internal sealed class DownBlock : nn.Module
@@ -37,8 +50,8 @@ internal sealed class DownBlock : nn.Module
     {
         for (var i = 0; i < resnets.Count; i++)
         {
-            hidden = resnets[i].Forward(hidden, context.ActivatedTimeEmbedding);
-            if (attentions is not null) hidden = attentions[i].Forward(hidden, context.TextStates, context.TextMask);
+            hidden = context.Resnet(resnets[i], hidden);
+            if (attentions is not null) hidden = context.Attention(attentions[i], hidden);
             skips.Add(hidden);
         }
         if (downsamplers is not null)
@@ -70,11 +83,11 @@ internal sealed class MidBlock : nn.Module
 
     public Tensor Forward(Tensor hidden, BlockContext context)
     {
-        hidden = resnets[0].Forward(hidden, context.ActivatedTimeEmbedding);
+        hidden = context.Resnet(resnets[0], hidden);
         for (var i = 0; i < attentions.Count; i++)
         {
-            hidden = attentions[i].Forward(hidden, context.TextStates, context.TextMask);
-            hidden = resnets[i + 1].Forward(hidden, context.ActivatedTimeEmbedding);
+            hidden = context.Attention(attentions[i], hidden);
+            hidden = context.Resnet(resnets[i + 1], hidden);
         }
         return hidden;
     }
@@ -122,8 +135,8 @@ internal sealed class UpBlock : nn.Module
         {
             var skip = skips[^1];
             skips.RemoveAt(skips.Count - 1);
-            hidden = resnets[i].Forward(cat([hidden, skip], 1), context.ActivatedTimeEmbedding);
-            if (attentions is not null) hidden = attentions[i].Forward(hidden, context.TextStates, context.TextMask);
+            hidden = context.Resnet(resnets[i], hidden, skip);
+            if (attentions is not null) hidden = context.Attention(attentions[i], hidden);
         }
         if (upsamplers is not null)
             hidden = upsamplers[0].Forward(hidden, upsampleSize ?? [hidden.shape[2] * 2, hidden.shape[3] * 2]);
