@@ -80,7 +80,7 @@ public sealed partial class UNet2DConditionModel : nn.Module<Tensor, Tensor, Ten
         var textMask = encoderAttentionMask is null
             ? null
             : (1 - encoderAttentionMask.to_type(sample.dtype)).mul_(MaskedScoreBias).view(batch, 1, 1, -1);
-        var context = new BlockContext(nn.functional.silu(timeEmbedding), encoderHiddenStates, textMask, GradientCheckpointing && is_grad_enabled());
+        var context = new BlockContext(nn.functional.silu(timeEmbedding), encoderHiddenStates, textMask, GradientCheckpointing);
 
         var hidden = conv_in.call(sample);
         observer?.Invoke("conv_in", hidden);

@@ -49,14 +49,9 @@ public static class TrainingData
         var concepts = selective.MasksLoss ? ConceptPixelsOf(dataset.Train, preparation, selective.MaskMargin) : null;
 
         var text = TextStateCache.Build(encoder, dataset.Train.Select(e => e.Caption));
-        int size = preparation.Size;
-        // The stored batch holds every image at the model's square; one cropped anew each step stores its centre there too.
-        var images = ImageTensors.ToUint8Batch(prepared.Select(p => preparation.NeedsCrop(p) ? p.CropCentre(size) : p).ToList());
-        var lossWeights = concepts?.Select(c => c.Crop(size)).ToList() is { } squares ? LossWeights(squares, size) : null;
-        var uncropped = new Dictionary<long, UncroppedImage>();
-        for (int i = 0; i < prepared.Count; i++)
-            if (preparation.NeedsCrop(prepared[i]))
-                uncropped[i] = new UncroppedImage(ImageTensors.ToUint8Batch([prepared[i]])[0], concepts is null ? null : LossWeights([concepts[i]], null)[0]);
+        var images = SquareImages(prepared, preparation);
+        var lossWeights = SquareLossWeights(concepts, preparation);
+        var uncropped = Uncropped(prepared, preparation, concepts);
         var captionIndex = dataset.Train.Select(e => (long)text.IndexOf(e.Caption)).ToArray();
         var batches = new TrainingBatches(images, captionIndex, text.States, text.Mask, TextStateCache.UnconditionalIndex, lossWeights, uncropped, preparation.RandomFlip);
         return new PreparedData(dataset, text, batches, preparation.Describe(dataset.Train.Select(e => e.Image).ToList(), prepared));
@@ -87,20 +82,18 @@ public static class TrainingData
         CropEncoder? cropEncoder = null;
         try
         {
-            // As on the pixel path, the cache holds every image at the square, a non-square one by its centre crop (which a
-            // step replaces by the crop it draws, encoded then).
-            using var prepared4 = ImageTensors.ToUint8Batch(prepared.Select(p => preparation.NeedsCrop(p) ? p.CropCentre(size) : p).ToList());
+            // As on the pixel path, a non-square image is cached by its centre crop, which a step replaces by the crop it
+            // draws, encoded then.
+            using var prepared4 = SquareImages(prepared, preparation);
             // Random flips: the VAE encodes each image's mirror image too (once), rather than flipping latents, which only
             // approximates encoding the flipped image.
             using var images = preparation.RandomFlip ? TorchSharp.torch.cat([prepared4, prepared4.flip(3)], 0) : prepared4.alias();
             var vae = pipeline.VaeConfig;
             var key = new LatentCacheKey(Digest.Sha256Remembered(pipeline.VaeWeights.Path), LatentCacheKey.HashImages(images), vae.ScalingFactor);
             var latents = LatentCache.LoadOrEncode(latentCachePath, key, images, pipeline.LoadVae, device, writeCache);
-            using var pixelWeights = concepts is null ? null : LossWeights(concepts.Select(c => c.Crop(size)).ToList(), size);
+            using var pixelWeights = SquareLossWeights(concepts, preparation);
             var latentWeights = pixelWeights is null ? null : ToLatentResolution(pixelWeights, vae.DownsamplingFactor);
-            for (int i = 0; i < prepared.Count; i++)
-                if (preparation.NeedsCrop(prepared[i]))
-                    uncropped[i] = new UncroppedImage(ImageTensors.ToUint8Batch([prepared[i]])[0], concepts is null ? null : LossWeights([concepts[i]], null)[0]);
+            uncropped = Uncropped(prepared, preparation, concepts);
             if (uncropped.Count > 0) cropEncoder = new CropEncoder(pipeline.LoadVae(), device, vae.ScalingFactor, size);
             var captionIndex = dataset.Train.Select(e => (long)text.IndexOf(e.Caption)).ToArray();
             var batches = TrainingBatches.FromLatents(latents.Mean, latents.Std, captionIndex, text.States, text.Mask, TextStateCache.UnconditionalIndex,
@@ -130,6 +123,24 @@ public static class TrainingData
             }
             throw;
         }
+    }
+
+    /// <summary>Every prepared image at the model's square, uint8 [N,C,S,S]; one cropped anew each step is stored by its centre.</summary>
+    static TorchSharp.torch.Tensor SquareImages(IReadOnlyList<RasterImage> prepared, ImagePreparation preparation) =>
+        ImageTensors.ToUint8Batch(prepared.Select(p => preparation.NeedsCrop(p) ? p.CropCentre(preparation.Size) : p).ToList());
+
+    /// <summary>The loss weights of <see cref="SquareImages"/>, uint8 [N,1,S,S]; null when every pixel counts.</summary>
+    static TorchSharp.torch.Tensor? SquareLossWeights(IReadOnlyList<ConceptPixels>? concepts, ImagePreparation preparation) =>
+        concepts is null ? null : LossWeights(concepts.Select(c => c.Crop(preparation.Size)).ToList(), preparation.Size);
+
+    /// <summary>By example index, the images wider or taller than the model's square, whole, with their loss weights.</summary>
+    static Dictionary<long, UncroppedImage> Uncropped(IReadOnlyList<RasterImage> prepared, ImagePreparation preparation, IReadOnlyList<ConceptPixels>? concepts)
+    {
+        var uncropped = new Dictionary<long, UncroppedImage>();
+        for (int i = 0; i < prepared.Count; i++)
+            if (preparation.NeedsCrop(prepared[i]))
+                uncropped[i] = new UncroppedImage(ImageTensors.ToUint8Batch([prepared[i]])[0], concepts is null ? null : LossWeights([concepts[i]], null)[0]);
+        return uncropped;
     }
 
     /// <summary>uint8 [N,1,H,W] pixel loss weights → [N,1,H/f,W/f]: 0 wherever any pixel of the f×f block is 0.</summary>

@@ -10,13 +10,14 @@ namespace Excise.Models.Blocks;
 internal sealed record BlockContext(Tensor ActivatedTimeEmbedding, Tensor TextStates, Tensor? TextMask, bool Checkpointed)
 {
     /// <summary><paramref name="resnet"/> on [hidden, skip] concatenated on channels (skip null: hidden alone).</summary>
-    public Tensor Resnet(ResnetBlock2D resnet, Tensor hidden, Tensor? skip = null) => Checkpointed
-        ? ActivationCheckpoint.Run(x => resnet.Forward(x[1] is null ? x[0]! : cat([x[0]!, x[1]!], 1), x[2]), hidden, skip, ActivatedTimeEmbedding)
-        : resnet.Forward(skip is null ? hidden : cat([hidden, skip], 1), ActivatedTimeEmbedding);
+    public Tensor Resnet(ResnetBlock2D resnet, Tensor hidden, Tensor? skip = null) =>
+        Segment(x => resnet.Forward(x[1] is null ? x[0]! : cat([x[0]!, x[1]!], 1), x[2]), hidden, skip, ActivatedTimeEmbedding);
 
-    public Tensor Attention(Transformer2DModel attention, Tensor hidden) => Checkpointed
-        ? ActivationCheckpoint.Run(x => attention.Forward(x[0]!, x[1]!, x[2]), hidden, TextStates, TextMask)
-        : attention.Forward(hidden, TextStates, TextMask);
+    public Tensor Attention(Transformer2DModel attention, Tensor hidden) =>
+        Segment(x => attention.Forward(x[0]!, x[1]!, x[2]), hidden, TextStates, TextMask);
+
+    Tensor Segment(Func<Tensor?[], Tensor> segment, params Tensor?[] inputs) =>
+        Checkpointed ? ActivationCheckpoint.Run(segment, inputs) : segment(inputs);
 }
 
 /// <summary>diffusers <c>CrossAttnDownBlock2D</c> (with <c>attentions</c>) or <c>DownBlock2D</c> (without).</summary>
